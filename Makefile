@@ -1,0 +1,45 @@
+# coldrec: the two commands are `make demo` and `make test`; each does its own set-up, idempotently.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.coldrec-installed
+IVY_STAMP := .coldrec/ivy/.resolved
+PYTEST_ARGS ?=
+
+.PHONY: setup demo test lint bench clean-state help
+
+help:
+	@echo "make demo   - set up, generate a sample shop and run the whole nightly pipeline locally"
+	@echo "make test   - set up and run the whole test suite (ruff + pytest)"
+	@echo "make bench  - run the benchmarks in bench/"
+
+# The venv is rebuilt only when requirements.txt or pyproject.toml change (their hash is the stamp).
+$(STAMP): requirements.txt pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
+	@if [ -f $(STAMP) ] && [ "$$(cat $(STAMP))" = "$$(cat requirements.txt pyproject.toml | sha256sum)" ]; then touch $(STAMP); exit 0; fi; \
+	 set -e; [ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV); \
+	 $(BIN)/python -m pip install --quiet --upgrade pip; \
+	 $(BIN)/python -m pip install --quiet -r requirements.txt; \
+	 $(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .; \
+	 cat requirements.txt pyproject.toml | sha256sum > $(STAMP)
+
+# Delta jars resolved once from Maven Central into a project-local Ivy cache (no races between tasks).
+$(IVY_STAMP): $(STAMP)
+	@$(BIN)/python -m coldrec.spark --resolve
+	@mkdir -p $(dir $(IVY_STAMP)) && touch $(IVY_STAMP)
+
+setup: $(STAMP) $(IVY_STAMP)
+
+demo: setup
+	@PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/demo.sh
+
+test: setup
+	@$(BIN)/ruff check coldrec jobs dags tests bench
+	@PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: setup
+	@for b in bench/*.py; do echo "== $$b"; PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python $$b || exit 1; done
+
+clean-state:
+	rm -rf lake landing .coldrec/airflow .coldrec/mlflow.db .coldrec/mlartifacts

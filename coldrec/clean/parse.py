@@ -1,0 +1,187 @@
+"""Reading raw landing files against the explicit raw schema, keeping each record's raw text and source file.
+
+Why text + ``from_json`` instead of ``spark.read.json``: the quarantine must hold the record exactly as the shop sent
+it, for every rejection reason (not only for unparseable lines). Reading the files as text once gives the raw line,
+the file it came from (``_metadata.file_path``) and, through ``from_json`` with the contract schema in PERMISSIVE
+mode with a corrupt-record column, the typed fields, in one pass and without schema inference. Values of the wrong
+type (``"rating": "five"``) make the record malformed instead of failing the job.
+
+CSV (``*.csv``) is read with its header, every column as a string, then cast to the contract types with
+``try_cast``; a value that does not cast, or a line with the wrong number of fields, makes the record malformed. The
+raw text of a CSV record is re-rendered from its fields (``to_csv``), which is the line modulo quoting.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from coldrec.data import schemas as S
+
+RAW = "raw"
+MALFORMED = "_malformed"
+BLANK = "_blank"
+INGEST_DATE = "ingest_date"
+#: Order of a record inside its file (monotonic within a file): "latest record wins" for items/users ties.
+ROW_ORDER = "_row_order"
+
+JSON_SUFFIXES = (".jsonl", ".json", ".ndjson")
+CSV_SUFFIXES = (".csv",)
+_COMPRESSED = ("", ".gz", ".bz2")
+_DATE_IN_PATH = r".*date=(\d{4}-\d{2}-\d{2})"
+
+
+def _has_suffix(path: str, suffixes: tuple[str, ...]) -> bool:
+    name = path.rsplit("/", 1)[-1].lower()
+    return any(name.endswith(s + c) for s in suffixes for c in _COMPRESSED)
+
+
+def list_files(spark: SparkSession, folder: str) -> list[str]:
+    """Data files directly inside ``folder`` (any Hadoop file system: local, s3a://, abfss://), sorted by name.
+
+    Hidden and marker files (``_SUCCESS``, ``.crc``, ``_coldrec_import.json``) are skipped; a missing folder is an
+    empty list, so "no input for this day" is a data-quality question, not a crash.
+    """
+    jvm = spark._jvm  # the JVM's Hadoop FileSystem sees exactly the paths Spark will read
+    path = jvm.org.apache.hadoop.fs.Path(folder)
+    fs = path.getFileSystem(spark._jsc.hadoopConfiguration())
+    if not fs.exists(path):
+        return []
+    files = []
+    for status in fs.listStatus(path):
+        name = status.getPath().getName()
+        if status.isFile() and not name.startswith(("_", ".")) and _has_suffix(name, JSON_SUFFIXES + CSV_SUFFIXES):
+            files.append(status.getPath().toString())
+    return sorted(files)
+
+
+def with_corrupt_column(schema: T.StructType) -> T.StructType:
+    return T.StructType([*schema.fields, T.StructField(S.CORRUPT_RECORD, T.StringType())])
+
+
+def read_raw(spark: SparkSession, files: list[str], schema: T.StructType) -> DataFrame:
+    """All ``files`` (JSON lines and/or CSV) as one DataFrame: ``raw``, ``source_file``, ``_blank``, ``_malformed``,
+    ``_row_order`` and the ``schema`` fields, typed. Blank lines are kept (flagged) so they can be counted."""
+    json_files = [f for f in files if _has_suffix(f, JSON_SUFFIXES)]
+    csv_files = [f for f in files if _has_suffix(f, CSV_SUFFIXES)]
+    frames = []
+    if json_files:
+        frames.append(read_json_lines(spark, json_files, schema))
+    frames.extend(read_csv(spark, group, header, schema) for header, group in _csv_groups(spark, csv_files).items())
+    if not frames:
+        return empty_raw(spark, schema)
+    out = frames[0]
+    for frame in frames[1:]:
+        out = out.unionByName(frame)
+    return out
+
+
+def raw_columns(schema: T.StructType) -> list[str]:
+    return [RAW, S.SOURCE_FILE, BLANK, MALFORMED, ROW_ORDER, *schema.fieldNames()]
+
+
+def empty_raw(spark: SparkSession, schema: T.StructType) -> DataFrame:
+    fields = [
+        T.StructField(RAW, T.StringType()),
+        T.StructField(S.SOURCE_FILE, T.StringType()),
+        T.StructField(BLANK, T.BooleanType()),
+        T.StructField(MALFORMED, T.BooleanType()),
+        T.StructField(ROW_ORDER, T.LongType()),
+        *schema.fields,
+    ]
+    return spark.createDataFrame([], T.StructType(fields))
+
+
+def read_json_lines(spark: SparkSession, files: list[str], schema: T.StructType) -> DataFrame:
+    """JSON lines: one text pass, ``from_json`` with the contract schema + corrupt-record column (PERMISSIVE)."""
+    options = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": S.CORRUPT_RECORD}
+    text = spark.read.text(files).select(
+        F.col("value").alias(RAW),
+        F.col("_metadata.file_path").alias(S.SOURCE_FILE),
+        F.monotonically_increasing_id().alias(ROW_ORDER),
+    )
+    parsed = text.select("*", F.from_json(F.col(RAW), with_corrupt_column(schema), options).alias("_p"))
+    blank = F.trim(F.col(RAW)) == ""
+    malformed = ~blank & (F.col("_p").isNull() | F.col(f"_p.{S.CORRUPT_RECORD}").isNotNull())
+    return parsed.select(
+        RAW,
+        S.SOURCE_FILE,
+        blank.alias(BLANK),
+        malformed.alias(MALFORMED),
+        ROW_ORDER,
+        *[F.col(f"_p.{name}").alias(name) for name in schema.fieldNames()],
+    )
+
+
+def _csv_groups(spark: SparkSession, files: list[str]) -> dict[tuple[str, ...], list[str]]:
+    """CSV files grouped by header, so each group is read with its own column names (any column order)."""
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for path in files:
+        first = spark.read.text(path).first()
+        if first is None:
+            continue  # an empty file holds no records
+        header = tuple(name.strip() for name in next(csv.reader([first["value"]])))
+        groups.setdefault(header, []).append(path)
+    return groups
+
+
+def _typed(source: Column, dtype: T.DataType) -> Column:
+    if isinstance(dtype, T.StringType):
+        return source
+    if isinstance(dtype, T.ArrayType):  # "a|b|c" in CSV
+        return F.when(source.isNull(), F.lit(None)).otherwise(F.split(source, r"\|"))
+    return source.try_cast(dtype)
+
+
+def read_csv(spark: SparkSession, files: list[str], header: tuple[str, ...], schema: T.StructType) -> DataFrame:
+    """CSV with a header: strings by column name, cast with ``try_cast``; a failed cast marks the record malformed."""
+    string_schema = T.StructType(
+        [T.StructField(name, T.StringType()) for name in header] + [T.StructField(S.CORRUPT_RECORD, T.StringType())]
+    )
+    df = (
+        spark.read.schema(string_schema)
+        .option("header", True)
+        .option("mode", "PERMISSIVE")
+        .option("columnNameOfCorruptRecord", S.CORRUPT_RECORD)
+        .csv(files)
+        .select(
+            "*",
+            F.col("_metadata.file_path").alias(S.SOURCE_FILE),
+            F.monotonically_increasing_id().alias(ROW_ORDER),
+        )
+    )
+    typed: dict[str, Column] = {}
+    bad_cast = F.lit(False)
+    for field in schema.fields:
+        if field.name in header:
+            source = F.col(f"`{field.name}`")
+            typed[field.name] = _typed(source, field.dataType)
+            if not isinstance(field.dataType, T.StringType | T.ArrayType):
+                bad_cast = bad_cast | (source.isNotNull() & typed[field.name].isNull())
+        else:
+            typed[field.name] = F.lit(None).cast(field.dataType)
+    rendered = F.to_csv(F.struct(*[F.col(f"`{name}`") for name in header]))
+    return df.select(
+        F.coalesce(F.col(S.CORRUPT_RECORD), rendered).alias(RAW),
+        S.SOURCE_FILE,
+        F.lit(False).alias(BLANK),
+        (F.col(S.CORRUPT_RECORD).isNotNull() | bad_cast).alias(MALFORMED),
+        ROW_ORDER,
+        *[typed[name].alias(name) for name in schema.fieldNames()],
+    )
+
+
+def date_in_path(path_col: Column) -> Column:
+    """The ``date=YYYY-MM-DD`` folder of a file path (the last one), as a date; null for undated files."""
+    text = F.regexp_extract(path_col, _DATE_IN_PATH, 1)
+    return F.when(text == "", F.lit(None).cast(T.DateType())).otherwise(text.try_cast(T.DateType()))
+
+
+def folder_date(path: str) -> str | None:
+    """Python twin of :func:`date_in_path` for listing decisions."""
+    found = re.findall(r"date=(\d{4}-\d{2}-\d{2})", path)
+    return found[-1] if found else None

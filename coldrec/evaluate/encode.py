@@ -1,0 +1,155 @@
+"""Integer indexing and the sparse/dense matrices every method consumes: interactions, segments, item content.
+
+Why one encoder for the whole data set: splits hide users or items from *training*, not from the index. Keeping
+``0..n-1`` fixed across splits lets a cold user be an empty row and a cold item an empty column of the same matrix,
+so every method, metric and mask works on one shape and nothing has to be re-mapped per split.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from coldrec.data import schemas as S
+
+#: age bands for "segment popularity" (the MovieLens-1M bands: under 18, 18-24, 25-34, 35-44, 45-49, 50-55, 56+)
+AGE_BANDS: tuple[int, ...] = (18, 25, 35, 45, 50, 56)
+
+_TOKEN = re.compile(r"[a-z0-9][a-z0-9_'&-]*")
+
+
+@dataclass
+class Encoder:
+    """Id <-> index maps of a data set (all users of the user table and the log; all items of catalog and log)."""
+
+    user_ids: np.ndarray
+    item_ids: np.ndarray
+
+    @classmethod
+    def fit(cls, events: pd.DataFrame, items: pd.DataFrame, users: pd.DataFrame) -> Encoder:
+        user_ids = pd.Index(users[S.USER_ID].astype(str)).union(pd.Index(events[S.USER_ID].astype(str).unique()))
+        item_ids = pd.Index(items[S.ITEM_ID].astype(str)).union(pd.Index(events[S.ITEM_ID].astype(str).unique()))
+        return cls(np.asarray(_natural(user_ids), dtype=object), np.asarray(_natural(item_ids), dtype=object))
+
+    @property
+    def n_users(self) -> int:
+        return len(self.user_ids)
+
+    @property
+    def n_items(self) -> int:
+        return len(self.item_ids)
+
+    def users(self, ids: pd.Series | np.ndarray) -> np.ndarray:
+        return pd.Index(self.user_ids).get_indexer(pd.Series(ids).astype(str))
+
+    def items(self, ids: pd.Series | np.ndarray) -> np.ndarray:
+        return pd.Index(self.item_ids).get_indexer(pd.Series(ids).astype(str))
+
+    def matrix(self, df: pd.DataFrame, values: np.ndarray | str | None = None) -> sp.csr_matrix:
+        """users x items CSR of ``df`` (ones, a column, or an array); duplicate pairs keep the maximum."""
+        rows = self.users(df[S.USER_ID])
+        cols = self.items(df[S.ITEM_ID])
+        if values is None:
+            vals = np.ones(len(df), dtype=np.float32)
+        elif isinstance(values, str):
+            vals = df[values].to_numpy(dtype=np.float32)
+        else:
+            vals = np.asarray(values, dtype=np.float32)
+        frame = pd.DataFrame({"r": rows, "c": cols, "v": vals}).groupby(["r", "c"], sort=True)["v"].max()
+        r = frame.index.get_level_values(0).to_numpy()
+        c = frame.index.get_level_values(1).to_numpy()
+        return sp.csr_matrix((frame.to_numpy(), (r, c)), shape=(self.n_users, self.n_items), dtype=np.float32)
+
+
+def _natural(index: pd.Index) -> list[str]:
+    """Numeric ids in numeric order, others lexical, so indices are stable and readable."""
+    values = pd.Series(index.astype(str))
+    numeric = pd.to_numeric(values, errors="coerce")
+    if numeric.notna().all():
+        return values.iloc[np.argsort(numeric.to_numpy(), kind="stable")].tolist()
+    return sorted(values.tolist())
+
+
+def user_segments(users: pd.DataFrame, enc: Encoder) -> tuple[np.ndarray, list[str]]:
+    """Segment per user = gender x age band (the demographics a new user declares); unknown values form their own
+    band. Returns (segment index per user, segment labels)."""
+    frame = users.drop_duplicates(S.USER_ID, keep="last").set_index(users[S.USER_ID].astype(str).rename("uid"))
+    frame = frame.reindex(pd.Index(enc.user_ids, name="uid"))
+    gender = frame[S.GENDER].astype("string").str.upper().fillna("?")
+    age = pd.to_numeric(frame[S.AGE], errors="coerce")
+    band = pd.Series(np.digitize(age.fillna(-1).to_numpy(), AGE_BANDS), index=frame.index)
+    edges = ("<18", "18-24", "25-34", "35-44", "45-49", "50-55", "56+")
+    band_label = band.map(lambda b: edges[b]).where(age.notna(), "?")
+    labels = (gender + "|" + band_label).to_numpy(dtype=object)
+    uniq, inv = np.unique(labels, return_inverse=True)
+    return inv.astype(np.int64), [str(u) for u in uniq]
+
+
+def top_category(items: pd.DataFrame, enc: Encoder) -> tuple[np.ndarray, list[str]]:
+    """Category per item for cross-category logic and per-category caps: the first level of ``category_path`` at
+    which items differ (a data-set-wide root such as "Movies" or "Beauty" says nothing). ``-1`` = unknown."""
+    frame = items.drop_duplicates(S.ITEM_ID, keep="last").set_index(items[S.ITEM_ID].astype(str).rename("iid"))
+    paths = frame[S.CATEGORY_PATH].reindex(pd.Index(enc.item_ids, name="iid")).astype("string")
+    levels = paths.str.split(S.CATEGORY_SEP, regex=False)
+    depth = int(levels.str.len().max()) if levels.notna().any() else 0
+    chosen = pd.Series(pd.NA, index=paths.index, dtype="string")
+    for level in range(depth):
+        values = levels.str[level].str.strip()
+        if values.dropna().nunique() > 1 or level == depth - 1:
+            chosen = levels.str[: level + 1].str.join(S.CATEGORY_SEP)
+            break
+    codes, uniques = pd.factorize(chosen, sort=True)
+    return codes.astype(np.int64), [str(u) for u in uniques]
+
+
+def tokens_of(items: pd.DataFrame, enc: Encoder, fields: tuple[str, ...]) -> list[list[str]]:
+    """Content tokens per item: every category-path prefix, the brand, and words of title/description."""
+    frame = items.drop_duplicates(S.ITEM_ID, keep="last").set_index(items[S.ITEM_ID].astype(str).rename("iid"))
+    frame = frame.reindex(pd.Index(enc.item_ids, name="iid"))
+    out: list[list[str]] = [[] for _ in range(enc.n_items)]
+    if S.CATEGORY_PATH in fields:
+        for i, path in enumerate(frame[S.CATEGORY_PATH].tolist()):
+            if isinstance(path, str) and path:
+                parts = [p.strip() for p in path.split(S.CATEGORY_SEP)]
+                out[i].extend("cat:" + S.CATEGORY_SEP.join(parts[: j + 1]) for j in range(len(parts)))
+    if S.BRAND in fields:
+        for i, brand in enumerate(frame[S.BRAND].tolist()):
+            if isinstance(brand, str) and brand:
+                out[i].append("brand:" + brand.strip().lower())
+    for col in (S.TITLE, S.DESCRIPTION):
+        if col in fields:
+            for i, text in enumerate(frame[col].tolist()):
+                if isinstance(text, str):
+                    out[i].extend(f"{col}:{w}" for w in _TOKEN.findall(text.lower()))
+    return out
+
+
+def content_matrix(token_lists: list[list[str]], min_df: int = 1) -> tuple[sp.csr_matrix, list[str]]:
+    """TF-IDF (smooth idf, sublinear tf), rows L2-normalised: items x tokens. Items without tokens are zero rows."""
+    vocab: dict[str, int] = {}
+    rows, cols = [], []
+    for i, toks in enumerate(token_lists):
+        for t in toks:
+            rows.append(i)
+            cols.append(vocab.setdefault(t, len(vocab)))
+    n_items = len(token_lists)
+    counts = sp.csr_matrix(
+        (np.ones(len(rows), dtype=np.float32), (np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64))),
+        shape=(n_items, len(vocab)),
+    )
+    counts.sum_duplicates()
+    df = np.asarray((counts > 0).sum(axis=0)).ravel()
+    keep = np.flatnonzero(df >= min_df)
+    counts = counts[:, keep]
+    names = np.asarray(list(vocab), dtype=object)[keep].tolist()
+    idf = np.log((1.0 + n_items) / (1.0 + df[keep])) + 1.0
+    tf = counts.copy()
+    tf.data = 1.0 + np.log(tf.data)
+    tfidf = sp.csr_matrix(tf @ sp.diags(idf.astype(np.float32)))
+    norms = np.sqrt(np.asarray(tfidf.multiply(tfidf).sum(axis=1)).ravel())
+    norms[norms == 0] = 1.0
+    return sp.csr_matrix(sp.diags(1.0 / norms) @ tfidf, dtype=np.float32), names

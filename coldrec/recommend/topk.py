@@ -1,0 +1,80 @@
+"""Masked top-K over dense score blocks with ``torch.topk``: the one place every ranking ends.
+
+Why here and batched: all-user scoring is a sequence of (batch of users x all items) score blocks; masking the items a
+user must not get (already bought, not a candidate) is an in-place ``index_put_`` of ``-inf`` on the block, and
+``torch.topk`` then costs O(items) per user. Memory stays at one block, time grows linearly in users, and the same
+code runs on CUDA when present.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+
+def pick_device(preference: str = "auto") -> torch.device:
+    """``auto`` = CUDA when present, else CPU."""
+    if preference == "cpu" or (preference == "auto" and not torch.cuda.is_available()):
+        return torch.device("cpu")
+    return torch.device("cuda")
+
+
+def csr_rows_to_torch(
+    matrix: sp.csr_matrix, lo: int, hi: int, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(row-in-block, column) index tensors of the non-zeros of rows ``lo:hi``: the cells to mask in a block."""
+    start, stop = matrix.indptr[lo], matrix.indptr[hi]
+    counts = np.diff(matrix.indptr[lo : hi + 1])
+    rows = np.repeat(np.arange(hi - lo, dtype=np.int64), counts)
+    cols = matrix.indices[start:stop].astype(np.int64)
+    return torch.from_numpy(rows).to(device), torch.from_numpy(cols).to(device)
+
+
+def mask_topk_(
+    block: torch.Tensor,
+    k: int,
+    *,
+    exclude: tuple[torch.Tensor, torch.Tensor] | None = None,
+    candidates: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mask ``block`` in place (excluded cells and non-candidate columns to -inf) and return its top k.
+
+    Returns ``(values, indices)``, both (rows, k); cells that were masked (fewer than k allowed items) come back as
+    index ``-1`` and value ``-inf``.
+    """
+    if candidates is not None:
+        block.masked_fill_(~candidates[None, :], float("-inf"))
+    if exclude is not None and exclude[0].numel():
+        block.index_put_(exclude, torch.tensor(float("-inf"), dtype=block.dtype, device=block.device))
+    k_eff = min(k, block.shape[1])
+    values, indices = torch.topk(block, k_eff, dim=1, largest=True, sorted=True)
+    indices = torch.where(torch.isneginf(values), torch.full_like(indices, -1), indices)
+    if k_eff < k:
+        pad = k - k_eff
+        values = torch.cat([values, values.new_full((values.shape[0], pad), float("-inf"))], dim=1)
+        indices = torch.cat([indices, indices.new_full((indices.shape[0], pad), -1)], dim=1)
+    return values, indices
+
+
+def masked_topk_numpy(
+    scores: np.ndarray,
+    k: int,
+    *,
+    exclude: sp.spmatrix | None = None,
+    candidates: np.ndarray | None = None,
+    batch_size: int = 4096,
+) -> np.ndarray:
+    """Top-k item indices per row of a dense NumPy score matrix (``-1`` padded), computed in torch batches."""
+    scores = np.asarray(scores)
+    n_users, _ = scores.shape
+    ex = sp.csr_matrix(exclude) if exclude is not None else None
+    cand = torch.from_numpy(np.asarray(candidates, dtype=bool)) if candidates is not None else None
+    out = np.empty((n_users, k), dtype=np.int64)
+    for lo in range(0, n_users, batch_size):
+        hi = min(lo + batch_size, n_users)
+        block = torch.from_numpy(np.array(scores[lo:hi], dtype=np.float32))
+        mask = csr_rows_to_torch(ex, lo, hi, block.device) if ex is not None else None
+        _, idx = mask_topk_(block, k, exclude=mask, candidates=cand)
+        out[lo:hi] = idx.numpy()
+    return out
