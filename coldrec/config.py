@@ -8,6 +8,7 @@ Airflow DAG params) passed to :func:`load_settings`.
 
 from __future__ import annotations
 
+import json
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -58,13 +59,19 @@ class InteractionsConfig(BaseModel):
 
 
 class SimilarityConfig(BaseModel):
+    """Item-item / user-user CF similarities (see coldrec.cf.similarity for the exact definitions)."""
+
     metric: Literal["cosine", "pearson", "jaccard"] = "cosine"
-    shrinkage: float = Field(0.0, ge=0)
-    min_support: int = Field(1, ge=1)
-    top_k: int = Field(50, ge=1)
-    heavy_user_cap: int = Field(1000, ge=1, description="users with more items are sampled down to this many")
-    item_block_size: int = Field(2048, ge=1)
-    similar_items_n: int = Field(20, ge=1)
+    shrinkage: float = Field(0.0, ge=0, description="sim * n / (n + shrinkage), n = co-support")
+    min_support: int = Field(1, ge=1, description="pairs with fewer co-occurring users (items) are dropped")
+    top_k: int = Field(50, ge=1, description="neighbours kept per item and per user")
+    heavy_user_cap: int = Field(1000, ge=1, description="item-item: users with more items keep their strongest ones")
+    heavy_item_cap: int = Field(1000, ge=1, description="user-user: items with more users keep their strongest ones")
+    item_block_size: int = Field(8192, ge=1, description="max items per block of X.T @ X (one Spark task each)")
+    user_block_size: int = Field(65536, ge=1, description="max users per block of X @ X.T")
+    rows_per_partition: int = Field(2_000_000, ge=1, description="interactions per task when grouping by user")
+    user_user: bool = Field(True, description="also compute gold.user_similarity")
+    similar_items_n: int = Field(20, ge=1, description="list length of gold.similar_items")
 
 
 class FeaturesConfig(BaseModel):
@@ -124,16 +131,39 @@ class TrainConfig(BaseModel):
 
 
 class RecommendConfig(BaseModel):
-    cross_category_slots: int = Field(2, ge=0)
-    per_category_cap: int = Field(5, ge=1)
-    exclude_event_types: list[str] = ["purchase"]
+    """Nightly scoring (coldrec.recommend): sources, blending per activity segment, diversity rules, batching."""
+
+    cross_category_slots: int = Field(2, ge=0, description="top-N slots reserved for complementary categories")
+    per_category_cap: int = Field(5, ge=1, description="at most this many items of one category in a top-N")
+    exclude_event_types: list[str] = Field(
+        ["purchase"], description="items the user had these events on are never recommended again"
+    )
+    light_max_interactions: int = Field(
+        10, ge=1, description="users with 1..N interactions are 'light', more are 'heavy', none are 'new'"
+    )
+    blend_weights: dict[str, dict[str, float]] = Field(
+        default_factory=lambda: {
+            "new": {"autoencoder": 0.4, "gan": 0.2, "popular": 0.4},
+            "light": {"cf": 0.3, "autoencoder": 0.4, "content": 0.1, "popular": 0.2},
+            "heavy": {"cf": 0.5, "autoencoder": 0.3, "content": 0.1, "popular": 0.1},
+        },
+        description="segment -> source -> weight; overridden by weights tuned on validation when the champion "
+        "model carries them",
+    )
+    candidate_pool: int = Field(200, ge=1, description="best-scored items per user that diversity rules choose from")
+    batch_users: int = Field(4096, ge=1, description="users per score block (memory = batch x items x 4 bytes)")
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    model_version: str | None = Field(None, description="recorded in gold.recommendations; None: the champion's")
 
 
 class PublishConfig(BaseModel):
     min_user_coverage: float = Field(0.95, ge=0, le=1)
     min_list_length: int = Field(10, ge=1)
     max_metric_drop: float = Field(0.2, ge=0, le=1, description="relative NDCG drop vs the last published run")
-    vacuum_retention_hours: int = Field(168, ge=0)
+    active_days: int = Field(30, ge=1, description="users active (or signed up) this many days back need a list")
+    vacuum_retention_hours: int = Field(168, ge=0, description="VACUUM keeps files needed for this much time travel")
+    quarantine_retention_days: int = Field(90, ge=1, description="silver.rejected rows older than this are deleted")
+    run_metrics_retention_days: int = Field(400, ge=1, description="ops.run_metrics rows older than this are deleted")
 
 
 class Settings(BaseSettings):
@@ -197,13 +227,19 @@ def _deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
 def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
     """Settings from the environment, with per-run overrides on top (nested dicts merge, ``None`` values ignored).
 
-    ``load_settings({"lake_uri": "/tmp/lake", "train": {"epochs": 3}})`` is what a CLI flag or a DAG param does.
+    ``load_settings({"lake_uri": "/tmp/lake", "train": {"epochs": 3}})`` is what a CLI flag does. A DAG run's
+    params travel to its tasks (Python or spark-submit) as JSON in ``COLDREC_RUN_OVERRIDES``, applied between the
+    environment and the explicit overrides.
     """
     base = _env_settings()
-    if not overrides:
+    run_json = os.environ.get("COLDREC_RUN_OVERRIDES", "").strip()
+    run_overrides = json.loads(run_json) if run_json else {}
+    if not isinstance(run_overrides, dict):
+        raise ValueError("COLDREC_RUN_OVERRIDES must be a JSON object")
+    clean = {k: v for k, v in (overrides or {}).items() if v is not None}
+    if not clean and not run_overrides:
         return base
-    clean = {k: v for k, v in overrides.items() if v is not None}
-    merged = _deep_merge(base.model_dump(), clean)
+    merged = _deep_merge(_deep_merge(base.model_dump(), run_overrides), clean)
     return Settings.model_validate(merged)
 
 

@@ -18,6 +18,7 @@ from pyspark.sql import types as T
 
 from coldrec.config import Settings
 from coldrec.data import schemas as S
+from coldrec.paths import table_path
 
 
 @dataclass(frozen=True)
@@ -118,14 +119,6 @@ TABLES: dict[str, TableSpec] = {
         ),
     ]
 }
-
-
-def table_path(settings: Settings, name: str) -> str:
-    """Location of a table: ``silver.events`` -> ``<lake_uri>/silver/events``."""
-    layer, _, table = name.partition(".")
-    if not table:
-        raise ValueError(f"table name must be 'layer.table', got {name!r}")
-    return f"{settings.lake_uri.rstrip('/')}/{layer}/{table}"
 
 
 def register_table(spec: TableSpec) -> None:

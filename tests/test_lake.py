@@ -78,8 +78,9 @@ def test_partition_overwrite_is_idempotent_and_isolated(spark, settings) -> None
     lake.overwrite_partition(_recs(spark, D2, day2), settings, "gold.recommendations", D2)
     _, rerun = _read(path)
     assert rerun.equals(first)
-    lake.overwrite_partition(_recs(spark, D2, [("u9", 1, "i9", 9.0, "cf", "r", "v2")]), settings,
-                             "gold.recommendations", D2)  # fmt: skip
+    lake.overwrite_partition(
+        _recs(spark, D2, [("u9", 1, "i9", 9.0, "cf", "r", "v2")]), settings, "gold.recommendations", D2
+    )
     table, changed = _read(path)
     assert changed[["run_date", "user_id", "item_id"]].values.tolist() == [[D1, "u1", "i1"], [D2, "u9", "i9"]]
     # time travel with delta-rs: the version before the last write still has the old day 2

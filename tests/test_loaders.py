@@ -7,6 +7,7 @@ no loader code) or from the small hand-made export below, worked out by hand.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -195,11 +196,11 @@ def test_beauty_order_preserved_and_timestamps_synthesized(beauty_dir: Path, bea
         assert [item for _, item in timeline] == items  # chronological order == file order, for every user
         days = [ts.date() for ts, _ in timeline]
         assert days[-1] == end  # every sequence ends on the end date ...
-        assert all((b - a).days == 1 for a, b in zip(days, days[1:], strict=False))  # ... one day apart
+        assert all((b - a).days == 1 for a, b in itertools.pairwise(days))  # ... one day apart
         assert len({ts.time() for ts, _ in timeline}) == 1  # one time of day per user
     # a hand-checked user: line "1 1 2 3 4 5" -> 5 purchases from 2014-06-27 to 2014-07-01
-    assert [ts.date().isoformat() for ts, _ in sorted(got["1"])] == [f"2014-0{m}-{d:02d}" for m, d in
-                                                                     [(6, 27), (6, 28), (6, 29), (6, 30), (7, 1)]]  # fmt: skip
+    expected_days = ["2014-06-27", "2014-06-28", "2014-06-29", "2014-06-30", "2014-07-01"]
+    assert [ts.date().isoformat() for ts, _ in sorted(got["1"])] == expected_days
 
 
 def test_beauty_items_from_attributes(beauty_dir: Path, beauty_landing: Path) -> None:
@@ -284,8 +285,15 @@ def _shop_import(src: Path, out: Path, chunk_rows: int = 500_000) -> None:
             event_map={"addtocart": "cart", "transaction": "purchase"},
         ),
         items_path=src / "items.csv",
-        items=ItemMapping("sku", title_col="name", category_col="cat", category_sep="/", brand_col="maker",
-                          price_col="cost", created_col="added"),  # fmt: skip
+        items=ItemMapping(
+            "sku",
+            title_col="name",
+            category_col="cat",
+            category_sep="/",
+            brand_col="maker",
+            price_col="cost",
+            created_col="added",
+        ),
         users_path=src / "users.jsonl",
         users=UserMapping("uid", age_col="age", gender_col="sex", interests_col="tags"),
         chunk_rows=chunk_rows,
@@ -297,8 +305,10 @@ def test_csv_events_by_hand(shop_export: Path, tmp_path: Path) -> None:
     _shop_import(shop_export, out)
     by_day = _events_by_day(out)
     assert sorted(by_day) == ["2024-03-01", "2024-03-02", "2024-03-03"]
-    simple = {d: [(e["user_id"], e["item_id"], e["event_type"], _parse_iso(e["ts"])) for e in rows]
-              for d, rows in by_day.items()}  # fmt: skip
+    simple = {
+        d: [(e["user_id"], e["item_id"], e["event_type"], _parse_iso(e["ts"])) for e in rows]
+        for d, rows in by_day.items()
+    }
     t = dt.datetime
     assert simple["2024-03-01"] == [
         ("u1", "p1", "view", t(2024, 3, 1, 10, 0, tzinfo=UTC)),
@@ -321,11 +331,25 @@ def test_csv_items_and_users_by_hand(shop_export: Path, tmp_path: Path) -> None:
     _shop_import(shop_export, out)
     items = {i["item_id"]: i for i in _jsonl(out / "items" / "part-00000.jsonl")}
     assert items == {
-        "p1": {"item_id": "p1", "title": "Red Shoe v2", "description": None, "category_path": "Sports>Shoes>Running",
-               "brand": "Acme", "price": 21.5, "created_at": "2023-01-06T00:00:00Z"},  # last record wins
-        "0042": {"item_id": "0042", "title": "Blue Shirt", "description": None, "category_path": "Sports>Shirts",
-                 "brand": None, "price": 5.0, "created_at": None},
-    }  # fmt: skip
+        "p1": {
+            "item_id": "p1",
+            "title": "Red Shoe v2",
+            "description": None,
+            "category_path": "Sports>Shoes>Running",
+            "brand": "Acme",
+            "price": 21.5,
+            "created_at": "2023-01-06T00:00:00Z",
+        },  # last record wins
+        "0042": {
+            "item_id": "0042",
+            "title": "Blue Shirt",
+            "description": None,
+            "category_path": "Sports>Shirts",
+            "brand": None,
+            "price": 5.0,
+            "created_at": None,
+        },
+    }
     users = {u["user_id"]: u for u in _jsonl(out / "users" / "part-00000.jsonl")}
     assert users["1"]["age"] == 31 and users["1"]["gender"] == "F"
     assert users["1"]["interests"] == ["running", "yoga"]  # trimmed, empty entries dropped
@@ -351,8 +375,12 @@ def test_csv_without_time_column_keeps_file_order(tmp_path: Path) -> None:
     src = tmp_path / "orders.csv"
     src.write_text("customer;sku;stars\nc1;a;5\nc2;b;\nc1;c;2\n")
     out = tmp_path / "landing"
-    import_table(src, out, EventMapping(user_col="customer", item_col="sku", rating_col="stars",
-                                        date=dt.date(2020, 5, 17)), sep=";")  # fmt: skip
+    import_table(
+        src,
+        out,
+        EventMapping(user_col="customer", item_col="sku", rating_col="stars", date=dt.date(2020, 5, 17)),
+        sep=";",
+    )
     rows = _events_by_day(out)["2020-05-17"]
     assert [(r["item_id"], r["ts"], r["rating"], r["event_type"]) for r in rows] == [
         ("a", "2020-05-17T00:00:00Z", 5.0, "rating"),
@@ -368,22 +396,74 @@ def test_cli_import_commands(shop_export: Path, movielens_dir: Path, tmp_path: P
     out = tmp_path / "cli"
     result = runner.invoke(
         app,
-        ["import", "csv", str(shop_export / "events.csv"), "--out", str(out), "--user-col", "visitor",
-         "--item-col", "product", "--time-col", "when", "--event-col", "action", "--event-map", "addtocart=cart",
-         "--event-map", "transaction=purchase", "--quantity-col", "qty", "--items", str(shop_export / "items.csv"),
-         "--item-id-col", "sku", "--item-title-col", "name", "--item-category-col", "cat", "--category-sep", "/",
-         "--item-brand-col", "maker", "--item-price-col", "cost", "--item-created-col", "added",
-         "--users", str(shop_export / "users.jsonl"), "--user-id-col", "uid", "--user-age-col", "age",
-         "--user-gender-col", "sex", "--user-interests-col", "tags"],
-    )  # fmt: skip
+        [
+            "import",
+            "csv",
+            str(shop_export / "events.csv"),
+            "--out",
+            str(out),
+            "--user-col",
+            "visitor",
+            "--item-col",
+            "product",
+            "--time-col",
+            "when",
+            "--event-col",
+            "action",
+            "--event-map",
+            "addtocart=cart",
+            "--event-map",
+            "transaction=purchase",
+            "--quantity-col",
+            "qty",
+            "--items",
+            str(shop_export / "items.csv"),
+            "--item-id-col",
+            "sku",
+            "--item-title-col",
+            "name",
+            "--item-category-col",
+            "cat",
+            "--category-sep",
+            "/",
+            "--item-brand-col",
+            "maker",
+            "--item-price-col",
+            "cost",
+            "--item-created-col",
+            "added",
+            "--users",
+            str(shop_export / "users.jsonl"),
+            "--user-id-col",
+            "uid",
+            "--user-age-col",
+            "age",
+            "--user-gender-col",
+            "sex",
+            "--user-interests-col",
+            "tags",
+        ],
+    )
     assert result.exit_code == 0, result.output
     api = tmp_path / "api"
     _shop_import(shop_export, api)
     assert {k: v for k, v in _tree_bytes(out).items() if not k.startswith("_")} == {
         k: v for k, v in _tree_bytes(api).items() if not k.startswith("_")
     }
-    bad = runner.invoke(app, ["import", "csv", str(shop_export / "events.csv"), "--out", str(out),
-                              "--user-col", "visitor", "--item-col", "product"])  # fmt: skip
+    bad = runner.invoke(
+        app,
+        [
+            "import",
+            "csv",
+            str(shop_export / "events.csv"),
+            "--out",
+            str(out),
+            "--user-col",
+            "visitor",
+            "--item-col",
+            "product",
+        ],
+    )
     assert bad.exit_code != 0 and "--date" in bad.output  # no time column and no day given
     ml = runner.invoke(app, ["import", "movielens-100k", str(movielens_dir), "--out", str(tmp_path / "ml")])
     assert ml.exit_code == 0, ml.output

@@ -56,13 +56,22 @@ def _malformed(record: dict[str, Any], rng: np.random.Generator) -> tuple[str, b
     return _HTML, False
 
 
-def _place(n_good: int, keys: list[float]) -> tuple[np.ndarray, np.ndarray]:
-    """Order of good + bad lines by sort key; returns (take order, 1-based line number of every input line)."""
-    all_keys = np.concatenate([np.arange(n_good, dtype=np.float64), np.asarray(keys, dtype=np.float64)])
-    order = np.argsort(all_keys, kind="stable")
-    line = np.empty(len(order), dtype=np.int64)
-    line[order] = np.arange(1, len(order) + 1)
-    return order, line
+def _place(n_good: int, keys: list[float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Where bad lines go among ``n_good`` good ones, by sort key (good line i has key i and wins ties).
+
+    Returns (order of the bad lines, slot of each bad line = good lines before it, 1-based line of each bad line).
+    """
+    key = np.asarray(keys, dtype=np.float64)
+    order = np.argsort(key, kind="stable")
+    slot = np.searchsorted(np.arange(n_good), key, side="right")
+    line = np.empty(len(key), dtype=np.int64)
+    line[order] = slot[order] + np.arange(len(key)) + 1
+    return order, slot, line
+
+
+def _good_line(index: np.ndarray, slots: np.ndarray) -> np.ndarray:
+    """1-based line number of good lines ``index`` once the bad lines (at ``slots``) are in."""
+    return index + np.searchsorted(np.sort(slots), index, side="right") + 1
 
 
 def inject_event_bad_records(
@@ -74,12 +83,13 @@ def inject_event_bad_records(
     rng: np.random.Generator,
     new_event_id: Callable[[], str],
     file: str,
-) -> tuple[pa.Array, list[dict[str, Any]]]:
-    """Add bad event lines among ``lines`` (good, newline-terminated). Returns the final lines and the records."""
+) -> tuple[list[tuple[int, str]], list[dict[str, Any]]]:
+    """Bad event lines to insert among ``lines`` (good, newline-terminated): ``[(slot, text)]`` sorted by slot
+    (see :func:`coldrec.data.generator.jsonl.write_lines`), and their ground-truth records."""
     n = len(lines)
     n_bad = bad_count(n, rate, rng)
     if n_bad == 0:
-        return lines, []
+        return [], []
     kinds = rng.choice(len(EVENT_BAD_KINDS), size=n_bad)
     priced = np.flatnonzero(has_price)
     src = rng.integers(0, n, n_bad)
@@ -132,13 +142,12 @@ def inject_event_bad_records(
         keys.append(float(rng.uniform(0, n)))
         records.append(rec)
 
-    order, line = _place(n, keys)
-    out = pa.concat_arrays([lines, pa.array([t + "\n" for t in texts], type=pa.string())]).take(pa.array(order))
+    order, slot, line = _place(n, keys)
     for j, rec in enumerate(records):
-        rec["line"] = int(line[n + j])
+        rec["line"] = int(line[j])
         if "original_index" in rec:
-            rec["original_line"] = int(line[rec.pop("original_index")])
-    return out, records
+            rec["original_line"] = int(_good_line(np.asarray([rec.pop("original_index")]), slot)[0])
+    return [(int(slot[j]), texts[j]) for j in order], records
 
 
 def inject_record_bad_records(
@@ -183,8 +192,14 @@ def inject_record_bad_records(
         texts.append(text)
         keys.append(float(rng.uniform(0, n)))
         truth.append(rec)
-    order, line = _place(n, keys)
-    all_lines = lines + texts
+    order, slot, line = _place(n, keys)
     for j, rec in enumerate(truth):
-        rec["line"] = int(line[n + j])
-    return [all_lines[i] for i in order], truth
+        rec["line"] = int(line[j])
+    out: list[str] = []
+    prev = 0
+    for j in order:
+        out.extend(lines[prev : slot[j]])
+        out.append(texts[j])
+        prev = slot[j]
+    out.extend(lines[prev:])
+    return out, truth

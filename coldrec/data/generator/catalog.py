@@ -153,7 +153,7 @@ class Catalog:
         if template == 0:
             text = f"{f1}. {f2}. This {adjective} {noun.lower()} from {brand} belongs to our {leaf.name} range."
         elif template == 1:
-            text = f"Meet the {brand} {noun}: {f1.lower()}. {f2}. A {adjective} pick for {leaf.name.lower()} fans."
+            text = f"Meet the {brand} {noun}: {f1[0].lower() + f1[1:]}. {f2}. A {adjective} pick for {leaf.name.lower()} fans."
         else:
             text = f"{brand} {noun}. {f1}, and {f2[0].lower() + f2[1:]}. {dept.name} / {sub.name} / {leaf.name}."
         return f"{text} {attrs}." if attrs else text

@@ -57,8 +57,8 @@ class ShopConfig:
     complement_probability: float = 0.35
     #: ... for this many days
     complement_days: int = 10
-    bot_events_per_minute: tuple[float, float] = (150.0, 450.0)
-    bot_burst_minutes: tuple[float, float] = (2.0, 5.0)
+    bot_events_per_minute: tuple[float, float] = (150.0, 400.0)
+    bot_burst_minutes: tuple[float, float] = (2.0, 4.0)
     #: probability that a bot runs a burst on a given day
     bot_daily_probability: float = 0.7
     #: events generated (and written to one part file) per chunk: bounds memory, not the result's statistics

@@ -242,7 +242,9 @@ class Simulator:
         if logit_cart is None:
             cart = np.full(n_v, cfg.cart_rate >= 1)
         else:
-            p_cart = _sigmoid(logit_cart + 0.6 * aff + 0.3 * quality - 0.5 * sens * rel_price[item])
+            # Centred per chunk so that the view -> cart rate stays near cart_rate whatever the taste selection.
+            push = 0.6 * aff + 0.3 * quality - 0.5 * sens * rel_price[item]
+            p_cart = _sigmoid(logit_cart + push - push.mean())
             cart = rng.random(n_v) < p_cart
         b_lo, b_hi = cfg.purchase_given_cart
         p_buy = (b_lo + b_hi) / 2 + (b_hi - b_lo) * (0.2 * quality + 0.1 * aff + 0.25 * rng.standard_normal(n_v))

@@ -30,7 +30,7 @@ from coldrec.data.generator.bad_records import inject_event_bad_records, inject_
 from coldrec.data.generator.catalog import MS_PER_DAY, Catalog, ItemSampler, build_catalog, build_tree, round_price_cents
 from coldrec.data.generator.config import ITEM_BAD_KINDS, USER_BAD_KINDS, ShopConfig
 from coldrec.data.generator.events import TYPE_NAMES, EventBatch, Simulator, expected_events_per_session
-from coldrec.data.generator.jsonl import event_lines, iso, write_lines
+from coldrec.data.generator.jsonl import EventFormatter, iso_list, write_lines
 from coldrec.data.generator.truth import GROUND_TRUTH_FILE, GroundTruth
 from coldrec.data.generator.users import (
     MISSING_AGE_SHARE,
@@ -92,6 +92,7 @@ class ShopGenerator:
         )
         self.users: Users = build_users(config, self.personas, self.start_ms, np.random.default_rng([seed, _USERS]))
         self.sim = Simulator(config, self.catalog, self.users, self.personas, self.start_ms)
+        self.formatter = EventFormatter(self.users.num, self.catalog.num)
         self.next_event = 1
         self.next_bad_item = config.items + 1
         self.next_bad_user = config.users + 1
@@ -157,7 +158,7 @@ class ShopGenerator:
         published = np.flatnonzero(self.catalog.created_day <= day) if day == 0 else new_items
         item_rows = np.concatenate([published, updated])
         self._write_records(
-            [self._item_record(i) for i in item_rows.tolist()],
+            self._item_records(item_rows),
             self.out / "items" / part,
             ITEM_BAD_KINDS,
             ITEM_ID,
@@ -169,7 +170,7 @@ class ShopGenerator:
         joined = np.flatnonzero(self.users.signup_day <= day) if day == 0 else new_users
         interests = declared_interests(self.users, self.personas, self.tree, joined, rng)
         self._write_records(
-            [self._user_record(u, ints) for u, ints in zip(joined.tolist(), interests, strict=True)],
+            self._user_records(joined, interests),
             self.out / "users" / part,
             USER_BAD_KINDS,
             USER_ID,
@@ -198,29 +199,41 @@ class ShopGenerator:
         self.catalog.price_cents[chosen] = round_price_cents(self.catalog.price_cents[chosen] / 100.0 * factor)
         return chosen
 
-    def _item_record(self, i: int) -> dict[str, Any]:
-        c = self.catalog
-        return {
-            ITEM_ID: f"i{c.num[i]}",
-            TITLE: c.title(i),
-            DESCRIPTION: c.description(i),
-            CATEGORY_PATH: self.tree.paths[c.leaf[i]],
-            BRAND: self.tree.brand_names[c.brand[i]],
-            PRICE: round(int(c.price_cents[i]) / 100.0, 2),
-            CREATED_AT: iso(int(c.created_ms[i])),
-        }
+    def _item_records(self, idx: np.ndarray) -> list[dict[str, Any]]:
+        c, tree = self.catalog, self.tree
+        created = iso_list(c.created_ms[idx])
+        prices = (c.price_cents[idx] / 100.0).round(2).tolist()
+        return [
+            {
+                ITEM_ID: f"i{c.num[i]}",
+                TITLE: c.title(i),
+                DESCRIPTION: c.description(i),
+                CATEGORY_PATH: tree.paths[c.leaf[i]],
+                BRAND: tree.brand_names[c.brand[i]],
+                PRICE: price,
+                CREATED_AT: created_at,
+            }
+            for i, price, created_at in zip(idx.tolist(), prices, created, strict=True)
+        ]
 
-    def _user_record(self, u: int, interests: list[str]) -> dict[str, Any]:
+    def _user_records(self, idx: np.ndarray, interests: list[list[str]]) -> list[dict[str, Any]]:
         us = self.users
-        return {
-            USER_ID: f"u{us.num[u]}",
-            SIGNUP_TS: iso(int(us.signup_ms[u])),
-            AGE: int(us.age[u]) if us.age_visible[u] else None,
-            GENDER: GENDERS[us.gender[u]] if us.gender_visible[u] else None,
-            COUNTRY: us.country[u],
-            REGION: list(REGIONS)[us.region[u]],
-            INTERESTS: interests,
-        }
+        regions = list(REGIONS)
+        ages = np.where(us.age_visible[idx], us.age[idx], -1).tolist()
+        genders = np.where(us.gender_visible[idx], us.gender[idx], -1).tolist()
+        signup = iso_list(us.signup_ms[idx])
+        return [
+            {
+                USER_ID: f"u{us.num[u]}",
+                SIGNUP_TS: signup_ts,
+                AGE: age if age >= 0 else None,
+                GENDER: GENDERS[gender] if gender >= 0 else None,
+                COUNTRY: us.country[u],
+                REGION: regions[us.region[u]],
+                INTERESTS: ints,
+            }
+            for u, signup_ts, age, gender, ints in zip(idx.tolist(), signup, ages, genders, interests, strict=True)
+        ]
 
     def _write_records(self, records, folder: Path, kinds, id_key, new_id, dataset, rng) -> None:
         for p, lo in enumerate(range(0, max(len(records), 1), RECORDS_PER_PART)):
@@ -249,14 +262,14 @@ class ShopGenerator:
         n = len(batch)
         event_num = np.arange(self.next_event, self.next_event + n, dtype=np.int64)
         self.next_event += n
-        lines = event_lines(batch, event_num, self.users.num, self.catalog.num)
+        lines = self.formatter.lines(batch, event_num)
         event_ids = np.char.add("e", event_num.astype(str)) if n else np.zeros(0, dtype=str)
         rng = np.random.default_rng([self.config.seed, _BAD, day, int(path.stem.split("-")[-1])])
         rel = self._rel(path)
-        lines, bad = inject_event_bad_records(
+        inserts, bad = inject_event_bad_records(
             lines, event_ids, batch.price >= 0, batch.ts, self.config.bad_rate, rng, self._new_event_id, rel
         )
-        write_lines(path, lines)
+        write_lines(path, lines, inserts)
         self.truth.bad_records.extend(bad)
         late = np.flatnonzero(batch.late)
         day_of_ts = (batch.ts[late] // MS_PER_DAY).tolist()
@@ -265,7 +278,7 @@ class ShopGenerator:
             {"event_id": str(event_ids[i]), "file": rel, "ts_date": (epoch + dt.timedelta(days=d)).isoformat()}
             for i, d in zip(late.tolist(), day_of_ts, strict=True)
         )
-        stats["event_lines"] += len(lines)
+        stats["event_lines"] += len(lines) + len(inserts)
         stats["clean_events"] += n
         stats["bad_event_lines"] += len(bad)
         stats["bot_events"] += int(batch.bot.sum())

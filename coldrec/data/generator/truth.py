@@ -21,7 +21,7 @@ for data). Keys, in short:
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +50,8 @@ class GroundTruth:
     version: int = 1
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Shallow (the fields are plain JSON values already); ``asdict`` would deep-copy a million entries."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
     def save(self, out: str | Path) -> Path:
         """Write ``<out>/_ground_truth.json`` (compact; it can hold one entry per user and per bad line)."""

@@ -1,0 +1,353 @@
+"""The executor side of the block algorithm, in numpy / pyarrow: no Spark here, so it is unit-testable.
+
+Two steps run inside Spark tasks (:mod:`coldrec.cf.similarity` wires them with ``mapInArrow``):
+
+1. :func:`stage_rows` gets every entry of a set of *keys* (users for item-item) -- all entries of a key land in the
+   same task. It applies the heavy-key cap and the centering, then, for every entity *block* (a contiguous range of
+   entity indices), serializes the full rows of the keys that touch that block into one CSR blob. It also emits the
+   task's share of the per-entity statistics (count, sum of squares, work).
+2. :func:`compute_block` gets all blobs of one block, stacks them into one CSR, and runs the fused kernel
+   (:func:`coldrec.cf.kernel.block_topk`) over the block's columns.
+
+Everything is deterministic for a given partitioning: keys are ordered by their id, blobs by their source task, and
+the heavy-key cap breaks weight ties by a seeded permutation of entity indices.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+#: Metrics the kernel knows (cosine and Pearson share a code: Pearson only changes the values fed in).
+METRICS = ("cosine", "pearson", "jaccard")
+
+#: ``block`` value of the rows that carry per-entity statistics instead of a CSR blob.
+STATS_BLOCK = -1
+
+STAGED_ARROW_SCHEMA = pa.schema(
+    [
+        pa.field("block", pa.int32(), nullable=False),
+        pa.field("pkey", pa.int64(), nullable=False),
+        pa.field("part", pa.int32(), nullable=False),
+        pa.field("payload", pa.binary(), nullable=False),
+    ]
+)
+
+NEIGHBORS_ARROW_SCHEMA = pa.schema(
+    [
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("neighbor_id", pa.string(), nullable=False),
+        pa.field("similarity", pa.float64(), nullable=False),
+        pa.field("support", pa.int64(), nullable=False),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class BlockPlan:
+    """Entity ids (sorted, so index order == id order), block boundaries and the Spark partition key of each block."""
+
+    entity_ids: pa.Array
+    starts: np.ndarray  # int64, len n_blocks + 1, starts[0] == 0, starts[-1] == n_entities
+    pkeys: tuple[int, ...] = ()
+
+    @property
+    def n_blocks(self) -> int:
+        return len(self.starts) - 1
+
+    @property
+    def n_entities(self) -> int:
+        return int(self.starts[-1])
+
+    def block_of(self, entity: np.ndarray) -> np.ndarray:
+        return (np.searchsorted(self.starts, entity, side="right") - 1).astype(np.int32)
+
+
+def plan_blocks(counts: np.ndarray, block_size: int, min_blocks: int) -> np.ndarray:
+    """Block boundaries over entity indices: at least ``min_blocks`` blocks (one per core keeps every core busy),
+    at most ``block_size`` entities each, cut at equal shares of entries so the work is balanced.
+
+    Entries are the proxy for work: an entity's work is ``sum_{u in U_i} n_u`` ~ ``|U_i| x mean activity``.
+    """
+    n = len(counts)
+    if n == 0:
+        return np.zeros(1, dtype=np.int64)
+    n_blocks = max(1, min(n, max(min_blocks, -(-n // block_size))))
+    cum = np.cumsum(counts, dtype=np.float64)
+    targets = cum[-1] * np.arange(1, n_blocks) / n_blocks
+    cuts = np.searchsorted(cum, targets, side="left") + 1
+    starts = np.unique(np.concatenate([[0], cuts, [n]])).astype(np.int64)
+    # enforce the size cap by splitting long blocks evenly
+    out = [0]
+    for lo, hi in itertools.pairwise(starts):
+        pieces = -(-(hi - lo) // block_size)
+        out.extend(np.linspace(lo, hi, pieces + 1).round().astype(np.int64)[1:].tolist())
+    return np.asarray(out, dtype=np.int64)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# CSR blobs
+# ---------------------------------------------------------------------------------------------------------------
+def encode_csr(indptr: np.ndarray, indices: np.ndarray, values: np.ndarray) -> bytes:
+    header = np.asarray([len(indptr) - 1, len(indices)], dtype=np.int64)
+    return b"".join(
+        [
+            header.tobytes(),
+            np.ascontiguousarray(indptr, dtype=np.int64).tobytes(),
+            np.ascontiguousarray(indices, dtype=np.int32).tobytes(),
+            np.ascontiguousarray(values, dtype=np.float64).tobytes(),
+        ]
+    )
+
+
+def decode_csr(blob: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    n_rows, nnz = np.frombuffer(blob, dtype=np.int64, count=2)
+    off = 16
+    indptr = np.frombuffer(blob, dtype=np.int64, count=n_rows + 1, offset=off)
+    off += 8 * (n_rows + 1)
+    indices = np.frombuffer(blob, dtype=np.int32, count=nnz, offset=off)
+    off += 4 * nnz
+    values = np.frombuffer(blob, dtype=np.float64, count=nnz, offset=off)
+    return indptr, indices, values
+
+
+def encode_stats(counts: np.ndarray, sumsq: np.ndarray, work: np.ndarray, n_keys: int = 0, n_capped: int = 0) -> bytes:
+    nz = np.flatnonzero(counts)
+    return b"".join(
+        [
+            np.asarray([len(nz), n_keys, n_capped], dtype=np.int64).tobytes(),
+            nz.astype(np.int64).tobytes(),
+            counts[nz].astype(np.int64).tobytes(),
+            sumsq[nz].astype(np.float64).tobytes(),
+            work[nz].astype(np.float64).tobytes(),
+        ]
+    )
+
+
+@dataclass
+class EntityStats:
+    """Per-entity statistics over the capped (and centered) matrix the similarities are computed from."""
+
+    counts: np.ndarray  # int64: keys (users) per entity
+    sumsq: np.ndarray  # float64: sum of squared values per entity (norm**2)
+    work: np.ndarray  # float64: multiply-adds of the entity's row of X.T @ X = sum over its keys of their row length
+    n_keys: int = 0  # keys (users for item-item) with at least one entry
+    n_capped: int = 0  # keys whose entries were cut to the cap
+
+    @classmethod
+    def zeros(cls, n: int) -> EntityStats:
+        return cls(np.zeros(n, np.int64), np.zeros(n, np.float64), np.zeros(n, np.float64))
+
+    def add_blob(self, blob: bytes) -> None:
+        m, n_keys, n_capped = (int(x) for x in np.frombuffer(blob, dtype=np.int64, count=3))
+        off = 24
+        idx = np.frombuffer(blob, dtype=np.int64, count=m, offset=off)
+        self.counts[idx] += np.frombuffer(blob, dtype=np.int64, count=m, offset=off + 8 * m)
+        self.sumsq[idx] += np.frombuffer(blob, dtype=np.float64, count=m, offset=off + 16 * m)
+        self.work[idx] += np.frombuffer(blob, dtype=np.float64, count=m, offset=off + 24 * m)
+        self.n_keys += n_keys
+        self.n_capped += n_capped
+
+    @property
+    def norms(self) -> np.ndarray:
+        return np.sqrt(self.sumsq)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Step 1: rows of keys -> capped, centered CSR blobs per block (+ statistics)
+# ---------------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class StageOptions:
+    cap: int
+    center_by_key: bool
+    seed: int
+
+
+def cap_and_center(
+    code: np.ndarray, entity: np.ndarray, weight: np.ndarray, value: np.ndarray, opts: StageOptions, n_entities: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Group entries by key code (0..n_keys-1), center, cap. Returns ``(ptr, entity, value, sizes)`` grouped by code.
+
+    * centering (Pearson, item-item): ``v_ui = w_ui - mean_u`` with ``mean_u`` over ALL of u's entries, before the cap;
+    * cap: a key with more than ``cap`` entries keeps its ``cap`` largest weights, ties broken by a permutation of
+      the entity indices seeded by ``seed`` (deterministic, unrelated to ids).
+    """
+    order = np.argsort(code, kind="stable")
+    code, entity, weight, value = code[order], entity[order], weight[order], value[order]
+    sizes = np.bincount(code)
+    ptr = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    if opts.center_by_key:
+        means = np.add.reduceat(weight, ptr[:-1]) / sizes
+        value = weight - np.repeat(means, sizes)
+    heavy = np.flatnonzero(sizes > opts.cap)
+    if heavy.size:  # rare: a Python loop over heavy keys only
+        perm = np.random.default_rng(opts.seed).permutation(n_entities)
+        keep = np.ones(len(entity), dtype=bool)
+        for g in heavy:
+            lo, hi = ptr[g], ptr[g + 1]
+            ranked = np.lexsort((perm[entity[lo:hi]], -weight[lo:hi]))
+            keep[lo + ranked[opts.cap :]] = False
+        entity, value, code = entity[keep], value[keep], code[keep]
+        sizes = np.minimum(sizes, opts.cap)
+        ptr = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    return ptr, entity, value, sizes
+
+
+def stage_rows(
+    keys: pa.Array,
+    entity: np.ndarray,
+    weight: np.ndarray,
+    value: np.ndarray,
+    plan: BlockPlan,
+    opts: StageOptions,
+) -> tuple[dict[int, bytes], bytes]:
+    """One task's keys -> ``{block: CSR blob}`` and a statistics blob. ``entity`` are global entity indices."""
+    if len(entity) == 0:
+        return {}, encode_stats(*(np.zeros(0),) * 3)
+    # key codes ordered by key id, so blobs (and float sums) do not depend on the order rows arrived in
+    if isinstance(keys, pa.ChunkedArray):
+        keys = keys.combine_chunks()
+    enc = pc.dictionary_encode(keys)
+    rank = np.empty(len(enc.dictionary), dtype=np.int32)
+    rank[np.asarray(pc.sort_indices(enc.dictionary))] = np.arange(len(enc.dictionary), dtype=np.int32)
+    code = rank[np.asarray(enc.indices)]
+    n_capped = int(np.count_nonzero(np.bincount(code) > opts.cap))
+    ptr, entity, value, sizes = cap_and_center(code, entity, weight, value, opts, plan.n_entities)
+    n_keys = len(sizes)
+
+    counts = np.bincount(entity, minlength=plan.n_entities)
+    sumsq = np.bincount(entity, weights=value * value, minlength=plan.n_entities)
+    work = np.bincount(entity, weights=np.repeat(sizes, sizes).astype(np.float64), minlength=plan.n_entities)
+    stats = encode_stats(counts, sumsq, work, n_keys, n_capped)
+
+    block = plan.block_of(entity)
+    group = np.repeat(np.arange(n_keys, dtype=np.int64), sizes)
+    pairs = np.unique(block.astype(np.int64) * n_keys + group)  # sorted by block, then key
+    pair_block = pairs // n_keys
+    pair_key = pairs % n_keys
+    bounds = np.searchsorted(pair_block, np.arange(plan.n_blocks + 1))
+    blobs: dict[int, bytes] = {}
+    for b in range(plan.n_blocks):
+        members = pair_key[bounds[b] : bounds[b + 1]]
+        if members.size == 0:
+            continue
+        lens = sizes[members]
+        indptr = np.concatenate([[0], np.cumsum(lens)]).astype(np.int64)
+        gather = np.repeat(ptr[members] - indptr[:-1], lens) + np.arange(indptr[-1])
+        blobs[b] = encode_csr(indptr, entity[gather], value[gather])
+    return blobs, stats
+
+
+def stage_partition(
+    batches: Iterable[pa.RecordBatch], plan: BlockPlan, opts: StageOptions, part: int
+) -> Iterator[pa.RecordBatch]:
+    """``mapInArrow`` body of step 1: batches with ``key, entity, weight[, value]`` -> staged blob rows."""
+    table = pa.Table.from_batches(list(batches))
+    if table.num_rows == 0:
+        return
+    entity = np.asarray(pc.index_in(table.column("entity"), value_set=plan.entity_ids).combine_chunks(), np.int32)
+    weight = table.column("weight").to_numpy().astype(np.float64, copy=False)
+    value = table.column("value").to_numpy().astype(np.float64) if "value" in table.column_names else weight.copy()
+    blobs, stats = stage_rows(table.column("key"), entity, weight, value, plan, opts)
+    del table
+    yield _staged_batch([STATS_BLOCK], [0], part, [stats])
+    for b, blob in blobs.items():  # one blob per batch keeps every Arrow binary column far below 2 GiB
+        yield _staged_batch([b], [plan.pkeys[b] if plan.pkeys else b], part, [blob])
+
+
+def _staged_batch(blocks: list[int], pkeys: list[int], part: int, payloads: list[bytes]) -> pa.RecordBatch:
+    return pa.RecordBatch.from_arrays(
+        [
+            pa.array(blocks, pa.int32()),
+            pa.array(pkeys, pa.int64()),
+            pa.array([part] * len(blocks), pa.int32()),
+            pa.array(payloads, pa.binary()),
+        ],
+        schema=STAGED_ARROW_SCHEMA,
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Step 2: all blobs of a block -> top-K neighbours of its entities
+# ---------------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ComputeOptions:
+    metric: str
+    k: int
+    shrinkage: float
+    min_support: int
+
+
+def stack_blobs(blobs: list[bytes]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    parts = [decode_csr(b) for b in blobs]
+    sizes = np.concatenate([np.diff(p[0]) for p in parts])
+    indptr = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    return indptr, np.concatenate([p[1] for p in parts]), np.concatenate([p[2] for p in parts])
+
+
+def block_columns(
+    indptr: np.ndarray, indices: np.ndarray, values: np.ndarray, start: int, stop: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """CSC of the entity columns ``start..stop-1`` over the same rows (counting sort: rows stay in order)."""
+    rows = np.repeat(np.arange(len(indptr) - 1, dtype=np.int32), np.diff(indptr))
+    mask = (indices >= start) & (indices < stop)
+    cols = indices[mask] - start
+    order = np.argsort(cols, kind="stable")
+    col_ptr = np.concatenate([[0], np.cumsum(np.bincount(cols, minlength=stop - start))]).astype(np.int64)
+    return col_ptr, rows[mask][order], values[mask][order]
+
+
+def compute_block(
+    blobs: list[bytes], block: int, plan: BlockPlan, stats: EntityStats, opts: ComputeOptions
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Top-K ``(src, dst, similarity, support)`` of every entity of ``block`` (global entity indices)."""
+    from coldrec.cf.kernel import METRIC_CODES, block_topk
+
+    indptr, indices, values = stack_blobs(blobs)
+    start, stop = int(plan.starts[block]), int(plan.starts[block + 1])
+    col_ptr, col_row, col_val = block_columns(indptr, indices, values, start, stop)
+    return block_topk(
+        indptr,
+        np.ascontiguousarray(indices, dtype=np.int32),
+        np.ascontiguousarray(values, dtype=np.float64),
+        col_ptr,
+        col_row,
+        col_val,
+        start,
+        stats.norms,
+        stats.counts,
+        METRIC_CODES[opts.metric],
+        float(opts.shrinkage),
+        int(opts.min_support),
+        int(opts.k),
+    )
+
+
+def compute_partition(
+    batches: Iterable[pa.RecordBatch], plan: BlockPlan, stats: EntityStats, opts: ComputeOptions
+) -> Iterator[pa.RecordBatch]:
+    """``mapInArrow`` body of step 2: staged blob rows (normally one block per task) -> neighbour rows with ids."""
+    table = pa.Table.from_batches(list(batches))
+    if table.num_rows == 0:
+        return
+    table = table.sort_by([("block", "ascending"), ("part", "ascending")])
+    blocks = table.column("block").to_numpy()
+    payloads = table.column("payload")
+    for b in np.unique(blocks):
+        rows = np.flatnonzero(blocks == b)
+        blobs = [payloads[int(r)].as_buffer() for r in rows]
+        src, dst, sim, sup = compute_block(blobs, int(b), plan, stats, opts)
+        yield pa.RecordBatch.from_arrays(
+            [
+                plan.entity_ids.take(pa.array(src)),
+                plan.entity_ids.take(pa.array(dst)),
+                pa.array(sim, pa.float64()),
+                pa.array(sup, pa.int64()),
+            ],
+            schema=NEIGHBORS_ARROW_SCHEMA,
+        )

@@ -1,0 +1,257 @@
+"""Item-item and user-user CF similarities on Spark: cosine, Pearson, Jaccard, shrinkage, top-K, at scale.
+
+Definitions (X = the user x item weights of ``gold.interactions`` for the run date; U_i = users with an entry for i):
+
+* **cap** -- item-item: a user with more than ``heavy_user_cap`` items keeps the ``heavy_user_cap`` largest weights
+  (ties: a permutation of items seeded by ``COLDREC_SEED``); user-user: the same per item with ``heavy_item_cap``.
+  Every definition below is on the capped matrix. The cap bounds the work of one key at ``cap**2`` and its effect on
+  accuracy is measured by ``bench/similarity.py``.
+* **cosine**: ``sum_u w_ui w_uj / (||w_i|| ||w_j||)``, norms over all entries of each column.
+* **pearson**: the same cosine on user-mean-centered values ``r_ui = w_ui - mean_u``, ``mean_u`` the mean of all of
+  user u's weights (before the cap); norms ``sqrt(sum_u r_ui^2)`` over the column's entries (item-item this is
+  Sarwar's adjusted cosine; user-user it is Pearson with each user's own mean). Entries stay entries when their
+  centered value is 0, so they count in the support.
+* **jaccard**: ``|U_i n U_j| / |U_i u U_j|``.
+* **support** ``n_ij = |U_i n U_j|``; **shrinkage** ``sim * n / (n + lambda)``; pairs with ``n < min_support`` or a
+  similarity <= 0 are dropped; **top-K** by similarity descending (rounded to 1e-12, see
+  :mod:`coldrec.cf.kernel`), ties by neighbour id ascending. The entity itself is never its own neighbour.
+
+Algorithm and cost model. ``X.T @ X`` has ``W = sum_u n_u^2`` multiply-adds (n_u = the user's items after the cap):
+that is all the work, never ``n_items^2``. The item space is cut into B contiguous blocks; one Spark task per block
+computes its rows of ``X.T @ X`` with a fused compiled kernel (accumulate, score, keep K best; nothing else is
+materialized). Steps:
+
+1. ``groupBy(item).count`` -> sorted item ids (index order = id order) and block boundaries (driver: O(items));
+2. ``repartition(P, user)`` + ``mapInArrow``: each task caps and centers its users' rows and, for each block,
+   writes one CSR blob with the full rows of the users touching that block, plus its share of per-item norms and
+   counts; shuffle volume ``sum_u n_u * blocks_touched(u) <= nnz * B``;
+3. ``repartition(B, block)`` + ``mapInArrow``: the task of block b stacks its blobs and runs the kernel for the
+   block's items: ``W_b = sum_u n_u * n_ub`` multiply-adds, memory ``O(W_b + items)`` (its input is at most W_b
+   entries, the accumulators one slot per item), output ``<= K`` rows per item.
+
+So time ~ ``c_shuffle * nnz * B + c_kernel * W / cores + c_out * K * items``; memory per task is bounded by the
+block's work (cut by ``item_block_size`` and the cap). ``bench/similarity.py`` prints ``W`` and the seconds per
+10^8 multiply-adds at two sizes. User-user is the same machinery on ``X.T`` (key = item, entity = user).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import math
+from dataclasses import dataclass, field
+from typing import Literal
+
+from pyspark import StorageLevel, TaskContext
+from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from coldrec.cf import blocks
+from coldrec.config import SimilarityConfig
+from coldrec.data import schemas as S
+
+Metric = Literal["cosine", "pearson", "jaccard"]
+
+NEIGHBORS_SCHEMA = T.StructType(
+    [
+        T.StructField("id", T.StringType(), False),
+        T.StructField("neighbor_id", T.StringType(), False),
+        T.StructField("similarity", T.DoubleType(), False),
+        T.StructField("support", T.LongType(), False),
+    ]
+)
+_STAGED_SCHEMA = T.StructType(
+    [
+        T.StructField("block", T.IntegerType(), False),
+        T.StructField("pkey", T.LongType(), False),
+        T.StructField("part", T.IntegerType(), False),
+        T.StructField("payload", T.BinaryType(), False),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class SimilarityParams:
+    """Everything one similarity computation needs; :meth:`from_config` fills it from ``COLDREC_SIMILARITY__*``."""
+
+    metric: Metric = "cosine"
+    k: int = 50
+    shrinkage: float = 0.0
+    min_support: int = 1
+    cap: int = 1000
+    block_size: int = 8192
+    rows_per_partition: int = 2_000_000
+    seed: int = 42
+
+    def __post_init__(self) -> None:
+        if self.metric not in blocks.METRICS:
+            raise ValueError(f"metric must be one of {sorted(blocks.METRICS)}, got {self.metric!r}")
+
+    @classmethod
+    def from_config(cls, cfg: SimilarityConfig, side: Literal["item", "user"], seed: int = 42) -> SimilarityParams:
+        return cls(
+            metric=cfg.metric,
+            k=cfg.top_k,
+            shrinkage=cfg.shrinkage,
+            min_support=cfg.min_support,
+            cap=cfg.heavy_user_cap if side == "item" else cfg.heavy_item_cap,
+            block_size=cfg.item_block_size if side == "item" else cfg.user_block_size,
+            rows_per_partition=cfg.rows_per_partition,
+            seed=seed,
+        )
+
+
+@dataclass
+class SimilarityResult:
+    """The neighbour lists (``id, neighbor_id, similarity, support``) and what it took to compute them.
+
+    ``neighbors`` reads a persisted intermediate: write or collect it, then call :meth:`release`.
+    """
+
+    neighbors: DataFrame
+    stats: dict[str, float] = field(default_factory=dict)
+    _cached: list[DataFrame] = field(default_factory=list)
+    _broadcasts: list = field(default_factory=list)
+
+    def release(self) -> None:
+        for df in self._cached:
+            df.unpersist()
+        for bc in self._broadcasts:
+            bc.destroy()
+        self._cached.clear()
+        self._broadcasts.clear()
+
+
+def _partition_keys(spark: SparkSession, n: int) -> tuple[int, ...]:
+    """One long per block such that ``repartition(n, pkey)`` sends block b to partition b.
+
+    Spark's hash partitioning is ``pmod(hash(col), n)`` (Murmur3, seed 42), the same as the SQL ``hash`` function, so
+    a tiny query finds keys landing on each partition: blocks never share a task by a hash collision. Correctness
+    does not depend on it (a task groups its rows by block), only the balance of the work does.
+    """
+    rows = (
+        spark.range(0, 64 * n)
+        .select("id", F.expr(f"pmod(hash(id), {n})").alias("p"))
+        .groupBy("p")
+        .agg(F.min("id").alias("id"))
+        .collect()
+    )
+    found = {int(r["p"]): int(r["id"]) for r in rows}
+    return tuple(found.get(b, b) for b in range(n))
+
+
+def topk_similarity(
+    entries: DataFrame,
+    params: SimilarityParams,
+    *,
+    key_col: str,
+    entity_col: str,
+    weight_col: str = "weight",
+    value_col: str | None = None,
+    center_by_key: bool = False,
+) -> SimilarityResult:
+    """Top-K similar entities (columns of the key x entity matrix) by the block algorithm of the module docstring.
+
+    ``weight_col`` orders the cap; ``value_col`` (default: the weight) is what the products use. ``center_by_key``
+    centers values by each key's mean (Pearson item-item, key = user).
+    """
+    spark = entries.sparkSession
+    sc = spark.sparkContext
+    cores = max(1, sc.defaultParallelism)
+
+    ent = entries.groupBy(F.col(entity_col).alias("entity")).agg(F.count(F.lit(1)).alias("n")).toArrow()
+    ent = ent.sort_by("entity")
+    counts = ent.column("n").to_numpy()
+    nnz = int(counts.sum())
+    plan_starts = blocks.plan_blocks(counts, params.block_size, cores)
+    n_blocks = len(plan_starts) - 1
+    if nnz == 0:
+        return SimilarityResult(spark.createDataFrame([], NEIGHBORS_SCHEMA), {"nnz": 0.0, "entities": 0.0})
+    plan = blocks.BlockPlan(ent.column("entity").combine_chunks(), plan_starts, _partition_keys(spark, n_blocks))
+    n_parts = max(cores, math.ceil(nnz / params.rows_per_partition))
+    stage_opts = blocks.StageOptions(cap=params.cap, center_by_key=center_by_key, seed=params.seed)
+    bc_plan = sc.broadcast(plan)
+
+    def stage(batches):  # executor side of step 2
+        part = TaskContext.get().partitionId()
+        yield from blocks.stage_partition(batches, bc_plan.value, stage_opts, part)
+
+    cols = [
+        F.col(key_col).cast("string").alias("key"),
+        F.col(entity_col).cast("string").alias("entity"),
+        F.col(weight_col).cast("double").alias("weight"),
+    ]
+    if value_col:
+        cols.append(F.col(value_col).cast("double").alias("value"))
+    staged = (
+        entries.select(*cols)
+        .repartition(n_parts, "key")
+        .mapInArrow(stage, _STAGED_SCHEMA)
+        .persist(StorageLevel.MEMORY_AND_DISK)
+    )
+    stats = blocks.EntityStats.zeros(plan.n_entities)
+    for batch in staged.where(F.col("block") == blocks.STATS_BLOCK).select("payload").toArrow().to_batches():
+        for blob in batch.column(0):
+            stats.add_blob(blob.as_buffer())
+    bc_stats = sc.broadcast(stats)
+    compute_opts = blocks.ComputeOptions(params.metric, params.k, params.shrinkage, params.min_support)
+
+    def compute(batches):  # executor side of step 3
+        yield from blocks.compute_partition(batches, bc_plan.value, bc_stats.value, compute_opts)
+
+    neighbors = (
+        staged.where(F.col("block") >= 0)
+        .repartition(n_blocks, "pkey")
+        .mapInArrow(compute, NEIGHBORS_SCHEMA)
+    )
+    info = {
+        "entities": float(plan.n_entities),
+        "keys": float(stats.n_keys),
+        "nnz_before_cap": float(nnz),
+        "nnz": float(stats.counts.sum()),
+        "capped_keys": float(stats.n_capped),
+        "work": float(stats.work.sum()),
+        "max_block_work": float(
+            max(stats.work[lo:hi].sum() for lo, hi in itertools.pairwise(plan_starts))
+        ),
+        "blocks": float(n_blocks),
+        "partitions": float(n_parts),
+    }
+    return SimilarityResult(neighbors, info, [staged], [bc_plan, bc_stats])
+
+
+def item_similarity(interactions: DataFrame, params: SimilarityParams) -> SimilarityResult:
+    """Item-item top-K from ``gold.interactions`` rows (``user_id, item_id, weight``); the cap is per user."""
+    return topk_similarity(
+        interactions,
+        params,
+        key_col=S.USER_ID,
+        entity_col=S.ITEM_ID,
+        weight_col="weight",
+        center_by_key=params.metric == "pearson",
+    )
+
+
+def user_similarity(interactions: DataFrame, params: SimilarityParams) -> SimilarityResult:
+    """User-user top-K: the same machinery on X.T (key = item, the cap is per item); Pearson centers by user."""
+    df = interactions
+    value_col = None
+    if params.metric == "pearson":
+        df = df.withColumn("value", F.col("weight") - F.avg("weight").over(Window.partitionBy(S.USER_ID)))
+        value_col = "value"
+    return topk_similarity(
+        df, params, key_col=S.ITEM_ID, entity_col=S.USER_ID, weight_col="weight", value_col=value_col
+    )
+
+
+def with_run_columns(neighbors: DataFrame, metric: str, run_date: dt.date) -> DataFrame:
+    """Neighbour rows in the ``gold.*_similarity`` contract."""
+    return neighbors.select(
+        "id",
+        "neighbor_id",
+        "similarity",
+        "support",
+        F.lit(metric).alias("metric"),
+        F.lit(run_date).cast("date").alias(S.RUN_DATE),
+    )

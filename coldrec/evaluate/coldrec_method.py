@@ -1,0 +1,170 @@
+"""coldrec itself as a harness method: the learned models (autoencoder + GAN) blended with item-kNN, content
+neighbours and segment popularity, with blend weights tuned on a validation split carved from the training side.
+
+Protocol (no test data is looked at before the final scoring):
+1. carve a validation split of the same kind from the split's training interactions (seed + 1);
+2. build features from the validation-training part, train the models on it, score the validation users with every
+   source, and grid-search the blend weights per activity segment for NDCG@10;
+3. rebuild features from the whole training side, retrain the models, and score the test users with those weights.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from coldrec.config import RecommendConfig, TrainConfig
+from coldrec.evaluate.baselines import CategoryPopularity, Method, item_cosine_topk
+from coldrec.evaluate.features import build_features, item_features
+from coldrec.evaluate.splits import COLD_ITEM, COLD_USER, validation_split
+from coldrec.recommend.blending import SEGMENTS, BlendWeights, activity_segment, blend, tune_segment_weights, zscore_
+from coldrec.recommend.candidates import (
+    AutoencoderSource,
+    ContentSource,
+    GanCFSource,
+    ItemKNNSource,
+    PopularitySource,
+    Source,
+    UserBatch,
+    segment_popularity_table,
+)
+
+MAX_TUNING_USERS = 2000
+
+
+def _sources_for(kind: str) -> tuple[str, ...]:
+    if kind == COLD_USER:
+        return ("autoencoder", "gan", "popular")
+    if kind == COLD_ITEM:
+        return ("autoencoder", "content", "popular")
+    return ("cf", "autoencoder", "content", "popular")
+
+
+class ColdrecMethod(Method):
+    """The blended coldrec recommender (see the module docstring); applies to every split."""
+
+    name = "coldrec"
+    needs_history = False
+    scores_cold_items = True
+
+    def __init__(self, train_cfg: TrainConfig, rec_cfg: RecommendConfig, seed: int = 42, log=print) -> None:
+        self.train_cfg, self.rec_cfg, self.seed, self.log = train_cfg, rec_cfg, seed, log
+        self._item_matrix: np.ndarray | None = None
+        self.report: dict[str, object] = {}
+
+    def applies_to(self, split_kind: str) -> bool:
+        return True
+
+    # -- building blocks ------------------------------------------------------------------------------------------
+    def _features(self, ctx):
+        p = ctx.prepared
+        if self._item_matrix is None or self._item_matrix.shape[0] != p.enc.n_items:
+            self._item_matrix = item_features(p.ds.items, p.enc, real_dates=p.ds.source != "amazon-s3rec")
+        return build_features(p.ds.users, p.ds.items, p.enc, ctx.view.X, p.item_category, len(p.category_labels),
+                              True, self._item_matrix)  # fmt: skip
+
+    def _train(self, ctx, feats):
+        from coldrec.models.api import ColdStartData, train_models
+
+        cfg = self.train_cfg
+        if ctx.kind != COLD_USER and "gan" in cfg.models:
+            cfg = cfg.model_copy(update={"models": ["autoencoder"]})  # the GAN only serves users without history
+        data = ColdStartData(
+            X=ctx.view.X,
+            user_features=feats.user,
+            item_features=feats.item,
+            item_category=ctx.prepared.item_category,
+            user_history_columns=feats.user_history_columns,
+            user_segment=ctx.view.user_segment,
+        )
+        return train_models(data, cfg, None, log_to_mlflow=False, seed=self.seed, show_progress=False)
+
+    def _build_sources(self, ctx, models) -> dict[str, Source]:
+        names = _sources_for(ctx.kind)
+        out: dict[str, Source] = {}
+        S = None
+        if "cf" in names or "gan" in names:
+            S = item_cosine_topk(ctx.view.gram, neighbors=100)
+            ctx.view.__dict__.pop("gram", None)
+        for n in names:
+            if n == "cf":
+                out[n] = ItemKNNSource(S)
+            elif n == "autoencoder":
+                out[n] = AutoencoderSource(models)
+            elif n == "gan" and models.gan is not None:
+                out[n] = GanCFSource(models, S, seed=self.seed)
+            elif n == "content":
+                out[n] = ContentSource(ctx.prepared.item_content)
+            elif n == "popular":
+                if ctx.kind == COLD_ITEM:  # held-out items have no popularity of their own: their categories do
+                    table = CategoryPopularity().fit(ctx.view).item_score[None, :]
+                    out[n] = PopularitySource(table)
+                else:
+                    out[n] = PopularitySource(segment_popularity_table(ctx.view.X, ctx.view.user_segment))
+        return out
+
+    def _batch(self, ctx, users: np.ndarray, feats) -> UserBatch:
+        seg = ctx.view.user_segment[users] if ctx.kind != COLD_ITEM else np.zeros(len(users), dtype=np.int64)
+        return UserBatch(users, ctx.view.X[users], feats.user[users], seg)
+
+    def _blocks(self, sources: dict[str, Source], batch: UserBatch) -> dict[str, torch.Tensor]:
+        return {n: s.block(batch) for n, s in sources.items()}
+
+    # -- the protocol -------------------------------------------------------------------------------------------
+    def fit_context(self, ctx) -> ColdrecMethod:
+        from coldrec.evaluate.harness import context_from_split
+
+        t0 = time.perf_counter()
+        vctx = context_from_split(ctx.prepared, validation_split(ctx.split, self.seed), self.seed)
+        vfeats = self._features(vctx)
+        vmodels = self._train(vctx, vfeats)
+        vsources = self._build_sources(vctx, vmodels)
+        rng = np.random.default_rng(self.seed)
+        users = vctx.eval_users
+        keep = np.sort(rng.choice(len(users), size=min(len(users), MAX_TUNING_USERS), replace=False))
+        users = users[keep]
+        batch = self._batch(vctx, users, vfeats)
+        zblocks = {n: zscore_(b).numpy() for n, b in self._blocks(vsources, batch).items()}
+        segment = activity_segment(batch.n_history, self.rec_cfg.light_max_interactions)
+        truth = vctx.truth[keep]
+        exclude = vctx.exclude[keep] if vctx.exclude is not None else None
+        weights: dict[str, dict[str, float]] = {}
+        tuned: dict[str, float] = {}
+        for s_idx, s_name in enumerate(SEGMENTS):
+            rows = np.flatnonzero(segment == s_idx)
+            if rows.size < 10:
+                continue
+            w, v = tune_segment_weights(
+                {n: z[rows] for n, z in zblocks.items()},
+                truth[rows],
+                exclude=exclude[rows] if exclude is not None else None,
+                candidates=vctx.candidates,
+                step=0.1 if len(zblocks) <= 3 else 0.2,
+            )
+            weights[s_name], tuned[s_name] = w, v
+        fallback = next(iter(weights.values())) if weights else {n: 1.0 / len(zblocks) for n in zblocks}
+        for s_name in SEGMENTS:
+            weights.setdefault(s_name, fallback)
+        self.weights = BlendWeights(weights)
+        t1 = time.perf_counter()
+        self.feats = self._features(ctx)
+        self.models = self._train(ctx, self.feats)
+        self.sources = self._build_sources(ctx, self.models)
+        self.ctx = ctx
+        self.report = {"weights": self.weights.to_dict(), "validation_ndcg@10": tuned,
+                       "tune_s": t1 - t0, "final_fit_s": time.perf_counter() - t1,
+                       "cold_user_choice": getattr(self.models, "cold_user_choice", None)}  # fmt: skip
+        self.log(f"coldrec [{ctx.kind}] blend weights {self.weights.to_dict()} (validation NDCG@10 {tuned})")
+        return self
+
+    def fit(self, view) -> ColdrecMethod:  # pragma: no cover - the harness calls fit_context
+        raise RuntimeError("ColdrecMethod needs the split context: the harness calls fit_context(ctx)")
+
+    def score(self, users: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
+        batch = self._batch(self.ctx, users, self.feats)
+        segment = activity_segment(batch.n_history, self.rec_cfg.light_max_interactions)
+        total, _ = blend(self._blocks(self.sources, batch), self.weights, segment)
+        return total.numpy()
