@@ -78,10 +78,9 @@ def build_interactions(events: DataFrame, run_date: dt.date, cfg: InteractionsCo
         )
         .where(F.col("raw") > 0)
     )
+    weight = F.col("raw")
     if cfg.normalize_per_user:
-        weight = F.col("raw") / F.max("raw").over(Window.partitionBy(S.USER_ID))
-    else:
-        weight = F.col("raw")
+        weight = weight / F.max("raw").over(Window.partitionBy(S.USER_ID))
     return pairs.select(
         F.lit(run_date).cast("date").alias(S.RUN_DATE),
         S.USER_ID,
@@ -112,8 +111,8 @@ def run_interactions(spark: SparkSession, settings: Settings, run_date: dt.date)
             f"silver.events not found at {lake.table_path(settings, 'silver.events')}: run `coldrec clean` first"
         )
     events = lake.read_table(spark, settings, "silver.events")
-    lake.overwrite_partition(build_interactions(events, run_date, settings.interactions), settings,
-                             "gold.interactions", run_date)
+    built = build_interactions(events, run_date, settings.interactions)
+    lake.overwrite_partition(built, settings, "gold.interactions", run_date)
     written = read_interactions(spark, settings, run_date)
     row = written.agg(
         F.count(F.lit(1)).alias("pairs"),

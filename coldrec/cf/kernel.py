@@ -176,3 +176,27 @@ def block_topk(
             _sift_down(hkey, hj, hsim, hsup, size, 0)
         n_out += kept
     return out_src[:n_out], out_dst[:n_out], out_sim[:n_out], out_sup[:n_out]
+
+
+def warm_up() -> None:
+    """Compile (or load from numba's on-disk cache) the kernel in this process.
+
+    Called on the driver before the Spark tasks start: the compiled code lands in the cache next to this module, so
+    local executors load it instead of each compiling it again at the same time.
+    """
+    one = np.zeros(2, dtype=np.int64)
+    block_topk(
+        one,
+        np.zeros(0, np.int32),
+        np.zeros(0, np.float64),
+        one[:1].copy(),
+        np.zeros(0, np.int32),
+        np.zeros(0, np.float64),
+        0,
+        np.ones(1),
+        np.ones(1, np.int64),
+        0,
+        0.0,
+        1,
+        1,
+    )

@@ -43,11 +43,11 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from pyspark import StorageLevel, TaskContext
-from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from coldrec.cf import blocks
+from coldrec.cf import blocks, kernel
 from coldrec.config import SimilarityConfig
 from coldrec.data import schemas as S
 
@@ -123,22 +123,45 @@ class SimilarityResult:
         self._broadcasts.clear()
 
 
-def _partition_keys(spark: SparkSession, n: int) -> tuple[int, ...]:
+_M32 = 0xFFFFFFFF
+
+
+def _rotl32(x: int, r: int) -> int:
+    return ((x << r) | (x >> (32 - r))) & _M32
+
+
+def _mix(h1: int, k1: int) -> int:
+    k1 = _rotl32((k1 * 0xCC9E2D51) & _M32, 15) * 0x1B873593 & _M32
+    h1 = _rotl32(h1 ^ k1, 13)
+    return (h1 * 5 + 0xE6546B64) & _M32
+
+
+def spark_hash_long(value: int, seed: int = 42) -> int:
+    """Spark's ``hash()`` of a LongType value (Murmur3_x86_32.hashLong), as a signed 32-bit int."""
+    h1 = _mix(seed & _M32, value & _M32)
+    h1 = _mix(h1, (value >> 32) & _M32)
+    h1 ^= 8
+    h1 ^= h1 >> 16
+    h1 = (h1 * 0x85EBCA6B) & _M32
+    h1 ^= h1 >> 13
+    h1 = (h1 * 0xC2B2AE35) & _M32
+    h1 ^= h1 >> 16
+    return h1 - (1 << 32) if h1 >= 1 << 31 else h1
+
+
+def partition_keys(n: int) -> tuple[int, ...]:
     """One long per block such that ``repartition(n, pkey)`` sends block b to partition b.
 
-    Spark's hash partitioning is ``pmod(hash(col), n)`` (Murmur3, seed 42), the same as the SQL ``hash`` function, so
-    a tiny query finds keys landing on each partition: blocks never share a task by a hash collision. Correctness
-    does not depend on it (a task groups its rows by block), only the balance of the work does.
+    Spark's hash partitioning of one column is ``pmod(hash(col), n)`` (Murmur3, seed 42): picking, for each b, the
+    smallest long that hashes to b means blocks never share a task by a hash collision. Correctness does not depend
+    on it (a task groups its rows by block), only the balance of the work does.
     """
-    rows = (
-        spark.range(0, 64 * n)
-        .select("id", F.expr(f"pmod(hash(id), {n})").alias("p"))
-        .groupBy("p")
-        .agg(F.min("id").alias("id"))
-        .collect()
-    )
-    found = {int(r["p"]): int(r["id"]) for r in rows}
-    return tuple(found.get(b, b) for b in range(n))
+    found: dict[int, int] = {}
+    candidate = 0
+    while len(found) < n:
+        found.setdefault(spark_hash_long(candidate) % n, candidate)
+        candidate += 1
+    return tuple(found[b] for b in range(n))
 
 
 def topk_similarity(
@@ -168,7 +191,7 @@ def topk_similarity(
     n_blocks = len(plan_starts) - 1
     if nnz == 0:
         return SimilarityResult(spark.createDataFrame([], NEIGHBORS_SCHEMA), {"nnz": 0.0, "entities": 0.0})
-    plan = blocks.BlockPlan(ent.column("entity").combine_chunks(), plan_starts, _partition_keys(spark, n_blocks))
+    plan = blocks.BlockPlan(ent.column("entity").combine_chunks(), plan_starts, partition_keys(n_blocks))
     n_parts = max(cores, math.ceil(nnz / params.rows_per_partition))
     stage_opts = blocks.StageOptions(cap=params.cap, center_by_key=center_by_key, seed=params.seed)
     bc_plan = sc.broadcast(plan)
@@ -196,15 +219,12 @@ def topk_similarity(
             stats.add_blob(blob.as_buffer())
     bc_stats = sc.broadcast(stats)
     compute_opts = blocks.ComputeOptions(params.metric, params.k, params.shrinkage, params.min_support)
+    kernel.warm_up()
 
     def compute(batches):  # executor side of step 3
         yield from blocks.compute_partition(batches, bc_plan.value, bc_stats.value, compute_opts)
 
-    neighbors = (
-        staged.where(F.col("block") >= 0)
-        .repartition(n_blocks, "pkey")
-        .mapInArrow(compute, NEIGHBORS_SCHEMA)
-    )
+    neighbors = staged.where(F.col("block") >= 0).repartition(n_blocks, "pkey").mapInArrow(compute, NEIGHBORS_SCHEMA)
     info = {
         "entities": float(plan.n_entities),
         "keys": float(stats.n_keys),
@@ -212,9 +232,7 @@ def topk_similarity(
         "nnz": float(stats.counts.sum()),
         "capped_keys": float(stats.n_capped),
         "work": float(stats.work.sum()),
-        "max_block_work": float(
-            max(stats.work[lo:hi].sum() for lo, hi in itertools.pairwise(plan_starts))
-        ),
+        "max_block_work": float(max(stats.work[lo:hi].sum() for lo, hi in itertools.pairwise(plan_starts))),
         "blocks": float(n_blocks),
         "partitions": float(n_parts),
     }

@@ -110,6 +110,8 @@ def synonyms(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     table = dict(EVENT_TYPE_SYNONYMS)
     for raw, canonical in (extra or {}).items():
         if canonical not in S.EVENT_TYPES:
-            raise ValueError(f"event type synonym {raw!r} -> {canonical!r}: target must be one of {S.EVENT_TYPES}")
+            raise ValueError(
+                f"event type synonym {raw!r} -> {canonical!r}: target must be a canonical type, one of {S.EVENT_TYPES}"
+            )
         table[normalize_type_token(raw)] = canonical
     return table

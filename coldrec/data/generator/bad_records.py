@@ -44,13 +44,14 @@ def _dumps(record: dict[str, Any]) -> str:
     return json.dumps(record, separators=_COMPACT)
 
 
-def _malformed(record: dict[str, Any], rng: np.random.Generator) -> tuple[str, bool]:
+def _malformed(record: dict[str, Any], id_key: str, rng: np.random.Generator) -> tuple[str, bool]:
     """A line no JSON parser accepts: truncated JSON (most), a key=value log line, or an HTML error page.
-    Returns the text and whether the record's id appears in it."""
+    Returns the text and whether the record's id still appears whole in it."""
     style = rng.random()
     if style < 0.7:
         text = _dumps(record)
-        return text[: int(rng.integers(5, len(text) - 1))], True
+        text = text[: int(rng.integers(5, len(text) - 1))]
+        return text, _dumps({id_key: record[id_key]})[1:-1] in text
     if style < 0.85:
         return ";".join(f"{k}={v}" for k, v in record.items()), True
     return _HTML, False
@@ -76,7 +77,7 @@ def _good_line(index: np.ndarray, slots: np.ndarray) -> np.ndarray:
 
 def inject_event_bad_records(
     lines: pa.Array,
-    event_ids: list[str] | np.ndarray,
+    event_num: np.ndarray,
     has_price: np.ndarray,
     ts_ms: np.ndarray,
     rate: float,
@@ -109,14 +110,14 @@ def inject_event_bad_records(
             kind = rec["kind"] = "duplicate"
             texts.append(original)
             keys.append(src[j] + rng.uniform(0.5, min(DUPLICATE_WINDOW, n - src[j])))
-            rec["event_id"] = str(event_ids[src[j]])
+            rec["event_id"] = f"e{event_num[src[j]]}"
             rec["original_index"] = int(src[j])
             records.append(rec)
             continue
         record = json.loads(original)
         record[EVENT_ID] = rec["event_id"] = new_event_id()
         if kind == "malformed_json":
-            text, has_id = _malformed(record, rng)
+            text, has_id = _malformed(record, EVENT_ID, rng)
             rec["raw"] = text
             if not has_id:
                 rec["event_id"] = None
@@ -173,7 +174,7 @@ def inject_record_bad_records(
         record[id_key] = new_id()
         rec: dict[str, Any] = {"dataset": dataset, "kind": kind, "file": file, id_key: record[id_key]}
         if kind == "malformed_json":
-            text, has_id = _malformed(record, rng)
+            text, has_id = _malformed(record, id_key, rng)
             rec["raw"] = text
             if not has_id:
                 rec[id_key] = None

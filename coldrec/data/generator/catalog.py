@@ -174,7 +174,7 @@ def build_catalog(config: ShopConfig, tree: Tree, start_ms: int, rng: np.random.
 
     # Brands: a price tier (premium brands are dearer and better), an appeal, and a direction in taste space.
     brand_tier = rng.standard_normal(n_brands)
-    brand_quality = 0.6 * brand_tier + 0.8 * rng.standard_normal(n_brands)
+    brand_quality = 0.6 * brand_tier + 0.8 * rng.standard_normal(n_brands)  # premium brands are better
     brand_appeal = rng.standard_normal(n_brands)
     brand_latent = rng.standard_normal((n_brands, LATENT_DIM))
 
@@ -186,13 +186,20 @@ def build_catalog(config: ShopConfig, tree: Tree, start_ms: int, rng: np.random.
     leaf[:first] = rng.permutation(n_leaves)[:first]
     leaf[first:] = rng.choice(n_leaves, size=n - first, p=shelf / shelf.sum())
 
-    # Brand: one of the leaf's department brands, the appealing ones a little more often.
+    # Brand: one of the leaf's department brands, the appealing ones a little more often. The price tier is
+    # standardized under that choice within each department, so the tier term below has mean 0 and variance 1 and
+    # every leaf's prices stay lognormal around the planted median.
     brand = np.empty(n, dtype=np.int64)
+    tier = np.zeros(n_brands)
     for d in np.unique(tree.dept):
         members = np.flatnonzero(tree.brand_dept == d)
         weights = np.exp(0.5 * brand_appeal[members])
+        weights /= weights.sum()
+        mean = weights @ brand_tier[members]
+        std = np.sqrt(weights @ (brand_tier[members] - mean) ** 2)
+        tier[members] = (brand_tier[members] - mean) / max(std, 1e-9)
         rows = np.flatnonzero(tree.dept[leaf] == d)
-        brand[rows] = rng.choice(members, size=len(rows), p=weights / weights.sum())
+        brand[rows] = rng.choice(members, size=len(rows), p=weights)
 
     # Arrival: initial items were created up to a year before the window; new ones on their day, in the evening.
     created_day = np.full(n, -1, dtype=np.int64)
@@ -206,7 +213,7 @@ def build_catalog(config: ShopConfig, tree: Tree, start_ms: int, rng: np.random.
     created_ms[n_init:] = start_ms + created_day[n_init:] * MS_PER_DAY + np.minimum(publish, MS_PER_DAY - 1000)
 
     # Price: lognormal per leaf (median, sigma); the brand tier explains a quarter of the log-variance.
-    z = 0.5 * brand_tier[brand] / max(brand_tier.std(), 1e-9) + np.sqrt(0.75) * rng.standard_normal(n)
+    z = 0.5 * tier[brand] + np.sqrt(0.75) * rng.standard_normal(n)
     price = np.exp(tree.log_median[leaf] + tree.sigma[leaf] * z)
     price_cents = round_price_cents(price)
 
@@ -289,6 +296,11 @@ class ItemSampler:
                     fallback[leaf_idx] = candidates[np.argmax(totals[candidates])]
                     break
         return cls(order, cum, starts, totals, leaf_first, leaf_end, fallback, live)
+
+    def sample_trending(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """Items drawn by planted popularity across the whole live catalog (home page, "trending" widgets)."""
+        pos = np.searchsorted(self.cum, rng.random(n) * self.cum[-1], side="right")
+        return self.order[np.minimum(pos, len(self.order) - 1)]
 
     def sample(self, leaves: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """One item per entry of ``leaves``, drawn with probability proportional to planted popularity."""

@@ -35,6 +35,8 @@ TASTE_WEIGHT = 1.2
 #: share of sessions that wander to a random leaf, and of views that drift to another leaf of the user's taste
 EXPLORE_SHARE = 0.05
 DRIFT_SHARE = 0.15
+#: share of views that come from site-wide bestseller widgets instead of the session's leaf
+TRENDING_SHARE = 0.1
 #: dispersion of the negative binomial number of extra views per session (smaller = heavier tail)
 VIEWS_DISPERSION = 1.5
 VIEW_GAP_MS = 45_000.0
@@ -171,12 +173,11 @@ class Simulator:
     ) -> EventBatch:
         """All events logged on ``day`` for users ``lo..hi-1`` (plus bots and late arrivals in the first chunk),
         in log order. Also updates the cross-day state."""
-        parts = [self._humans(day, lo, hi, sampler, rng)]
-        parts.append(self._due_ratings(day, lo, hi, rng))
-        batch = EventBatch.concat(parts)
+        arrived = self._deliver_late(day, rng) if first_chunk else EventBatch.empty()  # before today's hold-backs
+        batch = EventBatch.concat([self._humans(day, lo, hi, sampler, rng), self._due_ratings(day, lo, hi, rng)])
         batch = self._hold_back_late(day, batch, rng)
         if first_chunk:
-            batch = EventBatch.concat([batch, self._bots(day, sampler, rng), self._deliver_late(day, rng)])
+            batch = EventBatch.concat([batch, self._bots(day, sampler, rng), arrived])
         return batch.take(np.argsort(batch.order_key, kind="stable"))
 
     def _humans(self, day: int, lo: int, hi: int, sampler: ItemSampler, rng: np.random.Generator) -> EventBatch:
@@ -227,6 +228,9 @@ class Simulator:
 
         # Which item: CANDIDATES drawn by popularity, the one that suits taste and wallet wins (Gumbel-max).
         cand = sampler.sample(np.repeat(vleaf, CANDIDATES), rng).reshape(n_v, CANDIDATES)
+        # Some views come from site-wide bestseller widgets: popularity across leaves, the global Zipf head.
+        trending = np.flatnonzero(rng.random(n_v) < TRENDING_SHARE)
+        cand[trending] = sampler.sample_trending(len(trending) * CANDIDATES, rng).reshape(-1, CANDIDATES)
         taste = np.einsum("vd,vcd->vc", users.latent[vu], catalog.latent[cand]) / self.aff_scale
         rel_price = catalog.rel_price()
         sens = users.price_sensitivity[vu]

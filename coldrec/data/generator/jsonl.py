@@ -93,7 +93,8 @@ def _null_where(values: pa.Array, absent: np.ndarray) -> pa.Array:
 def _clock_table() -> pa.Array:
     """"HH:MM:SS." for every second of a day (86,400 short strings, built once)."""
     sec = np.arange(86_400)
-    return pa.array([f"{h:02d}:{m:02d}:{x:02d}." for h, m, x in zip(sec // 3600, sec // 60 % 60, sec % 60, strict=True)])
+    two = [_TWO.take(pa.array(part)) for part in (sec // 3600, sec // 60 % 60, sec % 60)]
+    return _join(two[0], _s(":"), two[1], _s(":"), two[2], _s("."))
 
 
 _MILLIS_Z = pa.array([f'{i:03d}Z"' for i in range(1000)])

@@ -263,11 +263,10 @@ class ShopGenerator:
         event_num = np.arange(self.next_event, self.next_event + n, dtype=np.int64)
         self.next_event += n
         lines = self.formatter.lines(batch, event_num)
-        event_ids = np.char.add("e", event_num.astype(str)) if n else np.zeros(0, dtype=str)
         rng = np.random.default_rng([self.config.seed, _BAD, day, int(path.stem.split("-")[-1])])
         rel = self._rel(path)
         inserts, bad = inject_event_bad_records(
-            lines, event_ids, batch.price >= 0, batch.ts, self.config.bad_rate, rng, self._new_event_id, rel
+            lines, event_num, batch.price >= 0, batch.ts, self.config.bad_rate, rng, self._new_event_id, rel
         )
         write_lines(path, lines, inserts)
         self.truth.bad_records.extend(bad)
@@ -275,7 +274,7 @@ class ShopGenerator:
         day_of_ts = (batch.ts[late] // MS_PER_DAY).tolist()
         epoch = dt.date(1970, 1, 1)
         self.truth.late_events.extend(
-            {"event_id": str(event_ids[i]), "file": rel, "ts_date": (epoch + dt.timedelta(days=d)).isoformat()}
+            {"event_id": f"e{event_num[i]}", "file": rel, "ts_date": (epoch + dt.timedelta(days=d)).isoformat()}
             for i, d in zip(late.tolist(), day_of_ts, strict=True)
         )
         stats["event_lines"] += len(lines) + len(inserts)

@@ -1,0 +1,168 @@
+"""Print what `make demo` produced: task outcomes, Delta tables, a few users' lists, the evaluation, the MLflow run.
+
+Exits non-zero when the run did not publish its lists, so `make demo` never reports success it did not have.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from coldrec.config import load_settings
+from coldrec.paths import table_path
+
+console = Console()
+
+
+def task_states(log: Path) -> dict[str, str]:
+    """Final state per task from an `airflow dags test` log (the last state line a task printed wins)."""
+    states: dict[str, str] = {}
+    pattern = re.compile(r"task_id=([\w.]+).*?(?:state|new_state)=(\w+)|Marking task as (\w+)\.?.*?task_id=([\w.]+)")
+    for line in log.read_text(errors="replace").splitlines():
+        for m in pattern.finditer(line):
+            if m.group(1):
+                states[m.group(1)] = m.group(2).lower()
+            elif m.group(4):
+                states[m.group(4)] = m.group(3).lower()
+    return states
+
+
+def show_tables(settings) -> None:
+    from deltalake import DeltaTable
+
+    table = Table(title=f"Delta tables under {settings.lake_uri}")
+    for col in ("table", "rows", "version", "path"):
+        table.add_column(col)
+    for name in [
+        "silver.events", "silver.items", "silver.users", "silver.rejected", "gold.interactions",
+        "gold.item_similarity", "gold.user_similarity", "gold.similar_items", "gold.user_features",
+        "gold.item_features", "gold.recommendations", "ops.run_metrics",
+    ]:
+        path = table_path(settings, name)
+        try:
+            dt = DeltaTable(path)
+        except Exception:  # not produced by this run
+            continue
+        rows = sum(a.get("num_records", 0) or 0 for a in dt.get_add_actions(flatten=True).to_pylist())
+        table.add_row(name, f"{rows:,}", str(dt.version()), path)
+    console.print(table)
+
+
+def show_lists(settings, run_date: str) -> bool:
+    import duckdb
+    from deltalake import DeltaTable
+
+    try:
+        recs = DeltaTable(table_path(settings, "gold.recommendations")).to_pyarrow_dataset()
+    except Exception:
+        console.print("[red]gold.recommendations does not exist: nothing was published[/red]")
+        return False
+    con = duckdb.connect()
+    con.register("recs", recs)
+    n = con.execute("SELECT count(*) FROM recs WHERE run_date = CAST(? AS DATE)", [run_date]).fetchone()[0]
+    if n == 0:
+        console.print(f"[red]no published lists for {run_date}[/red]")
+        return False
+    # one user per source mix: a warm CF user, a cold (feature-only) user, and whoever else comes first
+    users = [
+        r[0]
+        for r in con.execute(
+            "SELECT user_id FROM (SELECT user_id, min(source) s, row_number() OVER (PARTITION BY min(source) "
+            "ORDER BY user_id) k FROM recs WHERE run_date = CAST(? AS DATE) GROUP BY user_id) WHERE k = 1 LIMIT 3",
+            [run_date],
+        ).fetchall()
+    ]
+    for user in users:
+        t = Table(title=f"top-N for user {user} ({run_date})")
+        for col in ("rank", "item", "score", "source", "reason"):
+            t.add_column(col)
+        for rank, item, score, source, reason in con.execute(
+            "SELECT rank, item_id, score, source, reason FROM recs WHERE run_date = CAST(? AS DATE) AND user_id = ? "
+            "ORDER BY rank LIMIT 10",
+            [run_date, user],
+        ).fetchall():
+            t.add_row(str(rank), item, f"{score:.4f}", source, reason)
+        console.print(t)
+    mix = con.execute(
+        "SELECT source, count(*) n, count(DISTINCT user_id) users FROM recs WHERE run_date = CAST(? AS DATE) "
+        "GROUP BY source ORDER BY n DESC",
+        [run_date],
+    ).fetchall()
+    console.print("sources: " + ", ".join(f"{s}={n} rows/{u} users" for s, n, u in mix))
+    return True
+
+
+def show_metrics(settings, run_date: str) -> None:
+    import duckdb
+    from deltalake import DeltaTable
+
+    try:
+        metrics = DeltaTable(table_path(settings, "ops.run_metrics")).to_pyarrow_dataset()
+    except Exception:
+        return
+    con = duckdb.connect()
+    con.register("m", metrics)
+    t = Table(title=f"ops.run_metrics for {run_date} (quality gate, evaluation, counts)")
+    for col in ("stage", "metric", "value"):
+        t.add_column(col)
+    for stage, metric, value in con.execute(
+        "SELECT stage, metric, value FROM m WHERE run_date = CAST(? AS DATE) ORDER BY stage, metric", [run_date]
+    ).fetchall():
+        t.add_row(stage, metric, "" if value is None else f"{value:.4g}")
+    console.print(t)
+    report = Path(settings.home) / "reports" / run_date / "quality_gate.md"
+    if report.exists():
+        console.print(f"quality-gate report: {report}")
+
+
+def show_mlflow(settings) -> None:
+    try:
+        from mlflow import MlflowClient
+
+        client = MlflowClient(tracking_uri=settings.tracking_uri)
+        for name in ("coldrec-autoencoder", "coldrec-gan"):
+            try:
+                mv = client.get_model_version_by_alias(name, "champion")
+            except Exception:
+                continue
+            run = client.get_run(mv.run_id)
+            shown = {k: round(v, 4) for k, v in sorted(run.data.metrics.items())[:8]}
+            console.print(f"MLflow {name}@champion: version {mv.version}, run {mv.run_id}, metrics {json.dumps(shown)}")
+        console.print(f"MLflow tracking URI: {settings.tracking_uri}  (UI: mlflow ui --backend-store-uri ...)")
+    except Exception as exc:  # the summary must not hide the pipeline's result behind a display problem
+        console.print(f"[yellow]MLflow summary unavailable: {exc}[/yellow]")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--run-date")
+    parser.add_argument("--log", type=Path)
+    parser.add_argument("--tasks-only", action="store_true")
+    args = parser.parse_args()
+    if args.log:
+        states = task_states(args.log)
+        console.print("tasks: " + ", ".join(f"{k}={v}" for k, v in states.items()))
+        if args.tasks_only:
+            failed = [k for k, v in states.items() if v in ("failed", "upstream_failed")]
+            if failed or not states:
+                console.print(f"[red]nightly run failed at {failed or 'start'}; see {args.log}[/red]")
+                sys.exit(1)
+            return
+    settings = load_settings()
+    show_tables(settings)
+    ok = show_lists(settings, args.run_date)
+    show_metrics(settings, args.run_date)
+    show_mlflow(settings)
+    console.print(f"Read the lists without Spark: python examples/read_recommendations.py --lake {settings.lake_uri}")
+    if not ok:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,153 @@
+"""Quality gate and publication: structural checks, the next-day backtest, the gate's rules, atomic publishing."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+import pytest
+from pyspark.sql import types as T
+
+from coldrec.data import schemas as S
+
+pytestmark = pytest.mark.spark
+
+D = dt.date(2026, 11, 2)
+TS = dt.datetime(2026, 11, 2, 12, 0)
+
+
+def _events(spark, rows):
+    """rows: (user, item, type, rating, is_bot, date)."""
+    data = []
+    for i, (u, it, t, r, bot, d) in enumerate(rows):
+        values = {
+            S.EVENT_ID: f"e{i}", S.USER_ID: u, S.ITEM_ID: it, S.EVENT_TYPE: t, S.TS: dt.datetime.combine(d, dt.time(12)),
+            S.RATING: r, S.SESSION_ID: "s", S.IS_BOT: bot, S.SOURCE_FILE: "f", S.EVENT_DATE: d,
+        }
+        # columns the contract adds later (e.g. ingest bookkeeping) default to the event date or null
+        data.append(tuple(values.get(f.name, d if isinstance(f.dataType, T.DateType) else None)
+                          for f in S.SILVER_EVENTS.fields))
+    return spark.createDataFrame(data, S.SILVER_EVENTS)
+
+
+def _lists(spark, rows, run_date=D):
+    """rows: (user, rank, item, score)."""
+    data = [(run_date, u, r, it, float(sc), "cf", "because", "v1") for u, r, it, sc in rows]
+    return spark.createDataFrame(data, S.RECOMMENDATIONS)
+
+
+def test_list_checks_count_each_defect(spark) -> None:
+    from coldrec.publish import active_users, list_checks, purchased_pairs
+
+    events = _events(
+        spark,
+        [
+            ("u1", "i2", "purchase", None, False, D),
+            ("u2", "i9", "view", None, False, D - dt.timedelta(days=3)),
+            ("u3", "i9", "view", None, False, D),
+            ("u4", "i9", "view", None, False, D),
+            ("bot", "i9", "view", None, True, D),  # bots need no list
+            ("old", "i9", "view", None, False, D - dt.timedelta(days=40)),  # outside the 30-day window
+        ],
+    )
+    lists = _lists(
+        spark,
+        [("u1", 1, "i1", 0.9), ("u1", 2, "i2", 0.8), ("u2", 1, "i3", 0.7), ("u2", 2, "i3", 0.6), ("u3", 1, "i4", math.nan)],
+    )
+    active = active_users(events, None, D, 30)
+    m = list_checks(lists, active, purchased_pairs(events, D, ["purchase"]), min_length=2)
+    # active: u1, u2, u3, u4 (not the bot, not 'old'); listed: u1, u2, u3 -> 3/4
+    assert m["active_users"] == 4 and m["users_listed"] == 3
+    assert m["user_coverage"] == pytest.approx(0.75)
+    assert m["already_purchased"] == 1  # u1 bought i2
+    assert m["duplicate_items"] == 1  # u2 has i3 twice
+    assert m["short_lists"] == 1  # u3 has one item
+    assert m["non_finite_scores"] == 1
+    assert m["bad_rank_sequences"] == 0
+    assert m["distinct_items"] == 4
+
+
+def test_signups_in_window_are_active(spark) -> None:
+    from coldrec.publish import active_users
+
+    events = _events(spark, [("u1", "i1", "view", None, False, D)])
+    users = spark.createDataFrame(
+        [("new", TS, 30, "f", "DE", "north", [], D), ("ancient", dt.datetime(2020, 1, 1), 30, "f", "DE", "n", [], D)],
+        S.SILVER_USERS,
+    )
+    got = {r[S.USER_ID] for r in active_users(events, users, D, 30).collect()}
+    assert got == {"u1", "new"}
+
+
+def test_backtest_matches_hand_computed_ndcg(spark) -> None:
+    from coldrec.publish import backtest
+
+    prev = _lists(
+        spark,
+        [("u1", 1, "i1", 3), ("u1", 2, "i2", 2), ("u1", 3, "i3", 1), ("u2", 1, "i4", 2), ("u2", 2, "i5", 1), ("u3", 1, "i1", 1)],
+        D - dt.timedelta(days=1),
+    )
+    day = _events(
+        spark,
+        [
+            ("u1", "i2", "purchase", None, False, D),  # hit at rank 2
+            ("u1", "i9", "view", None, False, D),  # views are not positives
+            ("u2", "i9", "cart", None, False, D),  # positive, not in the list
+            ("u3", "i1", "rating", 5.0, False, D),  # rating >= 4 is positive: hit at rank 1
+            ("u4", "i1", "purchase", None, False, D),  # no list yesterday: not evaluated
+            ("u2", "i4", "purchase", None, True, D),  # bot rows do not count
+        ],
+    )
+    m = backtest(prev, day, k=3)
+    ndcg_u1 = 1 / math.log2(3)  # one positive, found at rank 2; ideal DCG = 1
+    assert m["backtest_users"] == 3
+    assert m["backtest_hit_rate"] == pytest.approx(2 / 3)
+    assert m["backtest_ndcg"] == pytest.approx((ndcg_u1 + 0 + 1) / 3)
+
+
+def test_judge_rules(settings) -> None:
+    from coldrec.publish import judge
+
+    ok = {
+        "rows": 10, "user_coverage": 1.0, "short_lists": 0, "duplicate_items": 0, "bad_rank_sequences": 0,
+        "non_finite_scores": 0, "missing_reasons": 0, "already_purchased": 0, "backtest_hit_rate": 0.5,
+    }
+    assert judge(ok, {"backtest_hit_rate": 0.55}, settings) == []  # a 9% drop is inside the 20% margin
+    failures = judge({**ok, "backtest_hit_rate": 0.3, "already_purchased": 2}, {"backtest_hit_rate": 0.5}, settings)
+    assert any("backtest_hit_rate fell" in f for f in failures)
+    assert any("already purchased" in f for f in failures)
+    assert judge({**ok, "user_coverage": 0.5}, {}, settings)[0].startswith("user coverage 0.500")
+
+
+def test_failing_gate_publishes_nothing_and_passing_gate_publishes_atomically(spark, settings) -> None:
+    from coldrec import lake
+    from coldrec.publish import STAGE_TABLE, QualityGateError, publish_recommendations, run_gate
+
+    s = settings.model_copy(update={"top_n": 2})
+    s.publish.min_list_length = 2
+    events = _events(spark, [("u1", "i9", "purchase", None, False, D), ("u2", "i8", "view", None, False, D)])
+    lake.overwrite_partition(events, s, "silver.events", D)
+
+    bad = _lists(spark, [("u1", 1, "i9", 1.0), ("u1", 2, "i1", 0.5), ("u2", 1, "i2", 1.0), ("u2", 2, "i3", 0.5)])
+    lake.overwrite_partition(bad, s, STAGE_TABLE, D)
+    with pytest.raises(QualityGateError, match="already purchased"):
+        run_gate(spark, s, D)
+    with pytest.raises(QualityGateError):
+        publish_recommendations(spark, s, D)  # refuses: the gate did not pass
+    assert not lake.table_exists(spark, s, "gold.recommendations")
+
+    good = _lists(spark, [("u1", 1, "i2", 1.0), ("u1", 2, "i1", 0.5), ("u2", 1, "i2", 1.0), ("u2", 2, "i3", 0.5)])
+    lake.overwrite_partition(good, s, STAGE_TABLE, D)
+    result = run_gate(spark, s, D)
+    assert result.passed and result.metrics["user_coverage"] == 1.0
+    assert publish_recommendations(spark, s, D) == 4
+    first = sorted(tuple(r) for r in lake.read_table(spark, s, "gold.recommendations").collect())
+    assert publish_recommendations(spark, s, D) == 4  # rerun of the same date: same content, no duplicates
+    second = sorted(tuple(r) for r in lake.read_table(spark, s, "gold.recommendations").collect())
+    assert first == second and len(second) == 4
+
+    from deltalake import DeltaTable
+
+    dt_table = DeltaTable(lake.table_path(s, "gold.recommendations"))
+    assert dt_table.metadata().configuration.get("delta.enableChangeDataFeed") == "true"
+    assert dt_table.to_pandas()["item_id"].tolist().count("i2") == 2
