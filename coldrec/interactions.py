@@ -2,7 +2,9 @@
 
 For run date D, with ``cfg = COLDREC_INTERACTIONS__*``:
 
-* events with ``D - lookback_days < event_date <= D`` and ``is_bot = false`` (bots stay in silver for audit only);
+* events with ``D - lookback_days < event_date <= D`` and ``is_bot = false`` (bots stay in silver for audit only),
+  ingested on or before D (``ingest_date <= D``: an event that arrives late belongs to the runs after it arrived, so
+  a rerun of D reads exactly what the first run read);
 * event weight: ``cfg.event_weights[event_type]`` (view 1 < click 2 < favorite 3 < cart 4 < purchase 8 by default);
   a rating r weighs ``rating_weight_base + rating_weight_slope * (r - 3)`` (3 -> 4, 4 -> 6, 5 -> 8) and a rating
   <= 2 is a dislike that weighs 0; a rating event without a value weighs ``rating_weight_base``; unknown types 0;
@@ -30,6 +32,7 @@ from coldrec.config import InteractionsConfig, Settings
 from coldrec.data import schemas as S
 
 SECONDS_PER_DAY = 86_400.0
+INGEST_DATE = "ingest_date"
 
 
 def event_weight(cfg: InteractionsConfig) -> Column:
@@ -62,12 +65,15 @@ def build_interactions(events: DataFrame, run_date: dt.date, cfg: InteractionsCo
     end_epoch = decay_reference(run_date).timestamp()
     age_days = F.greatest(F.lit(0.0), (F.lit(end_epoch) - F.col(S.TS).cast("double")) / F.lit(SECONDS_PER_DAY))
     decayed = event_weight(cfg) * F.pow(F.lit(0.5), age_days / F.lit(cfg.half_life_days))
+    in_window = (
+        (F.col(S.EVENT_DATE) >= F.lit(window_start(run_date, cfg)))
+        & (F.col(S.EVENT_DATE) <= F.lit(run_date))
+        & ~F.col(S.IS_BOT)
+    )
+    if INGEST_DATE in events.columns:  # late events ingested after D belong to later runs: reruns of D stay equal
+        in_window = in_window & (F.col(INGEST_DATE) <= F.lit(run_date))
     pairs = (
-        events.where(
-            (F.col(S.EVENT_DATE) >= F.lit(window_start(run_date, cfg)))
-            & (F.col(S.EVENT_DATE) <= F.lit(run_date))
-            & ~F.col(S.IS_BOT)
-        )
+        events.where(in_window)
         .select(S.USER_ID, S.ITEM_ID, S.EVENT_TYPE, S.TS, decayed.alias("w"))
         .groupBy(S.USER_ID, S.ITEM_ID)
         .agg(

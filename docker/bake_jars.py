@@ -36,7 +36,9 @@ def bundled_hadoop_version(jars_dir: Path | None = None) -> str:
     """The Hadoop version pyspark ships (from ``hadoop-client-api-<version>.jar``): hadoop-aws must match it."""
     jars_dir = jars_dir or spark_home() / "jars"
     versions = sorted(
-        m.group(1) for p in jars_dir.glob("hadoop-client-api-*.jar") if (m := re.fullmatch(r"hadoop-client-api-(.+)\.jar", p.name))
+        m.group(1)
+        for p in jars_dir.glob("hadoop-client-api-*.jar")
+        if (m := re.fullmatch(r"hadoop-client-api-(.+)\.jar", p.name))
     )
     if len(versions) != 1:
         raise RuntimeError(f"expected one hadoop-client-api jar in {jars_dir}, found {versions}")

@@ -272,9 +272,9 @@ def shop_export(tmp_path: Path) -> Path:
     return src
 
 
-def _shop_import(src: Path, out: Path, chunk_rows: int = 500_000) -> None:
+def _shop_import(src: Path, out: Path, chunk_rows: int = 500_000, events: str = "events.csv") -> None:
     import_table(
-        src / "events.csv",
+        src / events,
         out,
         EventMapping(
             user_col="visitor",
@@ -369,6 +369,14 @@ def test_csv_chunking_and_reruns_are_deterministic(shop_export: Path, tmp_path: 
     before = _tree_bytes(one)
     _shop_import(shop_export, one)
     assert _tree_bytes(one) == before
+
+
+def test_csv_folder_input_skips_the_item_and_user_exports(shop_export: Path, tmp_path: Path) -> None:
+    (shop_export / "_SUCCESS").write_text("")  # export markers are not data
+    by_file, by_folder = tmp_path / "file", tmp_path / "folder"
+    _shop_import(shop_export, by_file)
+    _shop_import(shop_export, by_folder, events=".")  # the folder holds events.csv, items.csv and users.jsonl
+    assert _events_by_day(by_folder) == _events_by_day(by_file)
 
 
 def test_csv_without_time_column_keeps_file_order(tmp_path: Path) -> None:

@@ -312,8 +312,19 @@ def test_similar_items_fall_back_to_popularity(spark) -> None:
 # ------------------------------------------------------------------------------------------------------------------
 # The job end to end: spark-submit on a small silver.events, read back with deltalake
 # ------------------------------------------------------------------------------------------------------------------
+def silver_event(**values) -> tuple:
+    """One ``silver.events`` row in schema order; unnamed nullable fields are null, ``ingest_date`` the event date."""
+    from coldrec.data.schemas import SILVER_EVENTS
+
+    values.setdefault("event_date", values["ts"].astimezone(dt.UTC).date())
+    values.setdefault("ingest_date", values["event_date"])
+    values.setdefault("session_id", "s")
+    values.setdefault("is_bot", False)
+    return tuple(values.get(name) for name in SILVER_EVENTS.fieldNames())
+
+
 def _silver_events(spark, run_date: dt.date):
-    """A tiny shop: 3 item groups users browse within, a bot that would link everything, and an old event."""
+    """A tiny shop: 3 item groups users browse within, and a bot that would link everything."""
     from coldrec.data.schemas import SILVER_EVENTS
 
     rng = np.random.default_rng(5)
@@ -322,16 +333,29 @@ def _silver_events(spark, run_date: dt.date):
     for u in range(40):
         group = u % 3
         for item in rng.choice(6, size=3, replace=False):
-            item_id = f"g{group}-{item}"
             for e, etype in enumerate(["view", "click", "purchase"][: 1 + int(rng.integers(3))]):
                 ts = base - dt.timedelta(days=int(rng.integers(20)), minutes=e)
-                rows.append((f"e{len(rows)}", f"u{u:02d}", item_id, etype, ts, None, f"s{u}", 9.9, 1, False, "f",
-                             ts.date()))
+                rows.append(
+                    silver_event(
+                        event_id=f"e{len(rows)}",
+                        user_id=f"u{u:02d}",
+                        item_id=f"g{group}-{item}",
+                        event_type=etype,
+                        ts=ts,
+                    )
+                )
     for g in range(3):
         for item in range(6):
-            ts = base - dt.timedelta(hours=1)
-            rows.append((f"e{len(rows)}", "bot", f"g{g}-{item}", "view", ts, None, "sb", None, None, True, "f",
-                         ts.date()))
+            rows.append(
+                silver_event(
+                    event_id=f"e{len(rows)}",
+                    user_id="bot",
+                    item_id=f"g{g}-{item}",
+                    event_type="view",
+                    ts=base - dt.timedelta(hours=1),
+                    is_bot=True,
+                )
+            )
     return spark.createDataFrame(rows, SILVER_EVENTS)
 
 

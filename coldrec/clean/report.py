@@ -11,6 +11,7 @@ import datetime as dt
 import json
 from dataclasses import asdict, dataclass, field
 
+from coldrec.clean.rules import EVENT_REASONS
 from coldrec.config import CleanConfig
 
 STAGE = "clean"
@@ -88,7 +89,8 @@ class CleanReport:
             "gate_passed": int(self.gate_passed),
             "seconds": round(self.seconds, 3),
         }
-        out.update({f"rejected_{reason}": n for reason, n in self.rejected_by_reason.items()})
+        for reason in (*EVENT_REASONS, *sorted(set(self.rejected_by_reason) - set(EVENT_REASONS))):
+            out[f"rejected_{reason}"] = self.rejected_by_reason.get(reason, 0)
         for name, counts in (("items", self.items), ("users", self.users)):
             out[f"{name}_input_rows"] = counts.input_rows
             out[f"{name}_accepted"] = counts.accepted

@@ -53,7 +53,7 @@ class ColdrecMethod(Method):
     def __init__(self, train_cfg: TrainConfig, rec_cfg: RecommendConfig, seed: int = 42, log=print) -> None:
         self.train_cfg, self.rec_cfg, self.seed, self.log = train_cfg, rec_cfg, seed, log
         self._item_matrix: np.ndarray | None = None
-        self.report: dict[str, object] = {}
+        self.reports: dict[str, dict[str, object]] = {}
 
     def applies_to(self, split_kind: str) -> bool:
         return True
@@ -144,7 +144,7 @@ class ColdrecMethod(Method):
                 candidates=vctx.candidates,
                 step=0.1 if len(zblocks) <= 3 else 0.2,
             )
-            weights[s_name], tuned[s_name] = w, v
+            weights[s_name], tuned[s_name] = {n: round(x, 3) for n, x in w.items()}, round(v, 4)
         fallback = next(iter(weights.values())) if weights else {n: 1.0 / len(zblocks) for n in zblocks}
         for s_name in SEGMENTS:
             weights.setdefault(s_name, fallback)
@@ -154,9 +154,9 @@ class ColdrecMethod(Method):
         self.models = self._train(ctx, self.feats)
         self.sources = self._build_sources(ctx, self.models)
         self.ctx = ctx
-        self.report = {"weights": self.weights.to_dict(), "validation_ndcg@10": tuned,
-                       "tune_s": t1 - t0, "final_fit_s": time.perf_counter() - t1,
-                       "cold_user_choice": getattr(self.models, "cold_user_choice", None)}  # fmt: skip
+        self.reports[ctx.kind] = {"weights": self.weights.to_dict(), "validation_ndcg@10": tuned,
+                                  "tune_s": round(t1 - t0, 1), "final_fit_s": round(time.perf_counter() - t1, 1),
+                                  "cold_user_choice": getattr(self.models, "cold_user_choice", None)}  # fmt: skip
         self.log(f"coldrec [{ctx.kind}] blend weights {self.weights.to_dict()} (validation NDCG@10 {tuned})")
         return self
 

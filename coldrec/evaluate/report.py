@@ -244,13 +244,11 @@ def write_markdown(result: HarnessResult, folder: str | Path, command: str = "")
         lines += ["## Goals: NDCG@10 of coldrec over the best baseline (same run, same splits)", "",
                   "| split | coldrec | best baseline | ratio | goal | met |", "|---|---:|---|---:|---:|---|"]
         for r in ratios:
-            lines.append(
-                f"| {r['split']} | {'-' if r['coldrec'] is None else f'{r['coldrec']:.4f}'} | "
-                f"{r['best_baseline']} {r['best_value']:.4f} | "
-                f"{'-' if r['ratio'] is None else f'{r['ratio']:.2f}x'} | "
-                f"{'-' if r['goal'] is None else f'{r['goal']:.1f}x'} | "
-                f"{ {True: 'yes', False: 'no', None: '-'}[r['met']] } |"
-            )
+            ours = "-" if r["coldrec"] is None else f"{r['coldrec']:.4f}"
+            ratio = "-" if r["ratio"] is None else f"{r['ratio']:.2f}x"
+            goal = "-" if r["goal"] is None else f"{r['goal']:.1f}x"
+            met = {True: "yes", False: "no", None: "-"}[r["met"]]
+            lines.append(f"| {r['split']} | {ours} | {r['best_baseline']} {r['best_value']:.4f} | {ratio} | {goal} | {met} |")
         lines.append("")
     for split, size in result.splits.items():
         df = pivot(result, split)

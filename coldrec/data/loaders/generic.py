@@ -80,15 +80,23 @@ class UserMapping:
     interests_sep: str = "|"
 
 
-def input_files(path: str | Path, fmt: Format = "auto") -> list[Path]:
-    """The files to read: ``path`` itself, or the matching files of a folder (recursively, sorted by path)."""
+def input_files(path: str | Path, fmt: Format = "auto", exclude: frozenset[Path] = frozenset()) -> list[Path]:
+    """The files to read: ``path`` itself, or the matching files of a folder (recursively, sorted by path), minus
+    ``exclude`` (the item and user exports when they sit in the same folder)."""
     root = Path(path)
     if root.is_file():
         return [root]
     if not root.is_dir():
         raise FileNotFoundError(f"{root} does not exist")
     suffixes = {"csv": CSV_SUFFIXES, "jsonl": JSONL_SUFFIXES}.get(fmt, CSV_SUFFIXES + JSONL_SUFFIXES)
-    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in suffixes)
+    files = sorted(
+        p
+        for p in root.rglob("*")
+        if p.is_file()
+        and p.suffix.lower() in suffixes
+        and not p.name.startswith(("_", "."))
+        and p.resolve() not in exclude
+    )
     if not files:
         raise FileNotFoundError(f"no {'/'.join(suffixes)} files under {root}")
     return files
@@ -101,16 +109,21 @@ def file_format(path: Path, fmt: Format) -> Literal["csv", "jsonl"]:
 
 
 def read_chunks(
-    path: str | Path, fmt: Format = "auto", sep: str | None = None, chunk_rows: int = 500_000
+    path: str | Path,
+    fmt: Format = "auto",
+    sep: str | None = None,
+    chunk_rows: int = 500_000,
+    exclude: frozenset[Path] = frozenset(),
 ) -> Iterator[pd.DataFrame]:
     """Chunks of the input as frames of strings/numbers, files in sorted order, rows in file order."""
-    for file in input_files(path, fmt):
-        kind = file_format(file, fmt)
-        if kind == "jsonl":
-            yield from pd.read_json(file, lines=True, dtype=False, convert_dates=False, chunksize=chunk_rows)
+    for file in input_files(path, fmt, exclude):
+        if file_format(file, fmt) == "jsonl":
+            reader = pd.read_json(file, lines=True, dtype=False, convert_dates=False, chunksize=chunk_rows)
         else:
             delimiter = sep or ("\t" if file.suffix.lower() == ".tsv" else ",")
-            yield from pd.read_csv(file, sep=delimiter, dtype=str, chunksize=chunk_rows, skipinitialspace=True)
+            reader = pd.read_csv(file, sep=delimiter, dtype=str, chunksize=chunk_rows, skipinitialspace=True)
+        with reader:
+            yield from reader
 
 
 def read_all(path: str | Path, fmt: Format = "auto", sep: str | None = None) -> pd.DataFrame:
@@ -276,7 +289,8 @@ def import_table(
     summary = ImportSummary(source="csv", path=str(Path(path).resolve()), out=str(Path(out).resolve()))
     bad_time = 0
     offset = 0
-    for chunk in read_chunks(path, fmt, sep, chunk_rows):
+    side_files = frozenset(Path(p).resolve() for p in (items_path, users_path) if p is not None)
+    for chunk in read_chunks(path, fmt, sep, chunk_rows, exclude=side_files):
         mapped, dropped = map_events(chunk, events, offset)
         offset += len(chunk)
         bad_time += dropped

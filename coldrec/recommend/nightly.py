@@ -1,0 +1,195 @@
+"""Assemble the nightly scoring inputs from the lake: interactions, similarities, catalog, users, champion model.
+
+Why a separate module: :mod:`coldrec.recommend.scoring` is pure NumPy/torch and tested on hand-made inputs; this is
+the I/O edge that reads Delta tables (small aggregates only: one row per user x item, per item neighbour, per item
+and per user) and hands plain arrays over.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from pyspark.sql import functions as F
+
+from coldrec import lake
+from coldrec.data import schemas as S
+from coldrec.evaluate.encode import AGE_BANDS, content_matrix
+from coldrec.recommend.blending import BlendWeights
+from coldrec.recommend.candidates import (
+    AutoencoderSource,
+    ContentSource,
+    GanCFSource,
+    ItemKNNSource,
+    PopularitySource,
+    Source,
+    segment_popularity_table,
+)
+from coldrec.recommend.cross_category import category_affinity
+from coldrec.recommend.scoring import Catalog, Recommender
+from coldrec.recommend.topk import pick_device
+
+log = logging.getLogger(__name__)
+
+
+def _categories(paths: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """Top category per item: the first path level at which the catalog differs (see encode.top_category)."""
+    levels = paths.astype("string").str.split(S.CATEGORY_SEP, regex=False)
+    depth = int(levels.str.len().max()) if levels.notna().any() else 0
+    chosen = pd.Series(pd.NA, index=paths.index, dtype="string")
+    for level in range(depth):
+        if levels.str[level].dropna().nunique() > 1 or level == depth - 1:
+            chosen = levels.str[: level + 1].str.join(S.CATEGORY_SEP)
+            break
+    codes, uniques = pd.factorize(chosen, sort=True)
+    return codes.astype(np.int64), [str(u).split(S.CATEGORY_SEP)[-1] for u in uniques]
+
+
+def _segments(users: pd.DataFrame, user_ids: np.ndarray) -> np.ndarray:
+    frame = users.set_index(S.USER_ID).reindex(user_ids)
+    gender = frame[S.GENDER].astype("string").str.upper().fillna("?")
+    age = pd.to_numeric(frame[S.AGE], errors="coerce")
+    band = pd.Series(np.digitize(age.fillna(-1).to_numpy(), AGE_BANDS), index=frame.index).astype(str)
+    labels = (gender + "|" + band.where(age.notna(), "?")).to_numpy(dtype=object)
+    return np.unique(labels, return_inverse=True)[1].astype(np.int64)
+
+
+def build_nightly(spark, settings, run_date: dt.date) -> tuple[Recommender, Catalog, str]:  # noqa: ANN001
+    cfg = settings.recommend
+    day = F.lit(run_date.isoformat()).cast("date")
+    inter = (
+        lake.read_table(spark, settings, "gold.interactions")
+        .where(F.col(S.RUN_DATE) == day)
+        .select(S.USER_ID, S.ITEM_ID, "weight", "purchased", "last_ts")
+        .toPandas()
+    )
+    items = lake.read_table(spark, settings, "silver.items").select(S.ITEM_ID, S.TITLE, S.CATEGORY_PATH, S.BRAND,
+                                                                    S.DESCRIPTION).toPandas()  # fmt: skip
+    users = (
+        lake.read_table(spark, settings, "silver.users").select(S.USER_ID, S.AGE, S.GENDER).toPandas()
+        if lake.table_exists(spark, settings, "silver.users")
+        else pd.DataFrame({S.USER_ID: [], S.AGE: [], S.GENDER: []})
+    )
+    user_ids = np.asarray(sorted(set(inter[S.USER_ID]) | set(users[S.USER_ID])), dtype=object)
+    item_ids = np.asarray(sorted(set(items[S.ITEM_ID]) | set(inter[S.ITEM_ID])), dtype=object)
+    uidx = pd.Index(user_ids)
+    iidx = pd.Index(item_ids)
+    r, c = uidx.get_indexer(inter[S.USER_ID]), iidx.get_indexer(inter[S.ITEM_ID])
+    shape = (len(user_ids), len(item_ids))
+    history = sp.csr_matrix((inter["weight"].to_numpy(np.float32), (r, c)), shape=shape)
+    bought_mask = inter["purchased"].to_numpy(bool)
+    bought = sp.csr_matrix((np.ones(bought_mask.sum(), np.float32), (r[bought_mask], c[bought_mask])), shape=shape)
+    exclude = _exclusions(spark, settings, run_date, cfg.exclude_event_types, uidx, iidx, shape, bought)
+
+    items = items.set_index(S.ITEM_ID).reindex(item_ids)
+    item_category, category_names = _categories(items[S.CATEGORY_PATH])
+    titles = items[S.TITLE].fillna(pd.Series(item_ids, index=items.index)).to_numpy(dtype=object)
+    is_new = np.diff(sp.csc_matrix(history).indptr) == 0
+    segment = _segments(users, user_ids)
+
+    sim = (
+        lake.read_table(spark, settings, "gold.item_similarity")
+        .where(F.col(S.RUN_DATE) == day)
+        .select("id", "neighbor_id", "similarity")
+        .toPandas()
+    )
+    S_mat = sp.csr_matrix(
+        (sim["similarity"].to_numpy(np.float32), (iidx.get_indexer(sim["id"]), iidx.get_indexer(sim["neighbor_id"]))),
+        shape=(len(item_ids), len(item_ids)),
+    )
+    purchases = inter[bought_mask]
+    affinity = category_affinity(
+        uidx.get_indexer(purchases[S.USER_ID]),
+        item_category[iidx.get_indexer(purchases[S.ITEM_ID])],
+        purchases["last_ts"].astype("int64").to_numpy(),
+        len(category_names),
+    )
+    from coldrec.evaluate.encode import Encoder, tokens_of
+
+    enc = Encoder(user_ids, item_ids)
+    content, _ = content_matrix(tokens_of(items.reset_index(names=S.ITEM_ID), enc, (S.CATEGORY_PATH, S.BRAND,
+                                                                                    S.TITLE, S.DESCRIPTION)))  # fmt: skip
+    sources: dict[str, Source] = {
+        "cf": ItemKNNSource(S_mat),
+        "content": ContentSource(content),
+        "popular": PopularitySource(segment_popularity_table(history, segment)),
+    }
+    weights = BlendWeights({k: dict(v) for k, v in cfg.blend_weights.items()})
+    model_version = cfg.model_version or "none"
+    user_features = None
+    models = _champion(settings)
+    if models is not None:
+        user_features = _user_feature_matrix(spark, settings, run_date, user_ids)
+        if user_features is not None and _aligned(models, item_ids):
+            sources["autoencoder"] = AutoencoderSource(models)
+            if models.gan is not None:
+                sources["gan"] = GanCFSource(models, S_mat, seed=settings.seed)
+            tuned = models.mlflow.get("blend_weights") if isinstance(models.mlflow, dict) else None
+            if tuned:
+                weights = BlendWeights(tuned)
+            model_version = cfg.model_version or str(models.mlflow.get("version", "champion"))
+        else:
+            log.warning("champion model found but features/catalog do not line up: scoring without it")
+    catalog = Catalog(
+        user_ids=user_ids, item_ids=item_ids, history=history, exclude=exclude, bought=bought,
+        item_category=item_category, category_names=category_names, item_titles=titles, item_is_new=is_new,
+        demographic_segment=segment, user_features=user_features, category_affinity=affinity,
+        similarity_t=sp.csr_matrix(S_mat.T),
+    )  # fmt: skip
+    rec = Recommender(sources, weights, cfg, settings.top_n, pick_device(cfg.device))
+    return rec, catalog, model_version
+
+
+def _exclusions(spark, settings, run_date, types, uidx, iidx, shape, bought) -> sp.csr_matrix:  # noqa: ANN001
+    """Items each user must not get again: those with an event of ``recommend.exclude_event_types``."""
+    if set(types) <= {"purchase"}:
+        return bought if types else sp.csr_matrix(shape, dtype=np.float32)
+    pairs = (
+        lake.read_table(spark, settings, "silver.events")
+        .where((F.col(S.EVENT_DATE) <= F.lit(run_date.isoformat()).cast("date")) & ~F.col(S.IS_BOT))
+        .where(F.col(S.EVENT_TYPE).isin(list(types)))
+        .select(S.USER_ID, S.ITEM_ID)
+        .distinct()
+        .toPandas()
+    )
+    r, c = uidx.get_indexer(pairs[S.USER_ID]), iidx.get_indexer(pairs[S.ITEM_ID])
+    ok = (r >= 0) & (c >= 0)
+    return sp.csr_matrix((np.ones(ok.sum(), np.float32), (r[ok], c[ok])), shape=shape)
+
+
+def _champion(settings):  # noqa: ANN001, ANN202
+    try:
+        from coldrec.models import load_champion  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    try:
+        return load_champion(settings)
+    except Exception as exc:  # no registered champion yet (first run): score without models
+        log.warning("no champion model (%s): scoring with cf, content and popularity only", exc)
+        return None
+
+
+def _aligned(models, item_ids: np.ndarray) -> bool:  # noqa: ANN001
+    ids = getattr(models, "item_ids", None)
+    return ids is not None and len(ids) == len(item_ids) and bool(np.all(np.asarray(ids, dtype=object) == item_ids))
+
+
+def _user_feature_matrix(spark, settings, run_date, user_ids) -> np.ndarray | None:  # noqa: ANN001
+    """Dense user features of ``gold.user_features`` (an array column ``features``) in ``user_ids`` order."""
+    if not lake.table_exists(spark, settings, "gold.user_features"):
+        return None
+    df = lake.read_table(spark, settings, "gold.user_features")
+    if "features" not in df.columns:
+        return None
+    if S.RUN_DATE in df.columns:
+        df = df.where(F.col(S.RUN_DATE) == F.lit(run_date.isoformat()).cast("date"))
+    pdf = df.select(S.USER_ID, "features").toPandas().set_index(S.USER_ID).reindex(user_ids)
+    dim = max((len(v) for v in pdf["features"] if isinstance(v, list | np.ndarray)), default=0)
+    out = np.zeros((len(user_ids), dim), dtype=np.float32)
+    for i, v in enumerate(pdf["features"]):
+        if isinstance(v, list | np.ndarray):
+            out[i, : len(v)] = v
+    return out

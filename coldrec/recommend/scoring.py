@@ -1,0 +1,170 @@
+"""All-user top-N scoring for the nightly run: blend the sources, mask what was bought, diversify, explain.
+
+Why on one node with torch and not as a Spark job: top-N for every user is (users x items) score blocks; a block is a
+couple of matrix products, masking is an in-place ``index_put_``, and ``torch.topk`` is O(items) per user, on CUDA
+when present. Work grows linearly in users and memory stays at one block (``recommend.batch_users`` x items). A Spark
+cross join of users x items would shuffle the same numbers through rows. Spark only reads the inputs and receives the
+result (``gold.recommendations`` is written by the publish step).
+
+Entry point for the DAG task: :func:`score_all_users` ``(spark, settings, run_date) -> DataFrame`` matching
+``schemas.RECOMMENDATIONS``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+import torch
+
+from coldrec.config import RecommendConfig
+from coldrec.recommend.blending import BlendWeights, activity_segment, blend
+from coldrec.recommend.candidates import Source, UserBatch
+from coldrec.recommend.cross_category import user_affinity, user_category_matrix
+from coldrec.recommend.filters import select_top_n
+from coldrec.recommend.reasons import cf_anchor, reason_texts
+from coldrec.recommend.topk import csr_rows_to_torch, mask_topk_
+
+CROSS = "cross_category"
+
+
+@dataclass
+class Catalog:
+    """Everything per item and per user the engine needs besides the sources (indexed 0..n-1)."""
+
+    user_ids: np.ndarray
+    item_ids: np.ndarray
+    history: sp.csr_matrix  # users x items interaction weights (what cf/content read)
+    exclude: sp.csr_matrix  # users x items never to recommend (already bought)
+    bought: sp.csr_matrix  # users x items purchased (for "because you bought" vs "viewed")
+    item_category: np.ndarray  # int per item, -1 unknown
+    category_names: list[str]
+    item_titles: np.ndarray
+    item_is_new: np.ndarray  # no interactions in the lookback window
+    demographic_segment: np.ndarray
+    user_features: np.ndarray | None = None
+    category_affinity: np.ndarray | None = None  # categories x categories
+    similarity_t: sp.csr_matrix | None = None  # items x items, row i = neighbours pointing at i (for reasons)
+
+    @property
+    def n_users(self) -> int:
+        return len(self.user_ids)
+
+
+@dataclass
+class Recommender:
+    sources: dict[str, Source]
+    weights: BlendWeights
+    cfg: RecommendConfig
+    top_n: int
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+
+    def score_block(self, cat: Catalog, lo: int, hi: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(pool scores, pool item indices, pool source indices) for users lo:hi: blend, mask bought, top pool."""
+        users = np.arange(lo, hi)
+        feats = cat.user_features[lo:hi] if cat.user_features is not None else None
+        batch = UserBatch(users, cat.history[lo:hi], feats, cat.demographic_segment[lo:hi])
+        blocks = {n: s.block(batch).to(self.device) for n, s in self.sources.items()}
+        segment = activity_segment(batch.n_history, self.cfg.light_max_interactions)
+        total, attribution = blend(blocks, self.weights, segment)
+        mask = csr_rows_to_torch(cat.exclude, lo, hi, total.device)
+        pool = max(self.cfg.candidate_pool, self.top_n)
+        values, idx = mask_topk_(total, pool, exclude=mask)
+        src = torch.gather(attribution, 1, idx.clamp(min=0))
+        return values, idx, src
+
+    def recommend(self, cat: Catalog, on_block: Callable[[int], None] | None = None) -> pd.DataFrame:
+        """Top-N rows ``user_id, rank, item_id, score, source, reason`` for every user of ``cat``."""
+        names = np.array(list(self.sources), dtype=object)
+        n_cat = len(cat.category_names)
+        affinity = cat.category_affinity if cat.category_affinity is not None else np.zeros((n_cat, n_cat), np.float32)
+        frames = []
+        for lo in range(0, cat.n_users, self.cfg.batch_users):
+            hi = min(lo + self.cfg.batch_users, cat.n_users)
+            values, idx, src = self.score_block(cat, lo, hi)
+            pool_items, pool_scores, pool_src = idx.cpu().numpy(), values.cpu().numpy(), src.cpu().numpy()
+            bought_cats = user_category_matrix(cat.bought[lo:hi], cat.item_category, n_cat)
+            known = np.asarray((bought_cats > 0).toarray()) if n_cat else np.zeros((hi - lo, 0), bool)
+            aff = user_affinity(bought_cats, affinity) if n_cat else np.zeros((hi - lo, 0), np.float32)
+            sel = select_top_n(pool_items, pool_scores, cat.item_category, known, aff, self.top_n,
+                               self.cfg.per_category_cap, self.cfg.cross_category_slots)  # fmt: skip
+            # source of each selected item: the pool entry's attribution, or the reserved slot
+            pos_in_pool = _positions(pool_items, sel.items)
+            rows, cols = np.nonzero(sel.items >= 0)
+            item = sel.items[rows, cols]
+            source = names[pool_src[rows, pos_in_pool[rows, cols]]].astype(object)
+            source[sel.cross_slot[rows, cols]] = CROSS
+            frames.append(self._rows(cat, lo, rows, cols, item, sel.scores[rows, cols], source, bought_cats))
+            if on_block is not None:
+                on_block(hi - lo)
+        if not frames:
+            return pd.DataFrame(columns=["user_id", "rank", "item_id", "score", "source", "reason"])
+        return pd.concat(frames, ignore_index=True)
+
+    def _rows(self, cat: Catalog, lo: int, rows: np.ndarray, cols: np.ndarray, item: np.ndarray, score: np.ndarray,
+              source: np.ndarray, bought_cats: sp.csr_matrix) -> pd.DataFrame:  # fmt: skip
+        anchor = np.full(item.size, -1, dtype=np.int64)
+        is_cf = source == "cf"
+        if is_cf.any() and cat.similarity_t is not None:
+            block_hist = cat.history[lo : lo + (int(rows.max()) + 1 if rows.size else 0)]
+            anchor[is_cf] = cf_anchor(rows[is_cf], item[is_cf], block_hist, cat.similarity_t)
+        has_anchor = anchor >= 0
+        anchor_title = np.full(item.size, None, dtype=object)
+        anchor_title[has_anchor] = cat.item_titles[anchor[has_anchor]]
+        anchor_bought = np.zeros(item.size, dtype=bool)
+        if has_anchor.any():
+            anchor_bought[has_anchor] = np.asarray(
+                cat.bought[lo + rows[has_anchor], anchor[has_anchor]]
+            ).ravel() > 0
+        names = np.asarray(cat.category_names + [""], dtype=object)
+        item_cat = names[np.where(cat.item_category[item] >= 0, cat.item_category[item], len(cat.category_names))]
+        top_user_cat = np.asarray(bought_cats.argmax(axis=1)).ravel() if bought_cats.shape[1] else np.zeros(0, int)
+        has_bought = np.asarray(bought_cats.sum(axis=1)).ravel() > 0 if bought_cats.shape[1] else np.zeros(0, bool)
+        ucat = np.where(has_bought[rows], names[top_user_cat[rows]], "") if bought_cats.shape[1] else ""
+        reason = reason_texts(source, anchor_title, anchor_bought, item_cat, ucat, cat.item_is_new[item])
+        return pd.DataFrame({
+            "user_id": cat.user_ids[lo + rows],
+            "rank": (cols + 1).astype(np.int32),
+            "item_id": cat.item_ids[item],
+            "score": score.astype(np.float64),
+            "source": source,
+            "reason": reason,
+        })  # fmt: skip
+
+
+def _positions(pool: np.ndarray, chosen: np.ndarray) -> np.ndarray:
+    """Column in ``pool`` of each entry of ``chosen`` (same row); 0 where chosen is -1."""
+    pos = np.zeros(chosen.shape, dtype=np.int64)
+    for j in range(chosen.shape[1]):  # loops over N (a few dozen places), not over users
+        pos[:, j] = (pool == chosen[:, j : j + 1]).argmax(axis=1)
+    return np.where(chosen >= 0, pos, 0)
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# The nightly entry point: lake tables -> Catalog + sources -> DataFrame(schemas.RECOMMENDATIONS)
+# ------------------------------------------------------------------------------------------------------------------
+def score_all_users(spark, settings, run_date: dt.date):  # noqa: ANN001 - pyspark types imported lazily
+    """Top-N for every user the run knows, as a Spark DataFrame matching ``schemas.RECOMMENDATIONS``.
+
+    Reads ``gold.interactions`` and ``gold.item_similarity`` of ``run_date``, ``silver.items`` / ``silver.users``,
+    and the champion models (:func:`coldrec.models.load_champion`) when one is registered; without a champion the
+    blend runs on item-kNN, content neighbours and segment popularity (the first nightly run, or models switched
+    off), and ``model_version`` says so.
+    """
+    from coldrec.recommend.nightly import build_nightly
+
+    recommender, catalog, model_version = build_nightly(spark, settings, run_date)
+    rows = recommender.recommend(catalog)
+    return to_spark(spark, rows, run_date, model_version)
+
+
+def to_spark(spark, rows: pd.DataFrame, run_date: dt.date, model_version: str):  # noqa: ANN001
+    from coldrec.data import schemas as S
+
+    frame = rows.assign(run_date=run_date, model_version=model_version)
+    frame = frame[[f.name for f in S.RECOMMENDATIONS.fields]]
+    return spark.createDataFrame(frame, S.RECOMMENDATIONS)

@@ -1,0 +1,211 @@
+"""End to end: `airflow dags test coldrec_nightly` on a generated shop, read back without Spark; a rerun of the
+same date leaves the table identical; a UI-style trigger of `coldrec_train` with params through the REST API.
+
+Airflow metadata in SQLite, local Spark through spark-submit, MLflow in SQLite: exactly what `make demo` runs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.slow, pytest.mark.spark]
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+START = dt.date(2026, 11, 1)
+DAYS = 3
+RUN_DATE = START + dt.timedelta(days=DAYS - 1)
+TOP_N = 10
+
+
+def _env(base: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("COLDREC_", "AIRFLOW", "MLFLOW"))}
+    env.update(
+        {
+            "PATH": f"{BIN}:{env.get('PATH', '')}",
+            "COLDREC_LANDING_URI": str(base / "landing"),
+            "COLDREC_LAKE_URI": str(base / "lake"),
+            "COLDREC_HOME": str(base / "home"),
+            "COLDREC_SPARK_MASTER": "local[2]",
+            "COLDREC_SHUFFLE_PARTITIONS": "2",
+            "COLDREC_SPARK_DRIVER_MEMORY": "2g",
+            "COLDREC_TOP_N": str(TOP_N),
+            "COLDREC_TRAIN__EPOCHS": "4",
+            "MLFLOW_TRACKING_URI": f"sqlite:///{base / 'home' / 'mlflow.db'}",
+            "AIRFLOW_HOME": str(base / "airflow"),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+            "AIRFLOW_CONN_SPARK_DEFAULT": json.dumps({"conn_type": "spark", "host": "local[2]"}),
+            "PYSPARK_PYTHON": sys.executable,
+        }
+    )
+    return env
+
+
+def _run(cmd: list[str], env: dict[str, str], log: Path, timeout: int) -> subprocess.CompletedProcess:
+    with log.open("a") as fh:
+        fh.write(f"\n$ {' '.join(cmd)}\n")
+        fh.flush()
+        return subprocess.run(cmd, env=env, cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT, timeout=timeout)
+
+
+def _recommendations(lake: Path):
+    from deltalake import DeltaTable
+
+    return DeltaTable(str(lake / "gold" / "recommendations")).to_pandas()
+
+
+@pytest.fixture(scope="module")
+def nightly(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    base = tmp_path_factory.mktemp("e2e")
+    env = _env(base)
+    log = base / "e2e.log"
+    (base / "home").mkdir()
+    from coldrec.data.generator.shop import generate_shop
+
+    truth = generate_shop(base / "landing", users=400, items=150, days=DAYS, seed=7, start_date=START)
+    # history before the run date, as earlier nightly runs would have cleaned it
+    for i in range(DAYS - 1):
+        day = (START + dt.timedelta(days=i)).isoformat()
+        assert _run([str(BIN / "coldrec"), "clean", "--date", day], env, log, 600).returncode == 0, log.read_text()[-3000:]
+    assert _run([str(BIN / "airflow"), "db", "migrate"], env, log, 600).returncode == 0, log.read_text()[-3000:]
+    started = time.perf_counter()
+    proc = _run([str(BIN / "airflow"), "dags", "test", "coldrec_nightly", RUN_DATE.isoformat()], env, log, 1800)
+    elapsed = time.perf_counter() - started
+    first = _recommendations(base / "lake")
+    return {"base": base, "env": env, "log": log, "proc": proc, "first": first, "truth": truth, "seconds": elapsed}
+
+
+def test_nightly_publishes_complete_lists(nightly: dict) -> None:
+    import pandas as pd
+    from deltalake import DeltaTable
+
+    base, recs = nightly["base"], nightly["first"]
+    assert nightly["proc"].returncode == 0, nightly["log"].read_text()[-5000:]
+    day = recs[recs["run_date"] == pd.Timestamp(RUN_DATE).date()]
+    assert len(day) > 0, "nothing published for the run date"
+
+    events = DeltaTable(str(base / "lake" / "silver" / "events")).to_pandas()
+    users = DeltaTable(str(base / "lake" / "silver" / "users")).to_pandas()
+    window = events[(events["event_date"] >= pd.Timestamp(RUN_DATE - dt.timedelta(days=29)).date()) & ~events["is_bot"]]
+    active = set(window["user_id"])
+    listed = set(day["user_id"])
+    assert len(active & listed) / len(active) >= 0.95
+
+    sizes = day.groupby("user_id").size()
+    assert (sizes == TOP_N).all(), sizes.value_counts()
+    ranks = day.sort_values(["user_id", "rank"]).groupby("user_id")["rank"].apply(list)
+    assert all(r == list(range(1, TOP_N + 1)) for r in ranks)
+    assert not day.duplicated(["user_id", "item_id"]).any()
+
+    bought = events[events["event_type"] == "purchase"][["user_id", "item_id"]].drop_duplicates()
+    assert day.merge(bought, on=["user_id", "item_id"], how="inner").empty, "purchased items were recommended"
+
+    assert day["source"].str.len().gt(0).all() and day["reason"].str.len().gt(0).all()
+    assert day["model_version"].str.len().gt(0).all()
+    # cold users (no events up to the run date) and cold items (never interacted with) reach the lists
+    seen_users = set(events[events["event_date"] <= pd.Timestamp(RUN_DATE).date()]["user_id"])
+    cold_users = set(users["user_id"]) - seen_users
+    assert cold_users & listed, "no cold user received a list"
+    seen_items = set(events[events["event_date"] < pd.Timestamp(RUN_DATE).date()]["item_id"])
+    assert (~day["item_id"].isin(seen_items)).any(), "no cold item was recommended"
+
+
+def test_rerun_of_same_date_is_identical(nightly: dict) -> None:
+    assert nightly["proc"].returncode == 0
+    proc = _run(
+        [str(BIN / "airflow"), "dags", "test", "coldrec_nightly", RUN_DATE.isoformat()],
+        nightly["env"],
+        nightly["log"],
+        1800,
+    )
+    assert proc.returncode == 0, nightly["log"].read_text()[-5000:]
+    cols = ["run_date", "user_id", "rank", "item_id", "source", "reason", "model_version"]
+    before = nightly["first"].sort_values(["user_id", "rank"])[cols].reset_index(drop=True)
+    after = _recommendations(nightly["base"] / "lake").sort_values(["user_id", "rank"])[cols].reset_index(drop=True)
+    assert len(after) == len(before)
+    assert before.equals(after)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _api(port: int, method: str, path: str, token: str | None, body: dict | None = None) -> dict:
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{port}{path}",
+        method=method,
+        data=None if body is None else json.dumps(body).encode(),
+        headers={"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})},
+    )
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        return json.loads(resp.read() or b"{}")
+
+
+def test_ui_trigger_of_training_with_params(nightly: dict) -> None:
+    """What the UI's Trigger form does: unpause, POST a dag run with conf; the run succeeds and used the params."""
+    assert nightly["proc"].returncode == 0
+    port = _free_port()
+    env = {
+        **nightly["env"],
+        "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+        "AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL": "5",
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+    }
+    subprocess.run([str(BIN / "airflow"), "pools", "set", "gpu", "1", "gpu"], env=env, check=True, capture_output=True)
+    subprocess.run([str(BIN / "airflow"), "pools", "set", "spark", "2", "spark"], env=env, check=True, capture_output=True)
+    log = (nightly["base"] / "standalone.log").open("w")
+    proc = subprocess.Popen(
+        [str(BIN / "airflow"), "standalone"], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.time() + 300
+        while time.time() < deadline:
+            try:
+                _api(port, "GET", "/api/v2/dags/coldrec_train", None)
+                break
+            except Exception:
+                time.sleep(3)
+        else:
+            pytest.fail("the Airflow API server did not serve coldrec_train in time")
+        _api(port, "PATCH", "/api/v2/dags/coldrec_train", None, {"is_paused": False})
+        conf = {"epochs": 2, "models": ["autoencoder"], "promote": False, "run_date": RUN_DATE.isoformat()}
+        run = _api(port, "POST", "/api/v2/dags/coldrec_train/dagRuns", None, {"logical_date": None, "conf": conf})
+        run_id = run["dag_run_id"]
+        state = None
+        deadline = time.time() + 900
+        while time.time() < deadline:
+            state = _api(port, "GET", f"/api/v2/dags/coldrec_train/dagRuns/{run_id}", None)["state"]
+            if state in ("success", "failed"):
+                break
+            time.sleep(5)
+        assert state == "success", (nightly["base"] / "standalone.log").read_text()[-5000:]
+        assert _api(port, "GET", f"/api/v2/dags/coldrec_train/dagRuns/{run_id}", None)["conf"] == conf
+        result = _api(port, "GET", f"/api/v2/dags/coldrec_train/dagRuns/{run_id}/taskInstances/train/xcomEntries/return_value", None)
+        value = result["value"] if isinstance(result["value"], dict) else json.loads(result["value"])
+        assert value["epochs_max"] == 2 and value["models"] == ["autoencoder"] and value["promoted"] is False
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+        log.close()
