@@ -69,7 +69,9 @@ def main() -> None:
 
         # Serializer: the same 100k events through both writers.
         probe = ShopGenerator(config, out / "_probe")
-        batch = probe.sim.chunk(0, 0, len(probe.users), ItemSampler.for_day(probe.catalog, 0), np.random.default_rng(0), True)
+        batch = probe.sim.chunk(
+            0, 0, len(probe.users), ItemSampler.for_day(probe.catalog, 0), np.random.default_rng(0), True
+        )
         batch = batch.take(np.arange(min(len(batch), 100_000)))
         event_num = np.arange(1, len(batch) + 1)
         t = time.process_time()

@@ -183,7 +183,15 @@ def test_layout_follows_the_raw_contract(shop: Shop) -> None:
         assert dt.date.fromisoformat(late[row.event_id]["ts_date"]) + dt.timedelta(days=1) == dt.date.fromisoformat(
             row.folder_day
         )
-    assert shop.users.columns.tolist()[:7] == ["user_id", "signup_ts", "age", "gender", "country", "region", "interests"]
+    assert shop.users.columns.tolist()[:7] == [
+        "user_id",
+        "signup_ts",
+        "age",
+        "gender",
+        "country",
+        "region",
+        "interests",
+    ]
     assert shop.items.columns.tolist()[:7] == [
         "item_id", "title", "description", "category_path", "brand", "price", "created_at"
     ]  # fmt: skip
@@ -272,7 +280,9 @@ def test_funnel_ratios_match_the_planted_rates(shop: Shop) -> None:
     # every purchase follows a cart of the same item by the same user, in the same session
     key = ["user_id", "item_id", "session_id"]
     first_cart = humans[humans.event_type == "cart"].groupby(key).t.min()
-    purchases = humans[(humans.event_type == "purchase") & humans.session_id.notna()].join(first_cart, on=key, rsuffix="_cart")
+    purchases = humans[(humans.event_type == "purchase") & humans.session_id.notna()].join(
+        first_cart, on=key, rsuffix="_cart"
+    )
     assert purchases.t_cart.notna().all()
     assert (purchases.t_cart <= purchases.t).all()
 
@@ -290,7 +300,8 @@ def test_funnel_ratios_match_the_planted_rates(shop: Shop) -> None:
 def test_volume_follows_events_per_user_day(shop: Shop) -> None:
     user_days = sum(d["users_total"] - len(shop.truth.bots) for d in shop.truth.days)
     per_user_day = len(shop.humans) / user_days
-    assert 0.65 * shop.config.events_per_user_day < per_user_day < 1.5 * shop.config.events_per_user_day
+    # calibrated on the planted rates; new users' forced first visit and ratings add a little on top
+    assert 0.85 * shop.config.events_per_user_day < per_user_day < 1.25 * shop.config.events_per_user_day
 
 
 def test_sessions_belong_to_one_user_and_one_day(shop: Shop) -> None:
@@ -405,7 +416,9 @@ def _complement_lift(s: Shop) -> tuple[float, int, int, int, int]:
     active = humans.groupby("user_id").day.unique()
     after_hits = after_days = before_hits = before_days = 0
     for pair in s.truth.complementary_pairs:
-        first_buy = humans[(humans.event_type == "purchase") & (humans.leaf == pair["from"])].groupby("user_id").day.min()
+        first_buy = (
+            humans[(humans.event_type == "purchase") & (humans.leaf == pair["from"])].groupby("user_id").day.min()
+        )
         to_days = humans[(humans.event_type == "view") & (humans.leaf == pair["to"])].groupby("user_id").day.unique()
         for user, bought in first_buy.items():
             days = set(active[user])
@@ -640,9 +653,7 @@ def test_spark_reads_the_shop_with_the_raw_contract_schemas(spark, shop: Shop) -
 
     schema = T.StructType([*RAW_EVENTS.fields, T.StructField(CORRUPT_RECORD, T.StringType())])
     events = (
-        spark.read.schema(schema)
-        .option("columnNameOfCorruptRecord", CORRUPT_RECORD)
-        .json(str(shop.root / "events"))
+        spark.read.schema(schema).option("columnNameOfCorruptRecord", CORRUPT_RECORD).json(str(shop.root / "events"))
     )
     malformed = len(shop.truth.bad_records_of("events", "malformed_json"))
     parsed = F.col(CORRUPT_RECORD).isNull()

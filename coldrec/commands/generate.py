@@ -29,7 +29,9 @@ def generate(
     demographic_strength: float = typer.Option(
         1.0, "--demographic-strength", min=0.0, help="scale of the demographic -> taste effects (0 = none)"
     ),
-    chunk_events: int = typer.Option(250_000, "--chunk-events", min=1000, help="events per chunk / part file"),
+    chunk_events: int = typer.Option(
+        250_000, "--chunk-events", min=1000, max=5_000_000, help="events per chunk / part file"
+    ),
     overwrite: bool = typer.Option(False, "--overwrite", help="replace events/, items/, users/ of a previous shop"),
     quiet: bool = typer.Option(False, "--quiet", help="no progress bar or summary"),
 ) -> None:

@@ -263,8 +263,11 @@ class ImplicitALS(Method):
     def fit(self, view: TrainView) -> ImplicitALS:
         from implicit.cpu.als import AlternatingLeastSquares
 
+        from threadpoolctl import threadpool_limits
+
         model = AlternatingLeastSquares(**self.params, random_state=view.seed, num_threads=view.threads)
-        model.fit(view.X.astype(np.float32), show_progress=False)
+        with threadpool_limits(1, "blas"):  # implicit's own threads; a BLAS pool on top slows it down
+            model.fit(view.X.astype(np.float32), show_progress=False)
         self.U, self.V = np.asarray(model.user_factors), np.asarray(model.item_factors)
         return self
 
@@ -286,8 +289,11 @@ class ImplicitBPR(Method):
     def fit(self, view: TrainView) -> ImplicitBPR:
         from implicit.cpu.bpr import BayesianPersonalizedRanking
 
+        from threadpoolctl import threadpool_limits
+
         model = BayesianPersonalizedRanking(**self.params, random_state=view.seed, num_threads=view.threads)
-        model.fit(view.X.astype(np.float32), show_progress=False)
+        with threadpool_limits(1, "blas"):
+            model.fit(view.X.astype(np.float32), show_progress=False)
         self.U, self.V = np.asarray(model.user_factors), np.asarray(model.item_factors)
         return self
 

@@ -20,7 +20,7 @@ import scipy.sparse as sp
 from coldrec.data import schemas as S
 from coldrec.evaluate.encode import AGE_BANDS, Encoder, content_matrix, tokens_of
 
-MAX_CONTENT_COLUMNS = 4096
+MAX_CONTENT_COLUMNS = 1024
 
 
 @dataclass

@@ -130,7 +130,9 @@ def inject_event_bad_records(
                 else:
                     record[field] = None
             elif kind == "unknown_event_type":
-                record[EVENT_TYPE] = rec["event_type"] = UNKNOWN_EVENT_TYPES[int(rng.integers(len(UNKNOWN_EVENT_TYPES)))]
+                record[EVENT_TYPE] = rec["event_type"] = UNKNOWN_EVENT_TYPES[
+                    int(rng.integers(len(UNKNOWN_EVENT_TYPES)))
+                ]
             elif kind == "negative_price":
                 record[PRICE] = rec["price"] = -abs(float(record[PRICE]))
             elif kind == "far_future_ts":

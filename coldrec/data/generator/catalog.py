@@ -153,7 +153,8 @@ class Catalog:
         if template == 0:
             text = f"{f1}. {f2}. This {adjective} {noun.lower()} from {brand} belongs to our {leaf.name} range."
         elif template == 1:
-            text = f"Meet the {brand} {noun}: {f1[0].lower() + f1[1:]}. {f2}. A {adjective} pick for {leaf.name.lower()} fans."
+            lead = f1[0].lower() + f1[1:]
+            text = f"Meet the {brand} {noun}: {lead}. {f2}. A {adjective} pick for {leaf.name.lower()} fans."
         else:
             text = f"{brand} {noun}. {f1}, and {f2[0].lower() + f2[1:]}. {dept.name} / {sub.name} / {leaf.name}."
         return f"{text} {attrs}." if attrs else text
@@ -233,9 +234,9 @@ def build_catalog(config: ShopConfig, tree: Tree, start_ms: int, rng: np.random.
     adjective = (rng.random(n) * n_adj).astype(np.int64)
     attr_values = np.full((n, 3), -1, dtype=np.int64)
     for k in range(3):
-        sizes = np.asarray(
-            [len(list(s.attributes.values())[k]) if len(s.attributes) > k else 0 for s in tree.subs]
-        )[leaf]
+        sizes = np.asarray([len(list(s.attributes.values())[k]) if len(s.attributes) > k else 0 for s in tree.subs])[
+            leaf
+        ]
         draw = (rng.random(n) * np.maximum(sizes, 1)).astype(np.int64)
         attr_values[:, k] = np.where(sizes > 0, draw, -1)
     n_features = np.asarray([len(s.features) for s in tree.subs])[leaf]

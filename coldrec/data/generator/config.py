@@ -103,8 +103,8 @@ class ShopConfig:
             raise ValueError("bot_burst_minutes must be (lo, hi) with 1 <= lo <= hi <= 60")
         if self.zipf_alpha <= 0 or self.demographic_strength < 0:
             raise ValueError("zipf_alpha must be > 0 and demographic_strength >= 0")
-        if self.chunk_events < 1000:
-            raise ValueError("chunk_events must be >= 1000")
+        if not 1000 <= self.chunk_events <= 5_000_000:
+            raise ValueError("chunk_events must be in [1000, 5000000] (one part file's text stays < 2 GiB)")
         if self.complement_days < 1:
             raise ValueError("complement_days must be >= 1")
 

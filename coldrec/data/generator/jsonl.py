@@ -91,7 +91,7 @@ def _null_where(values: pa.Array, absent: np.ndarray) -> pa.Array:
 
 @lru_cache(maxsize=1)
 def _clock_table() -> pa.Array:
-    """"HH:MM:SS." for every second of a day (86,400 short strings, built once)."""
+    """The text "HH:MM:SS." for every second of a day (86,400 short strings, built once)."""
     sec = np.arange(86_400)
     two = [_TWO.take(pa.array(part)) for part in (sec // 3600, sec // 60 % 60, sec % 60)]
     return _join(two[0], _s(":"), two[1], _s(":"), two[2], _s("."))
@@ -119,6 +119,8 @@ class EventFormatter:
 
         ``ts`` is an ISO-8601 string, or epoch millis as a JSON number where the client logs that way.
         """
+        if not len(batch):
+            return pa.array([], type=pa.string())
         ts = batch.ts
         day_num = ts // MS_PER_DAY
         days, inverse = np.unique(day_num, return_inverse=True)

@@ -27,7 +27,14 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from coldrec.data.generator.bad_records import inject_event_bad_records, inject_record_bad_records
-from coldrec.data.generator.catalog import MS_PER_DAY, Catalog, ItemSampler, build_catalog, build_tree, round_price_cents
+from coldrec.data.generator.catalog import (
+    MS_PER_DAY,
+    Catalog,
+    ItemSampler,
+    build_catalog,
+    build_tree,
+    round_price_cents,
+)
 from coldrec.data.generator.config import ITEM_BAD_KINDS, USER_BAD_KINDS, ShopConfig
 from coldrec.data.generator.events import TYPE_NAMES, EventBatch, Simulator, expected_events_per_session
 from coldrec.data.generator.jsonl import EventFormatter, iso_list, write_lines
@@ -47,6 +54,7 @@ from coldrec.data.generator.vocabulary import (
     COMPLEMENTARY_LEAVES,
     GENDERS,
     HOURLY_PROFILE,
+    PERSONAS,
     REGIONS,
     WEEKDAY_FACTORS,
     category_tree,
@@ -239,7 +247,13 @@ class ShopGenerator:
         for p, lo in enumerate(range(0, max(len(records), 1), RECORDS_PER_PART)):
             path = folder / f"part-{p:05d}.jsonl"
             lines, bad = inject_record_bad_records(
-                records[lo : lo + RECORDS_PER_PART], kinds, id_key, self.config.bad_rate, rng, new_id, dataset,
+                records[lo : lo + RECORDS_PER_PART],
+                kinds,
+                id_key,
+                self.config.bad_rate,
+                rng,
+                new_id,
+                dataset,
                 self._rel(path),
             )
             write_lines(path, pa.array([line + "\n" for line in lines], type=pa.string()))
@@ -351,8 +365,6 @@ class ShopGenerator:
 
 
 def _persona_core(name: str) -> tuple[str, ...]:
-    from coldrec.data.generator.vocabulary import PERSONAS
-
     return next(p.core_leaves for p in PERSONAS if p.name == name)
 
 

@@ -155,6 +155,9 @@ def build_users(config: ShopConfig, personas: Personas, start_ms: int, rng: np.r
     is_bot = np.zeros(n, dtype=bool)
     if config.bots:
         is_bot[rng.choice(n_init, size=config.bots, replace=False)] = True
+    # Mean exactly 1 over the humans actually drawn, so events_per_user_day holds for this population, not only
+    # in expectation over populations (the lognormal tail makes small samples drift by 10% and more).
+    activity /= activity[~is_bot].mean() if (~is_bot).any() else 1.0
     activity[is_bot] = 0.0  # bots do not browse like humans; they run bursts (events.py)
 
     return Users(

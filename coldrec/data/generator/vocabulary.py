@@ -291,7 +291,10 @@ DEPARTMENTS: tuple[Department, ...] = (
         (
             SubCategory(
                 "Skincare",
-                {"skin type": ("dry skin", "oily skin", "sensitive skin", "all skin types"), "size": ("30 ml", "50 ml")},
+                {
+                    "skin type": ("dry skin", "oily skin", "sensitive skin", "all skin types"),
+                    "size": ("30 ml", "50 ml"),
+                },
                 (
                     "Dermatologist tested and fragrance free",
                     "Locks in moisture for 24 hours",
@@ -561,4 +564,6 @@ def leaf_paths() -> list[str]:
 
 def category_tree() -> dict[str, dict[str, list[str]]]:
     """The tree as nested dicts, as written to the ground truth."""
-    return {dept.name: {sub.name: [leaf.name for leaf in sub.leaves] for sub in dept.subcategories} for dept in DEPARTMENTS}
+    return {
+        dept.name: {sub.name: [leaf.name for leaf in sub.leaves] for sub in dept.subcategories} for dept in DEPARTMENTS
+    }

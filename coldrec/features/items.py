@@ -1,0 +1,156 @@
+"""Item features: everything known about an item before anybody interacted with it, as one dense float vector.
+
+Blocks of ``features`` (in order; widths depend on the vocabularies of the day, logged by the job):
+
+- ``category_l1`` .. ``category_lN``: one-hot of each prefix of ``category_path`` (every level, so "Running" shares
+  its "Sports" and "Sports>Shoes" columns with its siblings);
+- ``brand``: one-hot of the (lower-cased) brand;
+- ``price_bucket``: one-hot of the log-price quantile bucket *within the top-level category*, plus ``price`` =
+  [z-score of log price within the category, has-price flag];
+- ``age``: [z-score of log1p(days since created_at), has-created_at flag];
+- ``text``: the title + description vector of the configured :class:`~coldrec.features.text.TextEncoder`.
+
+Why no behavior (popularity) in the vector: the content encoder must embed a cold item exactly like a warm one;
+a popularity column would be zero for every cold item and teach the model that "zero" means "unpopular". The
+item's interaction count is kept beside the vector (``n_users``) for consumers that want it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pyspark.sql import DataFrame, Window
+from pyspark.sql import functions as F
+
+from coldrec.config import FeaturesConfig
+from coldrec.data import schemas as S
+from coldrec.features.common import (
+    FLOAT_ARRAY,
+    UNKNOWN,
+    as_interactions,
+    category_levels,
+    multi_hot,
+    one_hot_fixed,
+    resolve_as_of,
+    top_category,
+    vocabulary,
+    with_layout,
+    with_price_percentile,
+)
+from coldrec.features.text import TextEncoder, make_text_encoder
+
+ITEM_FEATURE_COLUMNS = (
+    S.ITEM_ID,
+    "top_category",
+    S.CATEGORY_PATH,
+    "price_bucket",
+    "age_days",
+    "n_users",
+    "text_encoder",
+    "features",
+)
+
+
+def build_item_features(
+    items: DataFrame,
+    events_or_interactions: DataFrame,
+    cfg: FeaturesConfig,
+    *,
+    as_of: dt.date | None = None,
+    encoder: TextEncoder | None = None,
+) -> DataFrame:
+    """One row per item of ``items`` (silver.items shape): ``item_id, top_category, category_path, price_bucket,
+    age_days, n_users, text_encoder, features`` (``features``: ``array<float>``, same length on every row).
+
+    ``events_or_interactions`` (events or gold.interactions, train split only) gives ``n_users`` and the default
+    ``as_of`` (newest interaction); pass ``as_of`` = the run date in the nightly job.
+    """
+    encoder = encoder or make_text_encoder(cfg)
+    inter = as_interactions(events_or_interactions)
+    as_of = resolve_as_of(as_of, inter, items, S.CREATED_AT)
+    n_levels = cfg.category_levels
+
+    base = items.dropDuplicates([S.ITEM_ID]).select(
+        S.ITEM_ID,
+        S.TITLE,
+        S.DESCRIPTION,
+        S.CATEGORY_PATH,
+        F.lower(F.trim(F.col(S.BRAND))).alias(S.BRAND),
+        F.col(S.PRICE).cast("double").alias(S.PRICE),
+        F.col(S.CREATED_AT).cast("timestamp").alias(S.CREATED_AT),
+    )
+    levels = category_levels(F.col(S.CATEGORY_PATH), n_levels)
+    df = base.withColumn("top_category", top_category(base, n_levels))
+    for k, level in enumerate(levels, start=1):
+        df = df.withColumn(f"__l{k}", F.array(level))
+    df = df.withColumn("__brand", F.array(F.col(S.BRAND)))
+
+    blocks: list[tuple[str, int]] = []
+    arrays: list[str] = []
+    for k in range(1, n_levels + 1):
+        vocab = vocabulary(df, f"__l{k}", cfg.min_count, cfg.max_vocab)
+        df = multi_hot(df, f"__l{k}", f"__cat{k}", vocab)
+        blocks.append((f"category_l{k}", len(vocab)))
+        arrays.append(f"__cat{k}")
+    brand_vocab = vocabulary(df, "__brand", cfg.min_count, cfg.max_vocab)
+    df = multi_hot(df, "__brand", "__brand_vec", brand_vocab)
+    blocks.append(("brand", len(brand_vocab)))
+    arrays.append("__brand_vec")
+
+    # price: quantile bucket and z-score of the log price, both within the top-level category
+    df = with_price_percentile(df, "top_category", "__price_pct")
+    n_b = cfg.price_buckets
+    df = df.withColumn("price_bucket", F.least(F.floor(F.col("__price_pct") * n_b), F.lit(n_b - 1)).cast("int"))
+    cat_w = Window.partitionBy("top_category").rowsBetween(Window.unboundedPreceding, Window.unboundedFollowing)
+    log_price = F.when(F.col(S.PRICE) >= 0, F.log1p(F.col(S.PRICE)))
+    df = df.withColumn("__lp", log_price)
+    std = F.stddev_pop("__lp").over(cat_w)
+    df = df.withColumn(
+        "__price_z",
+        F.coalesce((F.col("__lp") - F.avg("__lp").over(cat_w)) / F.when(std > 1e-12, std).otherwise(1.0), F.lit(0.0)),
+    )
+    df = df.withColumn("__bucket_vec", one_hot_fixed(F.col("price_bucket").cast("string"), [str(b) for b in range(n_b)]))
+    blocks += [("price_bucket", n_b), ("price", 2)]
+    arrays.append("__bucket_vec")
+
+    # age since created_at (log days, standardized over the catalog)
+    df = df.withColumn(
+        "age_days",
+        F.greatest(F.datediff(F.lit(as_of), F.to_date(S.CREATED_AT)), F.lit(0)).cast("double"),
+    ).withColumn("__log_age", F.log1p("age_days"))
+    stats = df.agg(F.avg("__log_age").alias("m"), F.stddev_pop("__log_age").alias("s")).first()
+    mean, scale = (stats["m"] or 0.0), (stats["s"] if (stats["s"] or 0) > 1e-12 else 1.0)
+    df = df.withColumn("__age_z", F.coalesce((F.col("__log_age") - F.lit(mean)) / F.lit(scale), F.lit(0.0)))
+    blocks.append(("age", 2))
+    df = df.withColumn(
+        "__numeric",
+        F.array(
+            F.col("__price_z"),
+            F.col("__lp").isNotNull().cast("double"),
+            F.col("__age_z"),
+            F.col(S.CREATED_AT).isNotNull().cast("double"),
+        ).cast(FLOAT_ARRAY),
+    )
+    arrays.append("__numeric")
+
+    # text
+    df = df.withColumn("__text", F.concat_ws(" ", F.coalesce(S.TITLE, F.lit("")), F.coalesce(S.DESCRIPTION, F.lit(""))))
+    df = encoder.transform(df, "__text", "__text_vec")
+    blocks.append((f"text_{encoder.name}", encoder.dim))
+    arrays.append("__text_vec")
+
+    popularity = inter.where(F.col("weight") > 0).groupBy(S.ITEM_ID).agg(F.countDistinct(S.USER_ID).alias("n_users"))
+    out = (
+        df.join(popularity, on=S.ITEM_ID, how="left")
+        .select(
+            S.ITEM_ID,
+            F.col("top_category"),
+            F.coalesce(F.col(S.CATEGORY_PATH), F.lit(UNKNOWN)).alias(S.CATEGORY_PATH),
+            F.col("price_bucket"),
+            F.when(F.col(S.CREATED_AT).isNotNull(), F.col("age_days")).alias("age_days"),
+            F.coalesce(F.col("n_users"), F.lit(0)).cast("long").alias("n_users"),
+            F.lit(encoder.name).alias("text_encoder"),
+            F.concat(*[F.col(a) for a in arrays]).cast(FLOAT_ARRAY).alias("features"),
+        )
+    )
+    return with_layout(out, "features", blocks, as_of=as_of.isoformat(), text_encoder=encoder.name)
