@@ -49,10 +49,10 @@ def bench_matmul(U: torch.Tensor, V: torch.Tensor, b: torch.Tensor, batch: int) 
     return time.perf_counter() - t0
 
 
-def bench_scoring(U, V, b, seen, k, batch) -> float:  # noqa: ANN001
+def bench_scoring(U, V, b, seen, k, batch) -> float:
     _sync(U.device)
     t0 = time.perf_counter()
-    vals, idx = embedding_topk(U, V, b, k, exclude=seen, batch_size=batch)
+    _vals, idx = embedding_topk(U, V, b, k, exclude=seen, batch_size=batch)
     _sync(U.device)
     assert idx.shape == (U.shape[0], k)
     return time.perf_counter() - t0

@@ -84,8 +84,8 @@ class FeaturesConfig(BaseModel):
     tfidf_min_doc_freq: int = Field(1, ge=0, description="IDF: terms in fewer documents get weight 0")
     minilm_batch_size: int = Field(64, ge=1, description="texts per MiniLM forward pass")
     kmeans_k: int | None = Field(None, ge=2, description="fixed user-portrait k; None: chosen by silhouette")
-    kmeans_k_candidates: list[int] = Field([2, 3, 4, 5, 6, 8, 10, 12], description="k tried when kmeans_k is None")
-    kmeans_max_iter: int = Field(30, ge=1)
+    kmeans_k_candidates: list[int] = Field([2, 4, 6, 8], description="k tried when kmeans_k is None")
+    kmeans_max_iter: int = Field(20, ge=1)
     category_levels: int = Field(3, ge=1, description="category_path levels one-hot encoded (deeper are cut)")
     max_vocab: int = Field(500, ge=1, description="cap per categorical vocabulary (brand, region, interests...)")
     min_count: int = Field(2, ge=1, description="a categorical value needs this many rows to get its own column")
@@ -144,13 +144,16 @@ class RecommendConfig(BaseModel):
     blend_weights: dict[str, dict[str, float]] = Field(
         default_factory=lambda: {
             "new": {"autoencoder": 0.4, "gan": 0.2, "popular": 0.4},
-            "light": {"cf": 0.3, "autoencoder": 0.4, "content": 0.1, "popular": 0.2},
-            "heavy": {"cf": 0.5, "autoencoder": 0.3, "content": 0.1, "popular": 0.1},
+            "light": {"cf": 0.2, "ease": 0.3, "autoencoder": 0.2, "content_cf": 0.1, "popular": 0.2},
+            "heavy": {"cf": 0.2, "ease": 0.5, "autoencoder": 0.2, "content_cf": 0.1},
         },
         description="segment -> source -> weight; overridden by weights tuned on validation when the champion "
         "model carries them",
     )
     candidate_pool: int = Field(200, ge=1, description="best-scored items per user that diversity rules choose from")
+    content_neighbors: int = Field(100, ge=1, description="content neighbours (with interactions) per new item")
+    ease_max_items: int = Field(6000, ge=0, description="EASE source on the N most popular items (0: no EASE)")
+    ease_l2: float = Field(500.0, gt=0, description="EASE ridge penalty")
     batch_users: int = Field(4096, ge=1, description="users per score block (memory = batch x items x 4 bytes)")
     device: Literal["auto", "cpu", "cuda"] = "auto"
     model_version: str | None = Field(None, description="recorded in gold.recommendations; None: the champion's")

@@ -86,6 +86,9 @@ def build_spark(
     )
     if not under_spark_submit():
         builder = builder.master(settings.spark_master)
+        if settings.spark_master.startswith("local") and not os.environ.get("PYSPARK_PYTHON"):
+            # local executors must run this interpreter (the venv with numpy/scipy), not whatever `python3` is
+            builder = builder.config("spark.pyspark.python", sys.executable)
     for key, value in {**settings.spark_conf, **(extra_conf or {})}.items():
         builder = builder.config(key, value)
     builder = configure_spark_with_delta_pip(builder, extra_packages=extra_packages or [])

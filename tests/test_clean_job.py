@@ -18,6 +18,27 @@ import pytest
 pytestmark = pytest.mark.spark
 
 D1, D2, D3 = dt.date(2026, 11, 1), dt.date(2026, 11, 2), dt.date(2026, 11, 3)
+CLEAN_TABLES = ("silver.items", "silver.users", "silver.events", "silver.rejected", "ops.run_metrics")
+
+
+@pytest.fixture(scope="module")
+def lake_template(spark, tmp_path_factory):
+    """The cleaning job's tables, created empty once (with their constraints: a dozen Delta commits)."""
+    from coldrec import lake
+    from coldrec.config import load_settings
+
+    root = tmp_path_factory.mktemp("lake-template") / "lake"
+    template = load_settings({"lake_uri": str(root)})
+    for name in CLEAN_TABLES:
+        lake.ensure_table(spark, template, name)
+    return root
+
+
+@pytest.fixture
+def settings(settings, lake_template):
+    """Each test starts from a copy of the empty tables (path-based Delta tables copy as plain folders)."""
+    shutil.copytree(lake_template, settings.lake_uri)
+    return settings
 
 
 def _lines(path: Path, records: list) -> None:

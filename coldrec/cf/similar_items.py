@@ -24,7 +24,8 @@ SOURCES = ("cf", "content", "popular")
 def item_popularity(interactions: DataFrame) -> DataFrame:
     """``item_id, score``: distinct users per item over the top item's count (in (0, 1])."""
     users = interactions.groupBy(S.ITEM_ID).agg(F.countDistinct(S.USER_ID).alias("users"))
-    return users.select(S.ITEM_ID, (F.col("users") / F.max("users").over(Window.partitionBy())).alias("score"))
+    top = users.agg(F.max("users").alias("top"))  # one row
+    return users.crossJoin(F.broadcast(top)).select(S.ITEM_ID, (F.col("users") / F.col("top")).alias("score"))
 
 
 def similar_items(

@@ -30,6 +30,7 @@ from coldrec.data import schemas as S
 UPDATED_DATE = "updated_date"
 EFFECTIVE_DATE = "_effective_date"
 _DATED = "_dated"
+LATEST = "_latest"
 
 
 @dataclass(frozen=True)
@@ -78,11 +79,12 @@ def with_effective_date(raw: DataFrame, run_date: dt.date) -> DataFrame:
     return raw.withColumn(_DATED, folder.isNotNull()).withColumn(EFFECTIVE_DATE, F.coalesce(folder, F.lit(run_date)))
 
 
-def latest_per_key(valid: DataFrame, key: str) -> DataFrame:
-    """One record per key: the latest effective date, dated over snapshot, later file, later line."""
+def mark_latest(validated: DataFrame, key: str) -> DataFrame:
+    """Add ``_latest``: true on the one valid record per key that wins (latest effective date, dated over
+    snapshot, later file, later line); rejected records are never latest."""
     order = [F.col(c).desc() for c in (EFFECTIVE_DATE, _DATED, S.SOURCE_FILE, ROW_ORDER)]
-    w = Window.partitionBy(key).orderBy(*order)
-    return valid.withColumn("_rank", F.row_number().over(w)).filter(F.col("_rank") == 1).drop("_rank")
+    w = Window.partitionBy(F.col(REASON).isNull(), key).orderBy(*order)
+    return validated.withColumn(LATEST, F.col(REASON).isNull() & (F.row_number().over(w) == 1))
 
 
 def to_rejected(validated: DataFrame, dataset: str, run_date_col: str) -> DataFrame:
@@ -131,22 +133,21 @@ def clean_catalog(spark: SparkSession, settings: Settings, kind: CatalogKind, da
     result = CatalogResult(counts=counts, rejected=to_rejected(validated, kind.dataset, EFFECTIVE_DATE))
     if not files:
         return result
-    validated = result.cached = validated.persist()
+    result.cached = validated.persist()
+    validated = mark_latest(result.cached, kind.key)
     result.rejected = to_rejected(validated, kind.dataset, EFFECTIVE_DATE)
-    for row in validated.groupBy(EFFECTIVE_DATE, REASON).count().collect():
+    for row in validated.groupBy(EFFECTIVE_DATE, REASON, LATEST).count().collect():
         target = counts.setdefault(row[EFFECTIVE_DATE], DatasetCounts())
         reason, n = row[REASON], int(row["count"])
         if reason == R.BLANK_LINE:
             continue
         target.input_rows += n
-        if reason is None:
-            target.accepted += n
-        else:
+        if reason is not None:
             target.rejected_by_reason[reason] = n
+            continue
+        target.accepted += n
+        target.superseded += 0 if row[LATEST] else n  # replaced by a later record of the same id
     if any(c.accepted for c in counts.values()):
-        latest = latest_per_key(validated.filter(F.col(REASON).isNull()), kind.key)
-        winners = {row[EFFECTIVE_DATE]: int(row["count"]) for row in latest.groupBy(EFFECTIVE_DATE).count().collect()}
-        for day, day_counts in counts.items():
-            day_counts.superseded = day_counts.accepted - winners.get(day, 0)
+        latest = validated.filter(F.col(LATEST))
         result.inserted, result.updated = upsert_latest(latest, settings, kind)
     return result

@@ -20,7 +20,9 @@ def register(app: typer.Typer) -> None:
         k: list[int] = typer.Option([10, 50], "--k", help="cut-offs (repeat: --k 10 --k 50)"),
         seed: int = typer.Option(42, "--seed", help="seed of every split and model"),
         splits: str = typer.Option(
-            "warm,cold_user,cold_item,stratified", "--splits", help="comma-separated: warm, cold_user, cold_item, stratified"
+            "warm,cold_user,cold_item,stratified",
+            "--splits",
+            help="comma-separated: warm, cold_user, cold_item, stratified",
         ),
         methods: str | None = typer.Option(
             None, "--methods", help="comma-separated subset of methods (default: every baseline + coldrec)"
@@ -41,7 +43,7 @@ def register(app: typer.Typer) -> None:
         from coldrec.evaluate.dataset import load_dataset
         from coldrec.evaluate.harness import Prepared, run_harness
 
-        console = Console()
+        console = Console() if sys.stdout.isatty() else Console(width=140)
         overrides: dict[str, object] = {"seed": seed}
         if epochs is not None:
             overrides["train"] = {"epochs": epochs}
@@ -60,7 +62,7 @@ def register(app: typer.Typer) -> None:
         if not no_coldrec:
             from coldrec.evaluate.coldrec_method import ColdrecMethod
 
-            candidates.append(ColdrecMethod(settings.train, settings.recommend, seed, log=console.print))
+            candidates.append(ColdrecMethod(settings.train, settings.recommend, seed, console.print, test_share))
         if methods:
             wanted = {m.strip() for m in methods.split(",")}
             unknown = wanted - {m.name for m in candidates}

@@ -262,7 +262,6 @@ class ImplicitALS(Method):
 
     def fit(self, view: TrainView) -> ImplicitALS:
         from implicit.cpu.als import AlternatingLeastSquares
-
         from threadpoolctl import threadpool_limits
 
         model = AlternatingLeastSquares(**self.params, random_state=view.seed, num_threads=view.threads)
@@ -288,7 +287,6 @@ class ImplicitBPR(Method):
 
     def fit(self, view: TrainView) -> ImplicitBPR:
         from implicit.cpu.bpr import BayesianPersonalizedRanking
-
         from threadpoolctl import threadpool_limits
 
         model = BayesianPersonalizedRanking(**self.params, random_state=view.seed, num_threads=view.threads)

@@ -17,13 +17,15 @@ import scipy.sparse as sp
 import torch
 
 from coldrec.config import RecommendConfig, TrainConfig
-from coldrec.evaluate.baselines import CategoryPopularity, Method, item_cosine_topk
+from coldrec.evaluate.baselines import EASE, CategoryPopularity, Method, item_cosine_topk
 from coldrec.evaluate.features import build_features, item_features
-from coldrec.evaluate.splits import COLD_ITEM, COLD_USER, validation_split
+from coldrec.evaluate.splits import COLD_ITEM, COLD_USER, make_split
 from coldrec.recommend.blending import SEGMENTS, BlendWeights, activity_segment, blend, tune_segment_weights, zscore_
 from coldrec.recommend.candidates import (
     AutoencoderSource,
+    ContentNeighbourCFSource,
     ContentSource,
+    EASESource,
     GanCFSource,
     ItemKNNSource,
     PopularitySource,
@@ -36,11 +38,12 @@ MAX_TUNING_USERS = 2000
 
 
 def _sources_for(kind: str) -> tuple[str, ...]:
+    """Which sources can say something on a split: history-based ones need a history, cold items need content."""
     if kind == COLD_USER:
         return ("autoencoder", "gan", "popular")
     if kind == COLD_ITEM:
-        return ("autoencoder", "content", "popular")
-    return ("cf", "autoencoder", "content", "popular")
+        return ("content_cf", "autoencoder", "content", "popular")
+    return ("cf", "ease", "autoencoder", "content", "popular")
 
 
 class ColdrecMethod(Method):
@@ -50,8 +53,12 @@ class ColdrecMethod(Method):
     needs_history = False
     scores_cold_items = True
 
-    def __init__(self, train_cfg: TrainConfig, rec_cfg: RecommendConfig, seed: int = 42, log=print) -> None:
-        self.train_cfg, self.rec_cfg, self.seed, self.log = train_cfg, rec_cfg, seed, log
+    def __init__(self, train_cfg: TrainConfig, rec_cfg: RecommendConfig, seed: int = 42, log=print,
+                 test_share: float = 0.2, val_folds: dict[str, int] | None = None) -> None:  # fmt: skip
+        self.train_cfg, self.rec_cfg, self.seed, self.log, self.test_share = train_cfg, rec_cfg, seed, log, test_share
+        #: validation folds per split kind: a random item hold-out is dominated by a few items, so the cold-item
+        #: weights are tuned on the mean over several folds
+        self.val_folds = val_folds if val_folds is not None else {COLD_ITEM: 3}
         self._item_matrix: np.ndarray | None = None
         self.reports: dict[str, dict[str, object]] = {}
 
@@ -86,12 +93,22 @@ class ColdrecMethod(Method):
         names = _sources_for(ctx.kind)
         out: dict[str, Source] = {}
         S = None
-        if "cf" in names or "gan" in names:
+        ease = None
+        if "cf" in names or "gan" in names or "content_cf" in names:
             S = item_cosine_topk(ctx.view.gram, neighbors=100)
-            ctx.view.__dict__.pop("gram", None)
+        if ("ease" in names or "content_cf" in names) and self.rec_cfg.ease_max_items > 0:
+            ease_model = EASE(l2=self.rec_cfg.ease_l2, max_items=self.rec_cfg.ease_max_items).fit(ctx.view)
+            ease = EASESource(ease_model.B, ease_model.keep, ease_model.n_items)
+        ctx.view.__dict__.pop("gram", None)
         for n in names:
             if n == "cf":
                 out[n] = ItemKNNSource(S)
+            elif n == "ease" and ease is not None:
+                out[n] = ease
+            elif n == "content_cf":
+                base = ease if ease is not None else ItemKNNSource(S)
+                out[n] = ContentNeighbourCFSource(base, ctx.prepared.item_content, ctx.view.item_counts > 0,
+                                                  self.rec_cfg.content_neighbors)  # fmt: skip
             elif n == "autoencoder":
                 out[n] = AutoencoderSource(models)
             elif n == "gan" and models.gan is not None:
@@ -114,38 +131,45 @@ class ColdrecMethod(Method):
         return {n: s.block(batch) for n, s in sources.items()}
 
     # -- the protocol -------------------------------------------------------------------------------------------
-    def fit_context(self, ctx) -> ColdrecMethod:
+    def _validation_fold(self, ctx, seed: int) -> dict[str, object]:
+        """Train on a validation split of ``ctx``'s training side; z-scored source blocks of its evaluated users."""
         from coldrec.evaluate.harness import context_from_split
 
-        t0 = time.perf_counter()
-        vctx = context_from_split(ctx.prepared, validation_split(ctx.split, self.seed), self.seed)
+        vsplit = make_split(ctx.kind, ctx.split.train, seed, self.test_share)
+        vctx = context_from_split(ctx.prepared, vsplit, seed)
         vfeats = self._features(vctx)
-        vmodels = self._train(vctx, vfeats)
-        vsources = self._build_sources(vctx, vmodels)
-        rng = np.random.default_rng(self.seed)
+        vsources = self._build_sources(vctx, self._train(vctx, vfeats))
         users = vctx.eval_users
+        rng = np.random.default_rng(seed)
         keep = np.sort(rng.choice(len(users), size=min(len(users), MAX_TUNING_USERS), replace=False))
-        users = users[keep]
-        batch = self._batch(vctx, users, vfeats)
-        zblocks = {n: zscore_(b).numpy() for n, b in self._blocks(vsources, batch).items()}
-        segment = activity_segment(batch.n_history, self.rec_cfg.light_max_interactions)
-        truth = vctx.truth[keep]
-        exclude = vctx.exclude[keep] if vctx.exclude is not None else None
+        batch = self._batch(vctx, users[keep], vfeats)
+        return {
+            "z": {n: zscore_(b).numpy() for n, b in self._blocks(vsources, batch).items()},
+            "segment": activity_segment(batch.n_history, self.rec_cfg.light_max_interactions),
+            "truth": vctx.truth[keep],
+            "exclude": vctx.exclude[keep] if vctx.exclude is not None else None,
+            "candidates": vctx.candidates,
+        }
+
+    def fit_context(self, ctx) -> ColdrecMethod:
+        t0 = time.perf_counter()
+        n_folds = self.val_folds.get(ctx.kind, 1)
+        folds = [self._validation_fold(ctx, self.seed + 1 + f) for f in range(n_folds)]
         weights: dict[str, dict[str, float]] = {}
         tuned: dict[str, float] = {}
         for s_idx, s_name in enumerate(SEGMENTS):
-            rows = np.flatnonzero(segment == s_idx)
-            if rows.size < 10:
+            rows = [np.flatnonzero(f["segment"] == s_idx) for f in folds]
+            if min(r.size for r in rows) < 10:
                 continue
             w, v = tune_segment_weights(
-                {n: z[rows] for n, z in zblocks.items()},
-                truth[rows],
-                exclude=exclude[rows] if exclude is not None else None,
-                candidates=vctx.candidates,
-                step=0.1 if len(zblocks) <= 3 else 0.2,
+                [{n: z[r] for n, z in f["z"].items()} for f, r in zip(folds, rows, strict=True)],
+                [f["truth"][r] for f, r in zip(folds, rows, strict=True)],
+                exclude=[None if f["exclude"] is None else f["exclude"][r] for f, r in zip(folds, rows, strict=True)],
+                candidates=[f["candidates"] for f in folds],
+                step=0.1 if len(folds[0]["z"]) <= 4 else 0.2,
             )
             weights[s_name], tuned[s_name] = {n: round(x, 3) for n, x in w.items()}, round(v, 4)
-        fallback = next(iter(weights.values())) if weights else {n: 1.0 / len(zblocks) for n in zblocks}
+        fallback = next(iter(weights.values())) if weights else {n: 1.0 / len(folds[0]["z"]) for n in folds[0]["z"]}
         for s_name in SEGMENTS:
             weights.setdefault(s_name, fallback)
         self.weights = BlendWeights(weights)
@@ -155,7 +179,8 @@ class ColdrecMethod(Method):
         self.sources = self._build_sources(ctx, self.models)
         self.ctx = ctx
         self.reports[ctx.kind] = {"weights": self.weights.to_dict(), "validation_ndcg@10": tuned,
-                                  "tune_s": round(t1 - t0, 1), "final_fit_s": round(time.perf_counter() - t1, 1),
+                                  "validation_folds": n_folds, "tune_s": round(t1 - t0, 1),
+                                  "final_fit_s": round(time.perf_counter() - t1, 1),
                                   "cold_user_choice": getattr(self.models, "cold_user_choice", None)}  # fmt: skip
         self.log(f"coldrec [{ctx.kind}] blend weights {self.weights.to_dict()} (validation NDCG@10 {tuned})")
         return self

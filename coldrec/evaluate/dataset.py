@@ -44,7 +44,7 @@ def detect_format(path: str | Path) -> str:
         return "movielens-100k"
     if (root / "events").is_dir():
         return "landing"
-    if root.is_dir() and any(root.glob("*_item2attributes.json")) or root.suffix == ".txt":
+    if (root.is_dir() and any(root.glob("*_item2attributes.json"))) or root.suffix == ".txt":
         return "amazon-s3rec"
     raise ValueError(
         f"cannot tell the format of {root}: expected MovieLens-100K (u.data, u.user, u.item), an Amazon S3-Rec "

@@ -8,6 +8,7 @@ means they can never disagree.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -99,26 +100,27 @@ def print_tables(result: HarnessResult, console=None) -> None:
 
     console = console or Console()
     for split, size in result.splits.items():
-        table_df = pivot(result, split)
-        if table_df.empty:
+        full = pivot(result, split)
+        if full.empty:
             continue
-        title = (
-            f"{result.dataset} - {split}: {size['eval_users']} users, {size['test_positives']} test positives, "
-            f"{size['candidates']} candidate items"
-        )
-        table = Table(title=title, title_justify="left", header_style="bold")
-        table.add_column("method")
-        for col in table_df.columns:
-            table.add_column(col, justify="right")
-        best = table_df.max(axis=0)
-        for method, row in table_df.iterrows():
-            cells = []
-            for col, v in row.items():
-                text = "" if pd.isna(v) else f"{v:.4f}" if not col.startswith("Nov") else f"{v:.2f}"
-                cells.append(f"[bold green]{text}[/]" if not pd.isna(v) and v == best[col] else text)
-            style = "bold" if method == COLDREC else None
-            table.add_row(str(method), *cells, style=style)
-        console.print(table)
+        for k in sorted({int(c.rsplit("@", 1)[1]) for c in full.columns}):
+            table_df = full[[c for c in full.columns if c.endswith(f"@{k}")]]
+            title = (
+                f"{result.dataset} - {split} @{k}: {size['eval_users']} users, {size['test_positives']} test "
+                f"positives, {size['candidates']} candidate items"
+            )
+            table = Table(title=title, title_justify="left", header_style="bold")
+            table.add_column("method")
+            for col in table_df.columns:
+                table.add_column(col, justify="right")
+            best = table_df.max(axis=0)
+            for method, row in table_df.iterrows():
+                cells = []
+                for col, v in row.items():
+                    text = "" if pd.isna(v) else f"{v:.4f}" if not col.startswith("Nov") else f"{v:.2f}"
+                    cells.append(f"[bold green]{text}[/]" if not pd.isna(v) and v == best[col] else text)
+                table.add_row(str(method), *cells, style="bold" if method == COLDREC else None)
+            console.print(table)
     ratios = goal_ratios(result)
     if ratios:
         table = Table(title=f"{result.dataset} - NDCG@10 of coldrec over the best baseline", title_justify="left")
@@ -248,7 +250,8 @@ def write_markdown(result: HarnessResult, folder: str | Path, command: str = "")
             ratio = "-" if r["ratio"] is None else f"{r['ratio']:.2f}x"
             goal = "-" if r["goal"] is None else f"{r['goal']:.1f}x"
             met = {True: "yes", False: "no", None: "-"}[r["met"]]
-            lines.append(f"| {r['split']} | {ours} | {r['best_baseline']} {r['best_value']:.4f} | {ratio} | {goal} | {met} |")
+            best = f"{r['best_baseline']} {r['best_value']:.4f}"
+            lines.append(f"| {r['split']} | {ours} | {best} | {ratio} | {goal} | {met} |")
         lines.append("")
     for split, size in result.splits.items():
         df = pivot(result, split)
@@ -291,10 +294,8 @@ def log_to_mlflow(result: HarnessResult, folder: Path, tracking_uri: str, experi
     client = mlflow.MlflowClient()
     exp = client.get_experiment_by_name(experiment)
     if exp is None:
-        try:
+        with contextlib.suppress(mlflow.exceptions.MlflowException):  # created concurrently: fine, use it
             client.create_experiment(experiment)
-        except mlflow.exceptions.MlflowException:  # created concurrently: fine, use it
-            pass
     mlflow.set_experiment(experiment)
     with mlflow.start_run(run_name=f"evaluate-{result.dataset}") as run:
         mlflow.set_tags({"coldrec.stage": "evaluate", "coldrec.dataset": result.dataset})

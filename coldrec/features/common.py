@@ -27,19 +27,40 @@ def empty_float_array() -> Column:
     return F.array().cast(FLOAT_ARRAY)
 
 
-def vocabulary(df: DataFrame, array_col: str, min_count: int, max_vocab: int) -> list[str]:
-    """Values of an ``array<string>`` column held by at least ``min_count`` rows, most frequent first (ties by value),
-    at most ``max_vocab`` of them."""
+def vocabularies(df: DataFrame, array_cols: list[str], min_count: int, max_vocab: int) -> dict[str, list[str]]:
+    """For each ``array<string>`` column: the values held by at least ``min_count`` rows, most frequent first (ties by
+    value), at most ``max_vocab`` of them. All columns in one Spark job (one explode of (column, value) pairs)."""
+    if not array_cols:
+        return {}
+    pairs = F.explode(
+        F.concat(
+            *[
+                F.transform(F.array_distinct(F.col(c)), lambda v, c=c: F.struct(F.lit(c).alias("c"), v.alias("v")))
+                for c in array_cols
+            ]
+        )
+    )
     counts = (
-        df.select(F.explode(F.array_distinct(F.col(array_col))).alias("v"))
+        df.select(*[F.coalesce(F.col(c), F.array().cast(T.ArrayType(T.StringType()))).alias(c) for c in array_cols])
+        .select(pairs.alias("p"))
+        .select("p.c", "p.v")
         .where(F.col("v").isNotNull() & (F.length("v") > 0))
-        .groupBy("v")
+        .groupBy("c", "v")
         .count()
         .where(F.col("count") >= min_count)
-        .orderBy(F.desc("count"), F.asc("v"))
-        .limit(max_vocab)
     )
-    return [row["v"] for row in counts.collect()]
+    ranked = counts.withColumn(
+        "rank", F.row_number().over(Window.partitionBy("c").orderBy(F.desc("count"), F.asc("v")))
+    ).where(F.col("rank") <= max_vocab)
+    out: dict[str, list[str]] = {c: [] for c in array_cols}
+    for row in sorted(ranked.collect(), key=lambda r: (r["c"], r["rank"])):
+        out[row["c"]].append(row["v"])
+    return out
+
+
+def vocabulary(df: DataFrame, array_col: str, min_count: int, max_vocab: int) -> list[str]:
+    """:func:`vocabularies` of one column."""
+    return vocabularies(df, [array_col], min_count, max_vocab)[array_col]
 
 
 def multi_hot(df: DataFrame, array_col: str, out_col: str, vocab: list[str]) -> DataFrame:

@@ -33,7 +33,7 @@ from coldrec.features.common import (
     one_hot_fixed,
     resolve_as_of,
     top_category,
-    vocabulary,
+    vocabularies,
     with_layout,
     with_price_percentile,
 )
@@ -87,12 +87,13 @@ def build_item_features(
 
     blocks: list[tuple[str, int]] = []
     arrays: list[str] = []
+    vocabs = vocabularies(df, [*[f"__l{k}" for k in range(1, n_levels + 1)], "__brand"], cfg.min_count, cfg.max_vocab)
     for k in range(1, n_levels + 1):
-        vocab = vocabulary(df, f"__l{k}", cfg.min_count, cfg.max_vocab)
+        vocab = vocabs[f"__l{k}"]
         df = multi_hot(df, f"__l{k}", f"__cat{k}", vocab)
         blocks.append((f"category_l{k}", len(vocab)))
         arrays.append(f"__cat{k}")
-    brand_vocab = vocabulary(df, "__brand", cfg.min_count, cfg.max_vocab)
+    brand_vocab = vocabs["__brand"]
     df = multi_hot(df, "__brand", "__brand_vec", brand_vocab)
     blocks.append(("brand", len(brand_vocab)))
     arrays.append("__brand_vec")
@@ -109,7 +110,8 @@ def build_item_features(
         "__price_z",
         F.coalesce((F.col("__lp") - F.avg("__lp").over(cat_w)) / F.when(std > 1e-12, std).otherwise(1.0), F.lit(0.0)),
     )
-    df = df.withColumn("__bucket_vec", one_hot_fixed(F.col("price_bucket").cast("string"), [str(b) for b in range(n_b)]))
+    bucket_labels = [str(b) for b in range(n_b)]
+    df = df.withColumn("__bucket_vec", one_hot_fixed(F.col("price_bucket").cast("string"), bucket_labels))
     blocks += [("price_bucket", n_b), ("price", 2)]
     arrays.append("__bucket_vec")
 

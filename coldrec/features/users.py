@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from itertools import pairwise
 
 from pyspark.ml.clustering import KMeans
 from pyspark.ml.evaluation import ClusteringEvaluator
@@ -37,6 +38,7 @@ from coldrec.features.common import (
     resolve_as_of,
     standardize,
     top_category,
+    vocabularies,
     vocabulary,
     with_layout,
     with_price_percentile,
@@ -56,7 +58,7 @@ USER_FEATURE_COLUMNS = (
 def age_band_labels(bounds: list[int]) -> list[str]:
     """``[18, 25, 35]`` -> ``["<18", "18-24", "25-34", "35+", "unknown"]``."""
     labels = [f"<{bounds[0]}"]
-    labels += [f"{lo}-{hi - 1}" for lo, hi in zip(bounds, bounds[1:], strict=False)]
+    labels += [f"{lo}-{hi - 1}" for lo, hi in pairwise(bounds)]
     labels.append(f"{bounds[-1]}+")
     return [*labels, UNKNOWN]
 
@@ -98,11 +100,14 @@ def _demographics(users: DataFrame, cfg: FeaturesConfig, as_of: dt.date) -> tupl
     )
     for name in ("gender", "country", "region"):
         df = df.withColumn(f"__{name}_arr", F.array(F.col(f"__{name}")))
-        vocab = vocabulary(df, f"__{name}_arr", cfg.min_count, cfg.max_vocab)
+    names = ["__gender_arr", "__country_arr", "__region_arr", "__interests"]
+    vocabs = vocabularies(df, names, cfg.min_count, cfg.max_vocab)
+    for name in ("gender", "country", "region"):
+        vocab = vocabs[f"__{name}_arr"]
         df = multi_hot(df, f"__{name}_arr", f"__{name}_vec", vocab)
         blocks.append((name, len(vocab)))
         arrays.append(f"__{name}_vec")
-    vocab = vocabulary(df, "__interests", cfg.min_count, cfg.max_vocab)
+    vocab = vocabs["__interests"]
     df = multi_hot(df, "__interests", "__interests_vec", vocab)
     blocks += [("interests", len(vocab)), ("tenure", 2)]
     df = df.withColumn("__tenure_vec", F.array(F.col("__tenure"), F.col("__has_signup")).cast(FLOAT_ARRAY))
@@ -130,9 +135,9 @@ def _behavior(
         .groupBy(S.USER_ID)
         .agg(F.map_from_entries(F.collect_list(F.struct(F.col("__top"), F.col("__share")))).alias("__shares"))
     )
+    priced_weight = F.sum(F.when(F.col("__price_pct").isNotNull(), F.col("weight")))
     agg = joined.groupBy(S.USER_ID).agg(
-        (F.sum(F.col("weight") * F.col("__price_pct")) / F.sum(F.when(F.col("__price_pct").isNotNull(), F.col("weight"))))
-        .alias("__price_level"),
+        (F.sum(F.col("weight") * F.col("__price_pct")) / priced_weight).alias("__price_level"),
         F.log1p(F.sum("n_events")).alias("__events"),
         F.log1p(F.countDistinct(S.ITEM_ID)).alias("__items"),
         F.log1p(F.sum(F.col("purchased").cast("int"))).alias("__purchases"),

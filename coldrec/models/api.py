@@ -114,7 +114,8 @@ class TrainedModels:
     (``val_score`` is what the champion comparison uses), ``cold_user_choice`` which cold-user scorer won on
     validation among the model-based ones ("autoencoder", "gan": generated interactions ranked directly,
     "gan_ae": generated interactions folded into the autoencoder as a pseudo history; the comparators segment
-    popularity and GAN-densified item-kNN are reported in ``validation``), ``mlflow`` the run/model versions when logged.
+    popularity and GAN-densified item-kNN are reported in ``validation``), ``mlflow`` the run/model versions when
+    logged.
     """
 
     autoencoder: Any

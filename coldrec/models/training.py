@@ -133,7 +133,7 @@ class _Context:
     X: sp.csr_matrix
     U: torch.Tensor
     U_np: np.ndarray
-    I: torch.Tensor
+    I: torch.Tensor  # noqa: E741 - the item content matrix, as in the papers
     train_users: np.ndarray
     train_items: torch.Tensor  # bool [n_items]: items with training interactions (targets, learned embeddings)
     hist_cols: torch.Tensor | None
@@ -142,6 +142,30 @@ class _Context:
 
     def autocast(self) -> Any:
         return torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=self.use_amp)
+
+
+def build_context(
+    train_data: ColdStartData, validation: ValidationData, cfg: TrainConfig, device: torch.device
+) -> _Context:
+    """Move what every batch needs to the device once; users/items without training interactions are flagged."""
+    X = train_data.X
+    train_users = np.flatnonzero(np.diff(X.indptr) > 0)
+    item_counts = np.asarray((X > 0).sum(axis=0)).ravel()
+    if train_users.size == 0:
+        raise ValueError("no user has a training interaction: nothing to learn from")
+    hist = train_data.user_history_columns
+    return _Context(
+        device=device,
+        X=X,
+        U=torch.from_numpy(train_data.user_features).to(device),
+        U_np=train_data.user_features,
+        I=content_tensor(train_data.item_features, device),
+        train_users=train_users,
+        train_items=torch.from_numpy(item_counts > 0).to(device),
+        hist_cols=None if hist is None else torch.from_numpy(hist).to(device),
+        validation=validation,
+        use_amp=cfg.amp and device.type == "cuda",
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -286,7 +310,14 @@ def train_autoencoder(
     ctx: _Context, cfg: TrainConfig, seed: int, progress: Progress, console: Console, on_epoch: EpochCallback | None
 ) -> tuple[ConditionalDAE, dict[str, list[float]], dict[str, float], list[Throughput]]:
     torch.manual_seed(seed)
-    net = ConditionalDAE(ctx.X.shape[1], ctx.U.shape[1], ctx.I.shape[1], cfg.hidden_dim, cfg.latent_dim).to(ctx.device)
+    net = ConditionalDAE(ctx.X.shape[1], ctx.U.shape[1], ctx.I.shape[1], cfg.hidden_dim, cfg.latent_dim)
+    with torch.no_grad():
+        # start from popularity: with bias = log(count) the softmax already ranks like the popularity baseline, so
+        # training only has to learn the deviations that features and histories explain
+        counts = torch.from_numpy(np.asarray((ctx.X > 0).sum(axis=0), dtype=np.float32).ravel())
+        log_pop = torch.log1p(counts)
+        net.item_bias.copy_(torch.where(counts > 0, log_pop - log_pop[counts > 0].mean(), torch.zeros_like(log_pop)))
+    net = net.to(ctx.device)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     gen = torch.Generator().manual_seed(seed + 1)
     batches = Batches(ctx.X, ctx.train_users, cfg.batch_size, ctx.device, np.random.default_rng(seed + 2))
@@ -446,41 +477,25 @@ def train_models(
     show_progress: bool = True,
     console: Console | None = None,
     on_epoch: EpochCallback | None = None,
+    run_name: str | None = None,
+    run_tags: dict[str, str] | None = None,
+    finish: Callable[[TrainedModels, ColdStartData, ValidationData], None] | None = None,
 ) -> TrainedModels:
-    """See :func:`coldrec.models.api.train_models`."""
+    """See :func:`coldrec.models.api.train_models`; ``run_name`` / ``run_tags`` name the MLflow run and ``finish``
+    replaces the default end of the logged run (the nightly step adds its feature layout there)."""
     if seed is None:
         seed = cfg.seed if cfg.seed is not None else (settings.seed if settings is not None else 42)
     device = resolve_device(cfg.device)
     seed_everything(seed, device)
-    console = console or Console(stderr=True)
+    console = console or Console(stderr=True, soft_wrap=True)
     if validation is None:
         train_data, validation, _, _ = split_validation(
             data, cfg.val_user_share, cfg.val_item_share, np.random.default_rng(seed), cfg.eval_k
         )
     else:
         train_data = data
-    X = train_data.X
-    train_users = np.flatnonzero(np.diff(X.indptr) > 0)
-    item_counts = np.asarray((X > 0).sum(axis=0)).ravel()
-    if train_users.size == 0:
-        raise ValueError("no user has a training interaction: nothing to learn from")
-    hist_cols = (
-        None
-        if train_data.user_history_columns is None
-        else torch.from_numpy(train_data.user_history_columns).to(device)
-    )
-    ctx = _Context(
-        device=device,
-        X=X,
-        U=torch.from_numpy(train_data.user_features).to(device),
-        U_np=train_data.user_features,
-        I=content_tensor(train_data.item_features, device),
-        train_users=train_users,
-        train_items=torch.from_numpy(item_counts > 0).to(device),
-        hist_cols=hist_cols,
-        validation=validation,
-        use_amp=cfg.amp and device.type == "cuda",
-    )
+    ctx = build_context(train_data, validation, cfg, device)
+    X, train_users, item_counts = ctx.X, ctx.train_users, ctx.train_items.cpu().numpy()
     console.print(
         f"training on {device.type}: {train_users.size:,} users with history, {int((item_counts > 0).sum()):,} of "
         f"{X.shape[1]:,} items with interactions, {X.nnz:,} interactions; validation: "
@@ -492,19 +507,45 @@ def train_models(
     if log_to_mlflow:
         from coldrec.models import tracking
 
-        run = tracking.start_training_run(settings, cfg, train_data, validation, device)
+        run = tracking.start_training_run(settings, cfg, train_data, validation, device, run_name, run_tags)
         on_epoch = tracking.chain_callbacks(on_epoch, tracking.log_epoch_metrics)
+    try:
+        models = _fit(ctx, cfg, seed, train_data, console, show_progress, on_epoch)
+        if run is not None:
+            if finish is not None:
+                finish(models, train_data, validation)
+            else:
+                tracking.finish_training_run(models, settings, train_data, validation)
+    except BaseException:
+        if run is not None:
+            import mlflow
 
+            mlflow.end_run(status="FAILED")
+        raise
+    return models
+
+
+def _fit(
+    ctx: _Context,
+    cfg: TrainConfig,
+    seed: int,
+    train_data: ColdStartData,
+    console: Console,
+    show_progress: bool,
+    on_epoch: EpochCallback | None,
+) -> TrainedModels:
     with _progress(console, show_progress) as progress:
         net, ae_hist, ae_final, ae_speed = train_autoencoder(ctx, cfg, seed, progress, console, on_epoch)
-        gen_net, gan_hist, gan_final, gan_speed = None, {}, {}, []
+        gen_net, gan_hist, gan_final = None, {}, {}
         if "gan" in cfg.models:
-            gen_net, gan_hist, gan_final, gan_speed = train_gan(ctx, cfg, seed, progress, console, on_epoch)
+            gen_net, gan_hist, gan_final, _ = train_gan(ctx, cfg, seed, progress, console, on_epoch)
 
     comparison = compare_cold_user_scorers(net, gen_net, ctx, train_data, cfg.eval_k, seed)
-    candidates = {k: v for k, v in comparison.items() if k in ("cold_users_autoencoder", "cold_users_gan",
-                                                               "cold_users_gan_ae")}
-    choice = max(candidates, key=lambda key: candidates[key]).removeprefix("cold_users_") if candidates else "autoencoder"
+    model_based = ("cold_users_autoencoder", "cold_users_gan", "cold_users_gan_ae")
+    candidates = {k: v for k, v in comparison.items() if k in model_based and not math.isnan(v)}
+    choice = "autoencoder"
+    if candidates:
+        choice = max(candidates, key=lambda key: candidates[key]).removeprefix("cold_users_")
     validation_figures: dict[str, float] = {f"ae_{k}": v for k, v in ae_final.items()}
     validation_figures.update({f"gan_{k}": v for k, v in gan_final.items()})
     validation_figures.update(comparison)
@@ -516,6 +557,7 @@ def train_models(
     validation_figures["data_loading_share"] = ae_tp.loading_share
 
     cpu = torch.device("cpu")
+    item_counts = np.asarray((ctx.X > 0).sum(axis=0)).ravel()
     models = TrainedModels(
         autoencoder=net.to(cpu).eval(),
         gan=None if gen_net is None else gen_net.to(cpu).eval(),
@@ -536,8 +578,4 @@ def train_models(
         + f"  -> cold users served by {choice}",
         highlight=False,
     )
-    if run is not None:
-        from coldrec.models import tracking
-
-        tracking.finish_training_run(models, settings, train_data, validation)
     return models

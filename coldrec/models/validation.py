@@ -43,6 +43,7 @@ def ndcg_per_user(
     order = np.argsort(-np.take_along_axis(sub, top, axis=1), axis=1, kind="stable")
     top = np.take_along_axis(top, order, axis=1)
     hits = np.asarray(truth[rows[:, None], top].todense()) > 0
+    hits &= np.isfinite(np.take_along_axis(sub, top, axis=1))  # excluded (-inf) items never count, even in a short list
     discount = 1.0 / np.log2(np.arange(2, kk + 2))
     dcg = (hits * discount).sum(axis=1)
     ideal = np.cumsum(discount)[np.minimum(n_pos[rows], kk) - 1]
@@ -82,8 +83,8 @@ def split_validation(
     X = data.X.tocsr()
     warm_users = np.flatnonzero(np.diff(X.indptr) > 0)
     warm_items = np.flatnonzero(np.asarray((X > 0).sum(axis=0)).ravel() > 0)
-    n_vu = int(round(user_share * warm_users.size)) if user_share > 0 else 0
-    n_vi = int(round(item_share * warm_items.size)) if item_share > 0 else 0
+    n_vu = round(user_share * warm_users.size) if user_share > 0 else 0
+    n_vi = round(item_share * warm_items.size) if item_share > 0 else 0
     val_users = np.sort(rng.choice(warm_users, size=n_vu, replace=False)) if n_vu else np.zeros(0, dtype=np.int64)
     val_items = np.sort(rng.choice(warm_items, size=n_vi, replace=False)) if n_vi else np.zeros(0, dtype=np.int64)
 

@@ -52,8 +52,9 @@ class BlendWeights:
         return {seg: dict(w) for seg, w in self.weights.items()}
 
 
-def blend(blocks: Mapping[str, torch.Tensor], weights: BlendWeights, segment: np.ndarray) -> tuple[torch.Tensor,
-                                                                                                    torch.Tensor]:  # fmt: skip
+def blend(
+    blocks: Mapping[str, torch.Tensor], weights: BlendWeights, segment: np.ndarray
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Weighted sum of z-scored blocks with each user's segment weights.
 
     Returns (blended scores, index of the source with the largest weighted contribution per cell) - the latter is the
@@ -74,33 +75,63 @@ def simplex_grid(n: int, step: float) -> np.ndarray:
     return np.array(pts, dtype=np.float32) / m
 
 
-def tune_segment_weights(
+def grid_ndcg(
     zblocks: Mapping[str, np.ndarray],
     truth: sp.csr_matrix,
+    grid: np.ndarray,
     *,
     exclude: sp.csr_matrix | None = None,
     candidates: np.ndarray | None = None,
+    k: int = 10,
+) -> np.ndarray:
+    """NDCG@k of the blended ranking for every weight vector of ``grid`` (rows in ``zblocks`` order)."""
+    from coldrec.evaluate.metrics import RankedLists
+    from coldrec.recommend.topk import csr_rows_to_torch, mask_topk_
+
+    if candidates is not None:  # rank among the candidates only: drop the other columns once, not per grid point
+        cols = np.flatnonzero(candidates)
+        zblocks = {n: np.asarray(z)[:, cols] for n, z in zblocks.items()}
+        truth = sp.csr_matrix(truth)[:, cols]
+        exclude = sp.csr_matrix(exclude)[:, cols] if exclude is not None else None
+    names = list(zblocks)
+    stacked = torch.stack([torch.from_numpy(np.ascontiguousarray(zblocks[n], dtype=np.float32)) for n in names])
+    n_users = stacked.shape[1]
+    mask = csr_rows_to_torch(sp.csr_matrix(exclude), 0, n_users, stacked.device) if exclude is not None else None
+    out = np.empty(len(grid))
+    for g, w in enumerate(grid):
+        scores = torch.tensordot(torch.from_numpy(np.ascontiguousarray(w, dtype=np.float32)), stacked, dims=1)
+        _, top = mask_topk_(scores, k, exclude=mask)
+        out[g] = RankedLists.build(top.numpy(), truth).mean("ndcg", k)
+    return out
+
+
+def tune_segment_weights(
+    zblocks: Mapping[str, np.ndarray] | Sequence[Mapping[str, np.ndarray]],
+    truth: sp.csr_matrix | Sequence[sp.csr_matrix],
+    *,
+    exclude: sp.csr_matrix | Sequence[sp.csr_matrix | None] | None = None,
+    candidates: np.ndarray | Sequence[np.ndarray | None] | None = None,
     k: int = 10,
     step: float = 0.1,
 ) -> tuple[dict[str, float], float]:
     """Grid-search simplex weights maximising NDCG@k of the blended ranking on validation users.
 
-    ``zblocks``: per source, z-scored scores (validation users x items). Returns (weights, best NDCG@k).
+    ``zblocks``: per source, z-scored scores (validation users x items). Several validation folds may be given as
+    sequences (one entry per fold): the weights then maximise the mean NDCG over the folds, which matters where one
+    random hold-out is dominated by a few items (the cold-item ranking). Returns (weights, best mean NDCG@k); ties
+    go to the first grid point.
     """
-    from coldrec.evaluate.metrics import RankedLists
-    from coldrec.recommend.topk import csr_rows_to_torch, mask_topk_
-
-    names = list(zblocks)
-    stacked = torch.stack([torch.from_numpy(np.ascontiguousarray(zblocks[n], dtype=np.float32)) for n in names])
-    n_users = stacked.shape[1]
-    mask = csr_rows_to_torch(sp.csr_matrix(exclude), 0, n_users, stacked.device) if exclude is not None else None
-    cand = torch.from_numpy(candidates) if candidates is not None else None
-    best_w, best_v = None, -1.0
-    for w in simplex_grid(len(names), step if len(names) <= 4 else max(step, 0.2)):
-        scores = torch.tensordot(torch.from_numpy(w), stacked, dims=1)
-        _, top = mask_topk_(scores, k, exclude=mask, candidates=cand)
-        value = RankedLists.build(top.numpy(), truth).mean("ndcg", k)
-        if value > best_v + 1e-9:
-            best_w, best_v = w, value
-    assert best_w is not None
-    return {n: float(x) for n, x in zip(names, best_w, strict=True)}, best_v
+    folds = [zblocks] if isinstance(zblocks, Mapping) else list(zblocks)
+    n = len(folds)
+    truths = [truth] if n == 1 and not isinstance(truth, list | tuple) else list(truth)  # type: ignore[arg-type]
+    excludes = [exclude] * n if exclude is None or sp.issparse(exclude) else list(exclude)  # type: ignore[arg-type]
+    cands = [candidates] * n if candidates is None or isinstance(candidates, np.ndarray) else list(candidates)
+    names = list(folds[0])
+    grid = simplex_grid(len(names), step if len(names) <= 4 else max(step, 0.2))
+    values = np.mean(
+        [grid_ndcg(z, t, grid, exclude=e, candidates=c, k=k) for z, t, e, c in zip(folds, truths, excludes, cands,
+                                                                                     strict=True)],
+        axis=0,
+    )  # fmt: skip
+    best = int(np.argmax(values))
+    return {name: float(x) for name, x in zip(names, grid[best], strict=True)}, float(values[best])

@@ -65,6 +65,67 @@ class ItemKNNSource(Source):
         return _dense(batch.history @ self.S)
 
 
+class EASESource(Source):
+    """EASE item-item weights (dense, over the ``keep`` items - see coldrec.evaluate.baselines.EASE): warm users."""
+
+    name = "ease"
+
+    def __init__(self, B: np.ndarray, keep: np.ndarray, n_items: int) -> None:
+        self.B, self.keep, self.n_items = np.ascontiguousarray(B, dtype=np.float32), keep, n_items
+
+    def block(self, batch: UserBatch) -> torch.Tensor:
+        sub = np.asarray(batch.history[:, self.keep] @ self.B, dtype=np.float32)
+        if self.keep.size == self.n_items:
+            return torch.from_numpy(sub)
+        out = torch.zeros((len(batch), self.n_items), dtype=torch.float32)
+        out[:, torch.from_numpy(self.keep)] = torch.from_numpy(sub)
+        return out
+
+
+class ContentNeighbourCFSource(Source):
+    """Content neighbours for items without interactions: an item's score is the content-similarity-weighted sum
+    of the user's (z-scored) collaborative scores for the ``neighbors`` warm items most similar to it in content.
+
+    Why: a new item has no CF signal of its own, but it resembles items that do; "users who would like the items
+    this one resembles" carries the user's taste and the items' popularity, which plain content overlap with the
+    user's history does not. ``W`` (items x items) holds, for each item, its top content neighbours among items
+    with interactions (cosine > 0); warm items keep their own CF score via ``W[i, i] = 1``.
+    """
+
+    name = "content_cf"
+
+    def __init__(self, base: Source, item_content: sp.csr_matrix, has_interactions: np.ndarray,
+                 neighbors: int = 100, block: int = 2048) -> None:  # fmt: skip
+        self.base = base
+        C = sp.csr_matrix(item_content, dtype=np.float32)
+        warm = np.flatnonzero(has_interactions)
+        n = C.shape[0]
+        k = min(neighbors, warm.size)
+        parts = []
+        for lo in range(0, n, block):
+            hi = min(lo + block, n)
+            sim = np.asarray((C[lo:hi] @ C[warm].T).toarray(), dtype=np.float32)
+            if k == 0:
+                parts.append(sp.csr_matrix((hi - lo, n), dtype=np.float32))
+                continue
+            vals, idx = torch.topk(torch.from_numpy(sim), k, dim=1)
+            vals, idx = vals.numpy(), idx.numpy()
+            keep = vals > 0
+            rows = np.broadcast_to(np.arange(hi - lo)[:, None], idx.shape)
+            parts.append(sp.csr_matrix((vals[keep], (rows[keep], warm[idx[keep]])), shape=(hi - lo, n)))
+        W = sp.csr_matrix(sp.vstack(parts))
+        is_warm = np.zeros(n, dtype=bool)
+        is_warm[warm] = True
+        W = sp.csr_matrix(W.multiply(~is_warm[:, None]))  # warm items: their own score, not their neighbours'
+        self.W = (W + sp.diags(is_warm.astype(np.float32))).tocsr()
+
+    def block(self, batch: UserBatch) -> torch.Tensor:
+        from coldrec.recommend.blending import zscore_
+
+        z = zscore_(self.base.block(batch)).numpy()
+        return _dense(np.asarray(self.W @ z.T).T)
+
+
 class AutoencoderSource(Source):
     """The trained conditional autoencoder (:class:`coldrec.models.api.TrainedModels`)."""
 

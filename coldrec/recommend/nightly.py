@@ -17,11 +17,13 @@ from pyspark.sql import functions as F
 
 from coldrec import lake
 from coldrec.data import schemas as S
-from coldrec.evaluate.encode import AGE_BANDS, content_matrix
+from coldrec.evaluate.encode import AGE_BANDS, Encoder, content_matrix, tokens_of
 from coldrec.recommend.blending import BlendWeights
 from coldrec.recommend.candidates import (
     AutoencoderSource,
+    ContentNeighbourCFSource,
     ContentSource,
+    EASESource,
     GanCFSource,
     ItemKNNSource,
     PopularitySource,
@@ -57,7 +59,7 @@ def _segments(users: pd.DataFrame, user_ids: np.ndarray) -> np.ndarray:
     return np.unique(labels, return_inverse=True)[1].astype(np.int64)
 
 
-def build_nightly(spark, settings, run_date: dt.date) -> tuple[Recommender, Catalog, str]:  # noqa: ANN001
+def build_nightly(spark, settings, run_date: dt.date) -> tuple[Recommender, Catalog, str]:
     cfg = settings.recommend
     day = F.lit(run_date.isoformat()).cast("date")
     inter = (
@@ -107,16 +109,22 @@ def build_nightly(spark, settings, run_date: dt.date) -> tuple[Recommender, Cata
         purchases["last_ts"].astype("int64").to_numpy(),
         len(category_names),
     )
-    from coldrec.evaluate.encode import Encoder, tokens_of
-
     enc = Encoder(user_ids, item_ids)
-    content, _ = content_matrix(tokens_of(items.reset_index(names=S.ITEM_ID), enc, (S.CATEGORY_PATH, S.BRAND,
-                                                                                    S.TITLE, S.DESCRIPTION)))  # fmt: skip
-    sources: dict[str, Source] = {
-        "cf": ItemKNNSource(S_mat),
-        "content": ContentSource(content),
-        "popular": PopularitySource(segment_popularity_table(history, segment)),
-    }
+    fields = (S.CATEGORY_PATH, S.BRAND, S.TITLE, S.DESCRIPTION)
+    content, _ = content_matrix(tokens_of(items.reset_index(names=S.ITEM_ID), enc, fields))
+    knn = ItemKNNSource(S_mat)
+    sources: dict[str, Source] = {"cf": knn}
+    base: Source = knn
+    if cfg.ease_max_items > 0 and history.nnz:
+        from coldrec.evaluate.baselines import EASE, TrainView
+
+        binary = sp.csr_matrix((history > 0).astype(np.float32))
+        view = TrainView(binary, binary, segment, content, content)
+        ease_model = EASE(l2=cfg.ease_l2, max_items=cfg.ease_max_items).fit(view)
+        sources["ease"] = base = EASESource(ease_model.B, ease_model.keep, ease_model.n_items)
+    sources["content_cf"] = ContentNeighbourCFSource(base, content, ~is_new, cfg.content_neighbors)
+    sources["content"] = ContentSource(content)
+    sources["popular"] = PopularitySource(segment_popularity_table(history, segment))
     weights = BlendWeights({k: dict(v) for k, v in cfg.blend_weights.items()})
     model_version = cfg.model_version or "none"
     user_features = None
@@ -143,7 +151,7 @@ def build_nightly(spark, settings, run_date: dt.date) -> tuple[Recommender, Cata
     return rec, catalog, model_version
 
 
-def _exclusions(spark, settings, run_date, types, uidx, iidx, shape, bought) -> sp.csr_matrix:  # noqa: ANN001
+def _exclusions(spark, settings, run_date, types, uidx, iidx, shape, bought) -> sp.csr_matrix:
     """Items each user must not get again: those with an event of ``recommend.exclude_event_types``."""
     if set(types) <= {"purchase"}:
         return bought if types else sp.csr_matrix(shape, dtype=np.float32)
@@ -160,7 +168,7 @@ def _exclusions(spark, settings, run_date, types, uidx, iidx, shape, bought) -> 
     return sp.csr_matrix((np.ones(ok.sum(), np.float32), (r[ok], c[ok])), shape=shape)
 
 
-def _champion(settings):  # noqa: ANN001, ANN202
+def _champion(settings):
     try:
         from coldrec.models import load_champion  # type: ignore[attr-defined]
     except ImportError:
@@ -172,12 +180,12 @@ def _champion(settings):  # noqa: ANN001, ANN202
         return None
 
 
-def _aligned(models, item_ids: np.ndarray) -> bool:  # noqa: ANN001
+def _aligned(models, item_ids: np.ndarray) -> bool:
     ids = getattr(models, "item_ids", None)
     return ids is not None and len(ids) == len(item_ids) and bool(np.all(np.asarray(ids, dtype=object) == item_ids))
 
 
-def _user_feature_matrix(spark, settings, run_date, user_ids) -> np.ndarray | None:  # noqa: ANN001
+def _user_feature_matrix(spark, settings, run_date, user_ids) -> np.ndarray | None:
     """Dense user features of ``gold.user_features`` (an array column ``features``) in ``user_ids`` order."""
     if not lake.table_exists(spark, settings, "gold.user_features"):
         return None

@@ -30,6 +30,9 @@ from coldrec.recommend.reasons import cf_anchor, reason_texts
 from coldrec.recommend.topk import csr_rows_to_torch, mask_topk_
 
 CROSS = "cross_category"
+#: blend source name -> the ``source`` value written to gold.recommendations (EASE is item-item CF; content
+#: neighbours are content)
+SOURCE_LABELS = {"ease": "cf", "content_cf": "content"}
 
 
 @dataclass
@@ -79,7 +82,7 @@ class Recommender:
 
     def recommend(self, cat: Catalog, on_block: Callable[[int], None] | None = None) -> pd.DataFrame:
         """Top-N rows ``user_id, rank, item_id, score, source, reason`` for every user of ``cat``."""
-        names = np.array(list(self.sources), dtype=object)
+        names = np.array([SOURCE_LABELS.get(n, n) for n in self.sources], dtype=object)
         n_cat = len(cat.category_names)
         affinity = cat.category_affinity if cat.category_affinity is not None else np.zeros((n_cat, n_cat), np.float32)
         frames = []
@@ -120,7 +123,7 @@ class Recommender:
             anchor_bought[has_anchor] = np.asarray(
                 cat.bought[lo + rows[has_anchor], anchor[has_anchor]]
             ).ravel() > 0
-        names = np.asarray(cat.category_names + [""], dtype=object)
+        names = np.asarray([*cat.category_names, ""], dtype=object)
         item_cat = names[np.where(cat.item_category[item] >= 0, cat.item_category[item], len(cat.category_names))]
         top_user_cat = np.asarray(bought_cats.argmax(axis=1)).ravel() if bought_cats.shape[1] else np.zeros(0, int)
         has_bought = np.asarray(bought_cats.sum(axis=1)).ravel() > 0 if bought_cats.shape[1] else np.zeros(0, bool)
@@ -147,7 +150,7 @@ def _positions(pool: np.ndarray, chosen: np.ndarray) -> np.ndarray:
 # ------------------------------------------------------------------------------------------------------------------
 # The nightly entry point: lake tables -> Catalog + sources -> DataFrame(schemas.RECOMMENDATIONS)
 # ------------------------------------------------------------------------------------------------------------------
-def score_all_users(spark, settings, run_date: dt.date):  # noqa: ANN001 - pyspark types imported lazily
+def score_all_users(spark, settings, run_date: dt.date):
     """Top-N for every user the run knows, as a Spark DataFrame matching ``schemas.RECOMMENDATIONS``.
 
     Reads ``gold.interactions`` and ``gold.item_similarity`` of ``run_date``, ``silver.items`` / ``silver.users``,
@@ -162,7 +165,7 @@ def score_all_users(spark, settings, run_date: dt.date):  # noqa: ANN001 - pyspa
     return to_spark(spark, rows, run_date, model_version)
 
 
-def to_spark(spark, rows: pd.DataFrame, run_date: dt.date, model_version: str):  # noqa: ANN001
+def to_spark(spark, rows: pd.DataFrame, run_date: dt.date, model_version: str):
     from coldrec.data import schemas as S
 
     frame = rows.assign(run_date=run_date, model_version=model_version)

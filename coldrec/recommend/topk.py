@@ -31,36 +31,6 @@ def csr_rows_to_torch(
     return torch.from_numpy(rows).to(device), torch.from_numpy(cols).to(device)
 
 
-def threshold_topk(block: torch.Tensor, k: int, stride: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
-    """Exact row-wise top-k (values descending) that touches most of the row only once, with a cheap compare.
-
-    Why: ``torch.topk`` on CPU copies every (value, index) pair of a row into a selection buffer, so with k << n it
-    costs more than the GEMM that produced the row. The k-th largest value of every ``stride``-th column is a lower
-    bound of the row's true k-th largest value (a subset's k-th largest can only be smaller), so all true top-k
-    entries are >= it: compare, compact the few survivors (about k * stride per row), and sort only those.
-    Falls back to ``torch.topk`` when the row is short.
-    """
-    n_rows, n = block.shape
-    if n < 4 * stride * k or n_rows == 0 or block.is_cuda:
-        return torch.topk(block, min(k, n), dim=1, largest=True, sorted=True)
-    bound = torch.topk(block[:, ::stride], k, dim=1, largest=True, sorted=False).values.min(dim=1, keepdim=True).values
-    rows, cols = torch.nonzero(block >= bound, as_tuple=True)
-    vals = block[rows, cols]
-    # per row, descending values: sort by value, then stably by row (rows come out grouped, values still sorted)
-    order = torch.argsort(vals, descending=True, stable=True)
-    order = order[torch.argsort(rows[order], stable=True)]
-    rows, cols, vals = rows[order], cols[order], vals[order]
-    counts = torch.bincount(rows, minlength=n_rows)
-    starts = torch.cumsum(counts, 0) - counts
-    pos = torch.arange(rows.numel(), device=block.device) - starts[rows]
-    take = pos < k
-    out_v = block.new_full((n_rows, k), float("-inf"))
-    out_i = torch.zeros((n_rows, k), dtype=torch.int64, device=block.device)
-    out_v[rows[take], pos[take]] = vals[take]
-    out_i[rows[take], pos[take]] = cols[take]
-    return out_v, out_i
-
-
 def mask_topk_(
     block: torch.Tensor,
     k: int,
@@ -78,7 +48,7 @@ def mask_topk_(
     if exclude is not None and exclude[0].numel():
         block.index_put_(exclude, torch.tensor(float("-inf"), dtype=block.dtype, device=block.device))
     k_eff = min(k, block.shape[1])
-    values, indices = threshold_topk(block, k_eff)
+    values, indices = torch.topk(block, k_eff, dim=1, largest=True, sorted=True)
     indices = torch.where(torch.isneginf(values), torch.full_like(indices, -1), indices)
     if k_eff < k:
         pad = k - k_eff

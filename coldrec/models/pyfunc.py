@@ -1,0 +1,49 @@
+"""MLflow pyfunc wrappers: ``coldrec-autoencoder`` scores users, ``coldrec-gan`` generates interactions.
+
+Both load the same bundle folder (see :mod:`coldrec.models.bundle`); ``unwrap_python_model().models`` gives the
+:class:`~coldrec.models.api.TrainedModels` back, which is what :func:`coldrec.models.tracking.load_champion` returns.
+Inputs are tensors (a dict of float32 arrays), so the signature pins shapes and dtypes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import mlflow.pyfunc
+import numpy as np
+
+from coldrec.models.api import TrainedModels
+
+BUNDLE = "bundle"
+
+
+class _BundleModel(mlflow.pyfunc.PythonModel):
+    models: TrainedModels | None = None
+
+    def load_context(self, context: Any) -> None:
+        from coldrec.models.bundle import load_bundle
+
+        self.models = load_bundle(context.artifacts[BUNDLE])
+
+
+class AutoencoderModel(_BundleModel):
+    """``{"history": [n, n_items], "user_features": [n, du]}`` -> autoencoder scores ``[n, n_items]``.
+
+    An all-zero history row is a cold user (features only); a few non-zero entries fold a new user in.
+    """
+
+    def predict(self, context: Any, model_input: dict[str, np.ndarray], params: dict[str, Any] | None = None) -> np.ndarray:  # noqa: E501
+        assert self.models is not None
+        history = np.asarray(model_input["history"], dtype=np.float32)
+        features = np.asarray(model_input["user_features"], dtype=np.float32)
+        return self.models.score_users(history, features)
+
+
+class GanModel(_BundleModel):
+    """``{"user_features": [n, du]}`` -> generated interaction probabilities ``[n, n_items]`` (mean over seeded noise
+    draws, so repeatable)."""
+
+    def predict(self, context: Any, model_input: dict[str, np.ndarray], params: dict[str, Any] | None = None) -> np.ndarray:  # noqa: E501
+        assert self.models is not None
+        features = np.asarray(model_input["user_features"], dtype=np.float32)
+        return self.models.gan_interactions(features)
