@@ -134,12 +134,7 @@ def ensure_table(spark: SparkSession, settings: Settings, name: str) -> DeltaTab
     """
     spec = TABLES[name]
     path = table_path(settings, name)
-    builder = (
-        DeltaTable.createIfNotExists(spark)
-        .location(path)
-        .addColumns(spec.schema)
-        .comment(spec.comment)
-    )
+    builder = DeltaTable.createIfNotExists(spark).location(path).addColumns(spec.schema).comment(spec.comment)
     if spec.partition_by:
         builder = builder.partitionedBy(*spec.partition_by)
     for key, value in spec.properties.items():

@@ -106,9 +106,9 @@ def list_checks(lists: DataFrame, active: DataFrame, purchased: DataFrame, min_l
         F.count("*").alias("users_listed"),
         F.sum(F.when(F.col("n") < min_length, 1).otherwise(0)).alias("short_lists"),
         F.sum(F.col("n") - F.col("n_items")).alias("duplicate_items"),
-        F.sum(
-            F.when((F.col("min_rank") != 1) | (F.col("max_rank") != F.col("n")), 1).otherwise(0)
-        ).alias("bad_rank_sequences"),
+        F.sum(F.when((F.col("min_rank") != 1) | (F.col("max_rank") != F.col("n")), 1).otherwise(0)).alias(
+            "bad_rank_sequences"
+        ),
         F.avg("n").alias("mean_list_length"),
     ).first()
     row_stats = lists.agg(
@@ -164,9 +164,7 @@ def backtest(previous_lists: DataFrame, day_events: DataFrame, k: int) -> dict[s
         .groupBy(S.USER_ID)
         .agg(F.sum("g").alias("idcg"))
     )
-    dcg = hits.groupBy(S.USER_ID).agg(
-        F.sum(1.0 / F.log2(F.col("rank") + 1)).alias("dcg"), F.count("*").alias("n_hits")
-    )
+    dcg = hits.groupBy(S.USER_ID).agg(F.sum(1.0 / F.log2(F.col("rank") + 1)).alias("dcg"), F.count("*").alias("n_hits"))
     per_user = idcg.join(dcg, on=S.USER_ID, how="left").fillna(0.0, subset=["dcg", "n_hits"])
     row = per_user.agg(
         F.count("*").alias("users"),
@@ -240,9 +238,9 @@ def run_gate(spark: SparkSession, settings: Settings, run_date: dt.date) -> Gate
     """Check the staged lists of D; record the metrics; write the report; raise QualityGateError on failure."""
     lists = lake.read_table(spark, settings, STAGE_TABLE).where(F.col(S.RUN_DATE) == F.lit(run_date))
     events = lake.read_table(spark, settings, "silver.events")
-    users = lake.read_table(spark, settings, "silver.users") if lake.table_exists(
-        spark, settings, "silver.users"
-    ) else None
+    users = (
+        lake.read_table(spark, settings, "silver.users") if lake.table_exists(spark, settings, "silver.users") else None
+    )
     active = active_users(events, users, run_date, settings.publish.active_days)
     purchased = purchased_pairs(events, run_date, settings.recommend.exclude_event_types)
     min_len = min(settings.publish.min_list_length, settings.top_n)

@@ -22,18 +22,32 @@ def _settings(overrides_json: str | None) -> Settings:
 
 
 def ensure_champion(run_date: str, overrides_json: str | None = None) -> str:
-    """Make sure a champion model exists before scoring: train one on the run's data if the registry has none."""
-    from coldrec.models.lifecycle import ensure_champion as ensure
+    """Make sure a champion model exists before scoring: train one on the run's data if the registry has none.
+
+    Returns the champion's registry version (the one the score task will load).
+    """
+    from coldrec.models.pipeline import run_training
+    from coldrec.models.tracking import champion_version
 
     settings = _settings(overrides_json)
-    return ensure(settings, dt.date.fromisoformat(run_date))
+    version = champion_version(settings)
+    if version is not None:
+        log.info("champion coldrec-autoencoder version %s exists; no training needed", version)
+        return str(version)
+    log.info("no champion in %s: training one on the data of %s", settings.tracking_uri, run_date)
+    forced = settings.model_copy(update={"train": settings.train.model_copy(update={"promote": True})})
+    run_training(forced, dt.date.fromisoformat(run_date), show_progress=False)
+    version = champion_version(settings)
+    if version is None:
+        raise RuntimeError("training finished but no champion was registered")
+    return str(version)
 
 
 def score_users(run_date: str, overrides_json: str | None = None) -> int:
     """Score every known user with the champion models and stage the lists for the quality gate."""
     from coldrec import lake
     from coldrec.publish import STAGE_TABLE
-    from coldrec.recommend import score_all_users
+    from coldrec.recommend.scoring import score_all_users
     from coldrec.spark import build_spark
 
     settings = _settings(overrides_json)
@@ -48,8 +62,8 @@ def score_users(run_date: str, overrides_json: str | None = None) -> int:
 
 
 def train_models_task(run_date: str, overrides_json: str | None, params: dict[str, Any] | None) -> dict[str, Any]:
-    """The training DAG's task: train on data up to the run date with the UI's params; returns the MLflow outcome."""
-    from coldrec.models.lifecycle import train_for_date
+    """The training DAG's task: train on the run date's data with the UI's params; returns the MLflow outcome."""
+    from coldrec.models.pipeline import run_training
 
     params = params or {}
     train_overrides: dict[str, Any] = {}
@@ -66,4 +80,11 @@ def train_models_task(run_date: str, overrides_json: str | None, params: dict[st
         overrides["interactions"] = {**overrides.get("interactions", {}), "lookback_days": int(params["window_days"])}
     settings = load_settings(overrides)
     log.info("training with %s", settings.train.model_dump())
-    return train_for_date(settings, dt.date.fromisoformat(run_date))
+    _, summary = run_training(settings, dt.date.fromisoformat(run_date), show_progress=False)
+    summary = {k: v for k, v in summary.items() if isinstance(v, str | int | float | bool) or v is None}
+    return {
+        **summary,
+        "epochs_max": settings.train.epochs,
+        "models": list(settings.train.models),
+        "promoted": bool(summary.get("autoencoder_promoted", False)),
+    }

@@ -1,6 +1,6 @@
 """spark-submit entry point: the run date's user x item interactions (``gold.interactions``) from ``silver.events``.
 
-    spark-submit jobs/build_interactions.py --date 2026-11-01 [--lake ...]
+spark-submit jobs/build_interactions.py --date 2026-11-01 [--lake ...]
 """
 
 from __future__ import annotations

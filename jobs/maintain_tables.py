@@ -1,6 +1,6 @@
 """spark-submit entry point: retention, OPTIMIZE and VACUUM of every coldrec Delta table.
 
-    spark-submit jobs/maintain_tables.py --date 2026-11-01 [--lake ...]
+spark-submit jobs/maintain_tables.py --date 2026-11-01 [--lake ...]
 """
 
 from __future__ import annotations

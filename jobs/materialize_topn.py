@@ -1,6 +1,6 @@
 """spark-submit entry point: quality gate, then publish the run's top-N lists to gold.recommendations.
 
-    spark-submit jobs/materialize_topn.py --date 2026-11-01 [--landing ... --lake ...] [--gate-only | --skip-gate]
+spark-submit jobs/materialize_topn.py --date 2026-11-01 [--landing ... --lake ...] [--gate-only | --skip-gate]
 """
 
 from __future__ import annotations

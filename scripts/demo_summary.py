@@ -40,9 +40,18 @@ def show_tables(settings) -> None:
     for col in ("table", "rows", "version", "path"):
         table.add_column(col)
     for name in [
-        "silver.events", "silver.items", "silver.users", "silver.rejected", "gold.interactions",
-        "gold.item_similarity", "gold.user_similarity", "gold.similar_items", "gold.user_features",
-        "gold.item_features", "gold.recommendations", "ops.run_metrics",
+        "silver.events",
+        "silver.items",
+        "silver.users",
+        "silver.rejected",
+        "gold.interactions",
+        "gold.item_similarity",
+        "gold.user_similarity",
+        "gold.similar_items",
+        "gold.user_features",
+        "gold.item_features",
+        "gold.recommendations",
+        "ops.run_metrics",
     ]:
         path = table_path(settings, name)
         try:

@@ -79,7 +79,9 @@ def nightly(tmp_path_factory: pytest.TempPathFactory) -> dict:
     # history before the run date, as earlier nightly runs would have cleaned it
     for i in range(DAYS - 1):
         day = (START + dt.timedelta(days=i)).isoformat()
-        assert _run([str(BIN / "coldrec"), "clean", "--date", day], env, log, 600).returncode == 0, log.read_text()[-3000:]
+        assert _run([str(BIN / "coldrec"), "clean", "--date", day], env, log, 600).returncode == 0, log.read_text()[
+            -3000:
+        ]
     assert _run([str(BIN / "airflow"), "db", "migrate"], env, log, 600).returncode == 0, log.read_text()[-3000:]
     started = time.perf_counter()
     proc = _run([str(BIN / "airflow"), "dags", "test", "coldrec_nightly", RUN_DATE.isoformat()], env, log, 1800)
@@ -170,10 +172,16 @@ def test_ui_trigger_of_training_with_params(nightly: dict) -> None:
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
     }
     subprocess.run([str(BIN / "airflow"), "pools", "set", "gpu", "1", "gpu"], env=env, check=True, capture_output=True)
-    subprocess.run([str(BIN / "airflow"), "pools", "set", "spark", "2", "spark"], env=env, check=True, capture_output=True)
+    subprocess.run(
+        [str(BIN / "airflow"), "pools", "set", "spark", "2", "spark"], env=env, check=True, capture_output=True
+    )
     log = (nightly["base"] / "standalone.log").open("w")
     proc = subprocess.Popen(
-        [str(BIN / "airflow"), "standalone"], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+        [str(BIN / "airflow"), "standalone"],
+        env=env,
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
         start_new_session=True,
     )
     try:
@@ -199,7 +207,12 @@ def test_ui_trigger_of_training_with_params(nightly: dict) -> None:
             time.sleep(5)
         assert state == "success", (nightly["base"] / "standalone.log").read_text()[-5000:]
         assert _api(port, "GET", f"/api/v2/dags/coldrec_train/dagRuns/{run_id}", None)["conf"] == conf
-        result = _api(port, "GET", f"/api/v2/dags/coldrec_train/dagRuns/{run_id}/taskInstances/train/xcomEntries/return_value", None)
+        result = _api(
+            port,
+            "GET",
+            f"/api/v2/dags/coldrec_train/dagRuns/{run_id}/taskInstances/train/xcomEntries/return_value",
+            None,
+        )
         value = result["value"] if isinstance(result["value"], dict) else json.loads(result["value"])
         assert value["epochs_max"] == 2 and value["models"] == ["autoencoder"] and value["promoted"] is False
     finally:

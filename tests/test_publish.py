@@ -21,12 +21,21 @@ def _events(spark, rows):
     data = []
     for i, (u, it, t, r, bot, d) in enumerate(rows):
         values = {
-            S.EVENT_ID: f"e{i}", S.USER_ID: u, S.ITEM_ID: it, S.EVENT_TYPE: t, S.TS: dt.datetime.combine(d, dt.time(12)),
-            S.RATING: r, S.SESSION_ID: "s", S.IS_BOT: bot, S.SOURCE_FILE: "f", S.EVENT_DATE: d,
+            S.EVENT_ID: f"e{i}",
+            S.USER_ID: u,
+            S.ITEM_ID: it,
+            S.EVENT_TYPE: t,
+            S.TS: dt.datetime.combine(d, dt.time(12)),
+            S.RATING: r,
+            S.SESSION_ID: "s",
+            S.IS_BOT: bot,
+            S.SOURCE_FILE: "f",
+            S.EVENT_DATE: d,
         }
         # columns the contract adds later (e.g. ingest bookkeeping) default to the event date or null
-        data.append(tuple(values.get(f.name, d if isinstance(f.dataType, T.DateType) else None)
-                          for f in S.SILVER_EVENTS.fields))
+        data.append(
+            tuple(values.get(f.name, d if isinstance(f.dataType, T.DateType) else None) for f in S.SILVER_EVENTS.fields)
+        )
     return spark.createDataFrame(data, S.SILVER_EVENTS)
 
 
@@ -52,7 +61,13 @@ def test_list_checks_count_each_defect(spark) -> None:
     )
     lists = _lists(
         spark,
-        [("u1", 1, "i1", 0.9), ("u1", 2, "i2", 0.8), ("u2", 1, "i3", 0.7), ("u2", 2, "i3", 0.6), ("u3", 1, "i4", math.nan)],
+        [
+            ("u1", 1, "i1", 0.9),
+            ("u1", 2, "i2", 0.8),
+            ("u2", 1, "i3", 0.7),
+            ("u2", 2, "i3", 0.6),
+            ("u3", 1, "i4", math.nan),
+        ],
     )
     active = active_users(events, None, D, 30)
     m = list_checks(lists, active, purchased_pairs(events, D, ["purchase"]), min_length=2)
@@ -84,7 +99,14 @@ def test_backtest_matches_hand_computed_ndcg(spark) -> None:
 
     prev = _lists(
         spark,
-        [("u1", 1, "i1", 3), ("u1", 2, "i2", 2), ("u1", 3, "i3", 1), ("u2", 1, "i4", 2), ("u2", 2, "i5", 1), ("u3", 1, "i1", 1)],
+        [
+            ("u1", 1, "i1", 3),
+            ("u1", 2, "i2", 2),
+            ("u1", 3, "i3", 1),
+            ("u2", 1, "i4", 2),
+            ("u2", 2, "i5", 1),
+            ("u3", 1, "i1", 1),
+        ],
         D - dt.timedelta(days=1),
     )
     day = _events(
@@ -109,8 +131,15 @@ def test_judge_rules(settings) -> None:
     from coldrec.publish import judge
 
     ok = {
-        "rows": 10, "user_coverage": 1.0, "short_lists": 0, "duplicate_items": 0, "bad_rank_sequences": 0,
-        "non_finite_scores": 0, "missing_reasons": 0, "already_purchased": 0, "backtest_hit_rate": 0.5,
+        "rows": 10,
+        "user_coverage": 1.0,
+        "short_lists": 0,
+        "duplicate_items": 0,
+        "bad_rank_sequences": 0,
+        "non_finite_scores": 0,
+        "missing_reasons": 0,
+        "already_purchased": 0,
+        "backtest_hit_rate": 0.5,
     }
     assert judge(ok, {"backtest_hit_rate": 0.55}, settings) == []  # a 9% drop is inside the 20% margin
     failures = judge({**ok, "backtest_hit_rate": 0.3, "already_purchased": 2}, {"backtest_hit_rate": 0.5}, settings)
