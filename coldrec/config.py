@@ -154,6 +154,9 @@ class RecommendConfig(BaseModel):
     content_neighbors: int = Field(100, ge=1, description="content neighbours (with interactions) per new item")
     ease_max_items: int = Field(6000, ge=0, description="EASE source on the N most popular items (0: no EASE)")
     ease_l2: float = Field(500.0, gt=0, description="EASE ridge penalty")
+    tune_days: int = Field(7, ge=0, description="nightly: tune blend weights on the last N days (0: configured)")
+    tune_min_users: int = Field(30, ge=1, description="hold-out users a segment needs in the tuning half")
+    tune_max_users: int = Field(2000, ge=1, description="hold-out users per half used for tuning (sampled)")
     batch_users: int = Field(4096, ge=1, description="users per score block (memory = batch x items x 4 bytes)")
     device: Literal["auto", "cpu", "cuda"] = "auto"
     model_version: str | None = Field(None, description="recorded in gold.recommendations; None: the champion's")

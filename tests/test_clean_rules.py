@@ -332,3 +332,16 @@ def test_items_and_users_validation(spark, tmp_path):
     by_id = {r["user_id"]: r for r in rows}
     assert by_id["u1"]["interests"] == ["Fantasy", "Running"]
     assert by_id["u4"]["signup_ts"] == dt.datetime(2026, 11, 1, 12)
+
+
+def test_listing_skips_markers_but_never_other_files(spark, tmp_path):
+    from coldrec.clean.parse import list_files
+
+    folder = tmp_path / "events" / "date=2026-11-01"
+    folder.mkdir(parents=True)
+    for name in ("_SUCCESS", ".part-00000.jsonl.crc", "part-00000.jsonl", "export.csv", "notes.txt"):
+        (folder / name).write_text("x\n")
+    (folder / "sub").mkdir()
+    names = [path.rsplit("/", 1)[1] for path in list_files(spark, str(folder))]
+    assert names == ["export.csv", "notes.txt", "part-00000.jsonl"]  # a stray file is input (and quarantined)
+    assert list_files(spark, str(tmp_path / "missing")) == []

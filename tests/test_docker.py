@@ -660,7 +660,7 @@ def _submit_jobs(master: str, landing: Path, lake: Path, home: Path, log: Path) 
         with open(log, "a") as fh:
             fh.write(f"\n$ {' '.join(cmd)}\n")
             fh.flush()
-            proc = subprocess.run(cmd, env=env, stdout=fh, stderr=subprocess.STDOUT, timeout=420, cwd=home)
+            proc = subprocess.run(cmd, env=env, stdout=fh, stderr=subprocess.STDOUT, timeout=900, cwd=home)
         assert proc.returncode == 0, f"{job} on {master} failed: see {log}\n{log.read_text()[-3000:]}"
 
 
@@ -671,6 +671,9 @@ def _read_sorted(lake: Path, name: str):
     from coldrec.lake import table_path
 
     frame = DeltaTable(table_path(load_settings({"lake_uri": str(lake)}), name)).to_pandas()
+    for col in frame.columns:  # exact columns compared as text (arrays such as interests included)
+        if frame[col].dtype.kind not in "fc":
+            frame[col] = frame[col].map(lambda v: json.dumps(v.tolist() if hasattr(v, "tolist") else v, default=str))
     keys = [c for c in frame.columns if frame[c].dtype.kind not in "fc"]
     return frame.sort_values(keys, kind="mergesort").reset_index(drop=True)
 
@@ -731,4 +734,4 @@ def test_jobs_on_a_real_spark_standalone_cluster(tmp_path: Path) -> None:
                     local[col].to_numpy(), remote[col].to_numpy(), rtol=1e-9, atol=1e-12, equal_nan=True
                 ), f"{name}.{col}"
             else:
-                assert local[col].astype(str).tolist() == remote[col].astype(str).tolist(), f"{name}.{col}"
+                assert local[col].tolist() == remote[col].tolist(), f"{name}.{col}"

@@ -157,6 +157,7 @@ def test_recommender_end_to_end_by_hand():
 
 
 @pytest.mark.spark
+@pytest.mark.slow
 def test_score_all_users_from_lake_tables(spark, settings):
     """The nightly entry point on hand-made lake tables (cf only for warm users, popularity for new ones)."""
     import datetime as dt
@@ -184,9 +185,11 @@ def test_score_all_users_from_lake_tables(spark, settings):
     users = spark.createDataFrame([(f"u{u}", None, 30, "F", None, None, None, day) for u in range(3)], S.SILVER_USERS)
     lake.merge_upsert(users, settings, "silver.users", [S.USER_ID])
 
+    # settings merge nested dicts, so every source of every segment is spelled out
+    only = {"cf": 0.0, "ease": 0.0, "autoencoder": 0.0, "gan": 0.0, "content_cf": 0.0, "content": 0.0, "popular": 0.0}
+    blend_w = {"new": {**only, "popular": 1.0}, "light": {**only, "cf": 1.0}, "heavy": {**only, "cf": 1.0}}
     cfg = load_settings({"top_n": 2, "recommend": {
-        "blend_weights": {"new": {"popular": 1.0}, "light": {"cf": 1.0}, "heavy": {"cf": 1.0}},
-        "ease_max_items": 0, "cross_category_slots": 0, "device": "cpu"}})  # fmt: skip
+        "blend_weights": blend_w, "ease_max_items": 0, "cross_category_slots": 0, "device": "cpu"}})  # fmt: skip
     out = score_all_users(spark, cfg, day)
     assert out.schema == S.RECOMMENDATIONS
     rows = {(r.user_id, r.rank): r for r in out.collect()}

@@ -29,7 +29,6 @@ INGEST_DATE = "ingest_date"
 #: Order of a record inside its file (monotonic within a file): "latest record wins" for items/users ties.
 ROW_ORDER = "_row_order"
 
-JSON_SUFFIXES = (".jsonl", ".json", ".ndjson")
 CSV_SUFFIXES = (".csv",)
 _COMPRESSED = ("", ".gz", ".bz2")
 _DATE_IN_PATH = r".*date=(\d{4}-\d{2}-\d{2})"
@@ -43,8 +42,9 @@ def _has_suffix(path: str, suffixes: tuple[str, ...]) -> bool:
 def list_files(spark: SparkSession, folder: str) -> list[str]:
     """Data files directly inside ``folder`` (any Hadoop file system: local, s3a://, abfss://), sorted by name.
 
-    Hidden and marker files (``_SUCCESS``, ``.crc``, ``_coldrec_import.json``) are skipped; a missing folder is an
-    empty list, so "no input for this day" is a data-quality question, not a crash.
+    Hidden and marker files (``_SUCCESS``, ``.crc``, ``_coldrec_import.json``) are skipped; every other file is
+    input (``*.csv`` as CSV, anything else as JSON lines), so a stray file is quarantined line by line rather than
+    silently ignored. A missing folder is an empty list: "no input for this day" is a data-quality question.
     """
     jvm = spark._jvm  # the JVM's Hadoop FileSystem sees exactly the paths Spark will read
     path = jvm.org.apache.hadoop.fs.Path(folder)
@@ -54,7 +54,7 @@ def list_files(spark: SparkSession, folder: str) -> list[str]:
     files = []
     for status in fs.listStatus(path):
         name = status.getPath().getName()
-        if status.isFile() and not name.startswith(("_", ".")) and _has_suffix(name, JSON_SUFFIXES + CSV_SUFFIXES):
+        if status.isFile() and not name.startswith(("_", ".")):
             files.append(status.getPath().toString())
     return sorted(files)
 
@@ -64,10 +64,11 @@ def with_corrupt_column(schema: T.StructType) -> T.StructType:
 
 
 def read_raw(spark: SparkSession, files: list[str], schema: T.StructType) -> DataFrame:
-    """All ``files`` (JSON lines and/or CSV) as one DataFrame: ``raw``, ``source_file``, ``_blank``, ``_malformed``,
-    ``_row_order`` and the ``schema`` fields, typed. Blank lines are kept (flagged) so they can be counted."""
-    json_files = [f for f in files if _has_suffix(f, JSON_SUFFIXES)]
+    """All ``files`` (``*.csv`` as CSV, the rest as JSON lines) as one DataFrame: ``raw``, ``source_file``,
+    ``_blank``, ``_malformed``, ``_row_order`` and the ``schema`` fields, typed. Blank lines are kept (flagged) so
+    they can be counted."""
     csv_files = [f for f in files if _has_suffix(f, CSV_SUFFIXES)]
+    json_files = [f for f in files if f not in csv_files]
     frames = []
     if json_files:
         frames.append(read_json_lines(spark, json_files, schema))

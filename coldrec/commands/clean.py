@@ -23,7 +23,11 @@ def clean(
     landing: str | None = LandingOpt,
     lake: str | None = LakeOpt,
     max_reject_share: float | None = typer.Option(
-        None, "--max-reject-share", min=0, max=1, help="gate: max rejected share of a day (COLDREC_CLEAN__...)"
+        None,
+        "--max-reject-share",
+        min=0,
+        max=1,
+        help="gate: max rejected share of a day (COLDREC_CLEAN__MAX_REJECT_SHARE, default 0.05)",
     ),
     unknown_items: Literal["keep", "quarantine"] | None = typer.Option(
         None, "--unknown-items", help="events whose item is not in silver.items: keep or quarantine"
@@ -46,7 +50,9 @@ def clean(
     overrides = {"max_reject_share": max_reject_share, "unknown_item_policy": unknown_items}
     settings = settings_for(landing, lake, clean={k: v for k, v in overrides.items() if v is not None})
     console = Console(stderr=True)
-    logging.basicConfig(level=logging.INFO, format="%(message)s", handlers=[RichHandler(console=console)])
+    log = logging.getLogger("coldrec")  # progress of coldrec only, not py4j's connection chatter
+    log.setLevel(logging.INFO)
+    log.addHandler(RichHandler(console=console, show_path=False))
     spark = build_spark("coldrec-clean", settings)
     failure: DataQualityError | None = None
     try:
@@ -62,7 +68,7 @@ def clean(
     else:
         _print_table(reports)
     if failure is not None:
-        console.print(f"[red]{failure}[/red]")
+        typer.echo(f"coldrec clean: {failure}", err=True)  # one unwrapped line, for logs and grep
         raise typer.Exit(DATA_QUALITY_EXIT)
 
 

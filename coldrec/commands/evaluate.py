@@ -31,6 +31,9 @@ def register(app: typer.Typer) -> None:
         test_share: float = typer.Option(0.2, "--test-share", help="held-out share of the warm/cold splits"),
         epochs: int | None = typer.Option(None, "--epochs", help="training epochs of the coldrec models"),
         no_coldrec: bool = typer.Option(False, "--no-coldrec", help="baselines only (no model training)"),
+        models: bool = typer.Option(
+            True, "--models/--no-models", help="coldrec with the autoencoder + GAN (off: only untrained sources)"
+        ),
         out: str | None = typer.Option(None, "--out", help="run folder (default: <home>/reports/evaluate/<name>-<ts>)"),
         mlflow: bool = typer.Option(True, "--mlflow/--no-mlflow", help="log the run to MLflow"),
     ) -> None:
@@ -62,7 +65,9 @@ def register(app: typer.Typer) -> None:
         if not no_coldrec:
             from coldrec.evaluate.coldrec_method import ColdrecMethod
 
-            candidates.append(ColdrecMethod(settings.train, settings.recommend, seed, console.print, test_share))
+            candidates.append(
+                ColdrecMethod(settings.train, settings.recommend, seed, console.print, test_share, use_models=models)
+            )
         if methods:
             wanted = {m.strip() for m in methods.split(",")}
             unknown = wanted - {m.name for m in candidates}
@@ -82,6 +87,9 @@ def register(app: typer.Typer) -> None:
         if coldrec is not None and getattr(coldrec, "reports", None):
             result.notes.extend(f"coldrec [{s}]: {r}" for s, r in coldrec.reports.items())
         result.notes.append(f"positives: rating >= {min_rating:g}, or purchase/cart/favorite events when unrated")
+        if not models and not no_coldrec:
+            result.notes.append("coldrec ran without the learned models (--no-models): item-kNN, EASE, content, "
+                                "content neighbours and popularity only")
         result.notes.append(f"total wall time {time.perf_counter() - t0:.0f} s")
         report.print_tables(result, console)
         if json_path:
@@ -94,6 +102,7 @@ def register(app: typer.Typer) -> None:
         console.print(f"report: {md}")
         if mlflow:
             params = {"dataset": ds.name, "seed": seed, "k": ",".join(map(str, k)), "splits": splits,
-                      "min_rating": min_rating, "test_share": test_share, "epochs": settings.train.epochs}  # fmt: skip
+                      "min_rating": min_rating, "test_share": test_share, "epochs": settings.train.epochs,
+                      "models": models}  # fmt: skip
             run_id = report.log_to_mlflow(result, folder, settings.tracking_uri, settings.mlflow_experiment, params)
             console.print(f"MLflow run {run_id} at {settings.tracking_uri}")

@@ -31,13 +31,17 @@ def register(app: typer.Typer) -> None:
         from coldrec.features.job import run_features
         from coldrec.spark import build_spark
 
+        from pyspark.sql import SparkSession
+
         run_date = parse_date(date)
         settings = settings_for(landing, lake, features=_clean({"text_encoder": text_encoder, "kmeans_k": kmeans_k}))
+        owned = SparkSession.getActiveSession() is None  # never stop a session somebody else started (tests)
         spark = build_spark("coldrec-features", settings)
         try:
             typer.echo(json.dumps(run_features(spark, settings, run_date), sort_keys=True))
         finally:
-            spark.stop()
+            if owned:
+                spark.stop()
 
     @app.command("train")
     def train_cmd(

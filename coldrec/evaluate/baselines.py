@@ -222,10 +222,14 @@ class EASE(Method):
         self.keep = keep
         self.B = B.float().numpy()
         self.n_items = n
+        # rows for every item (zeros outside ``keep``): scoring is then one sparse x dense product, no column slicing
+        self.B_rows = self.B if keep.size == n else np.zeros((n, keep.size), dtype=np.float32)
+        if keep.size != n:
+            self.B_rows[keep] = self.B
         return self
 
     def score(self, users: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
-        sub = np.asarray(history[:, self.keep] @ self.B, dtype=np.float32)
+        sub = np.asarray(history @ self.B_rows, dtype=np.float32)
         if self.keep.size == self.n_items:
             return sub
         out = np.zeros((history.shape[0], self.n_items), dtype=np.float32)

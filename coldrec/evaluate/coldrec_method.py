@@ -54,11 +54,14 @@ class ColdrecMethod(Method):
     scores_cold_items = True
 
     def __init__(self, train_cfg: TrainConfig, rec_cfg: RecommendConfig, seed: int = 42, log=print,
-                 test_share: float = 0.2, val_folds: dict[str, int] | None = None) -> None:  # fmt: skip
+                 test_share: float = 0.2, val_folds: dict[str, int] | None = None,
+                 use_models: bool = True) -> None:  # fmt: skip
         self.train_cfg, self.rec_cfg, self.seed, self.log, self.test_share = train_cfg, rec_cfg, seed, log, test_share
         #: validation folds per split kind: a random item hold-out is dominated by a few items, so the cold-item
         #: weights are tuned on the mean over several folds
         self.val_folds = val_folds if val_folds is not None else {COLD_ITEM: 3}
+        #: False: blend only the sources that need no training run (item-kNN, EASE, content, popularity)
+        self.use_models = use_models
         self._item_matrix: np.ndarray | None = None
         self.reports: dict[str, dict[str, object]] = {}
 
@@ -76,6 +79,8 @@ class ColdrecMethod(Method):
     def _train(self, ctx, feats):
         from coldrec.models.api import ColdStartData, train_models
 
+        if not self.use_models:
+            return None
         cfg = self.train_cfg
         if ctx.kind != COLD_USER and "gan" in cfg.models:
             cfg = cfg.model_copy(update={"models": ["autoencoder"]})  # the GAN only serves users without history
@@ -109,9 +114,9 @@ class ColdrecMethod(Method):
                 base = ease if ease is not None else ItemKNNSource(S)
                 out[n] = ContentNeighbourCFSource(base, ctx.prepared.item_content, ctx.view.item_counts > 0,
                                                   self.rec_cfg.content_neighbors)  # fmt: skip
-            elif n == "autoencoder":
+            elif n == "autoencoder" and models is not None:
                 out[n] = AutoencoderSource(models)
-            elif n == "gan" and models.gan is not None:
+            elif n == "gan" and models is not None and models.gan is not None:
                 out[n] = GanCFSource(models, S, seed=self.seed)
             elif n == "content":
                 out[n] = ContentSource(ctx.prepared.item_content)

@@ -35,7 +35,7 @@ def vocabularies(df: DataFrame, array_cols: list[str], min_count: int, max_vocab
     pairs = F.explode(
         F.concat(
             *[
-                F.transform(F.array_distinct(F.col(c)), lambda v, c=c: F.struct(F.lit(c).alias("c"), v.alias("v")))
+                F.transform(F.array_distinct(F.col(c)), _tag_with(c))
                 for c in array_cols
             ]
         )
@@ -56,6 +56,11 @@ def vocabularies(df: DataFrame, array_cols: list[str], min_count: int, max_vocab
     for row in sorted(ranked.collect(), key=lambda r: (r["c"], r["rank"])):
         out[row["c"]].append(row["v"])
     return out
+
+
+def _tag_with(column: str):
+    """A one-argument lambda for F.transform: a two-argument one (``lambda v, c=c``) gets the element's index."""
+    return lambda v: F.struct(F.lit(column).alias("c"), v.alias("v"))
 
 
 def vocabulary(df: DataFrame, array_col: str, min_count: int, max_vocab: int) -> list[str]:

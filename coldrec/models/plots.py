@@ -51,7 +51,8 @@ def pca_2d(x: np.ndarray) -> np.ndarray:
         return np.zeros((centred.shape[0], 2))
     _, _, vt = np.linalg.svd(centred, full_matrices=False)
     comps = vt[:2]
-    comps = comps * np.sign(comps[:, [np.argmax(np.abs(comps), axis=1)]].diagonal())[:, None]
+    signs = np.sign(comps[np.arange(len(comps)), np.argmax(np.abs(comps), axis=1)])
+    comps = comps * np.where(signs == 0, 1.0, signs)[:, None]
     out = centred @ comps.T
     return out if out.shape[1] == 2 else np.c_[out, np.zeros(len(out))]
 

@@ -65,6 +65,8 @@ def blend(
     stacked = torch.stack([zscore_(blocks[n]) for n in names], dim=0)  # sources x users x items
     contrib = stacked * W.T[:, :, None]
     total = contrib.sum(dim=0)
+    # a source with weight 0 for the user said nothing: never attribute a recommendation to it
+    contrib.masked_fill_((W.T <= 0)[:, :, None], float("-inf"))
     return total, contrib.argmax(dim=0)
 
 

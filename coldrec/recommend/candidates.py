@@ -71,10 +71,14 @@ class EASESource(Source):
     name = "ease"
 
     def __init__(self, B: np.ndarray, keep: np.ndarray, n_items: int) -> None:
-        self.B, self.keep, self.n_items = np.ascontiguousarray(B, dtype=np.float32), keep, n_items
+        self.keep, self.n_items = keep, n_items
+        B = np.ascontiguousarray(B, dtype=np.float32)
+        self.B_rows = B if keep.size == n_items else np.zeros((n_items, keep.size), dtype=np.float32)
+        if keep.size != n_items:
+            self.B_rows[keep] = B
 
     def block(self, batch: UserBatch) -> torch.Tensor:
-        sub = np.asarray(batch.history[:, self.keep] @ self.B, dtype=np.float32)
+        sub = np.asarray(batch.history @ self.B_rows, dtype=np.float32)
         if self.keep.size == self.n_items:
             return torch.from_numpy(sub)
         out = torch.zeros((len(batch), self.n_items), dtype=torch.float32)

@@ -28,6 +28,7 @@ from coldrec.recommend.candidates import (
     ItemKNNSource,
     PopularitySource,
     Source,
+    UserBatch,
     segment_popularity_table,
 )
 from coldrec.recommend.cross_category import category_affinity
@@ -60,6 +61,7 @@ def _segments(users: pd.DataFrame, user_ids: np.ndarray) -> np.ndarray:
 
 
 def build_nightly(spark, settings, run_date: dt.date) -> tuple[Recommender, Catalog, str]:
+    """Read the run's inputs, build the sources, tune the blend on a recent hold-out, return the scorer."""
     cfg = settings.recommend
     day = F.lit(run_date.isoformat()).cast("date")
     inter = (
@@ -68,8 +70,11 @@ def build_nightly(spark, settings, run_date: dt.date) -> tuple[Recommender, Cata
         .select(S.USER_ID, S.ITEM_ID, "weight", "purchased", "last_ts")
         .toPandas()
     )
-    items = lake.read_table(spark, settings, "silver.items").select(S.ITEM_ID, S.TITLE, S.CATEGORY_PATH, S.BRAND,
-                                                                    S.DESCRIPTION).toPandas()  # fmt: skip
+    items = (
+        lake.read_table(spark, settings, "silver.items")
+        .select(S.ITEM_ID, S.TITLE, S.CATEGORY_PATH, S.BRAND, S.DESCRIPTION)
+        .toPandas()
+    )
     users = (
         lake.read_table(spark, settings, "silver.users").select(S.USER_ID, S.AGE, S.GENDER).toPandas()
         if lake.table_exists(spark, settings, "silver.users")
@@ -106,13 +111,58 @@ def build_nightly(spark, settings, run_date: dt.date) -> tuple[Recommender, Cata
     affinity = category_affinity(
         uidx.get_indexer(purchases[S.USER_ID]),
         item_category[iidx.get_indexer(purchases[S.ITEM_ID])],
-        purchases["last_ts"].astype("int64").to_numpy(),
+        pd.to_datetime(purchases["last_ts"], utc=True).astype("int64").to_numpy(),
         len(category_names),
     )
     enc = Encoder(user_ids, item_ids)
     fields = (S.CATEGORY_PATH, S.BRAND, S.TITLE, S.DESCRIPTION)
     content, _ = content_matrix(tokens_of(items.reset_index(names=S.ITEM_ID), enc, fields))
-    knn = ItemKNNSource(S_mat)
+
+    model_version = cfg.model_version or "none"
+    user_features = None
+    models = _champion(settings)
+    if models is not None:
+        user_features = _user_feature_matrix(spark, settings, run_date, user_ids)
+        if user_features is None or not _aligned(models, item_ids):
+            log.warning("champion model found but features/catalog do not line up: scoring without it")
+            models, user_features = None, None
+        else:
+            model_version = cfg.model_version or str(models.mlflow.get("version", "champion"))
+    sources = make_sources(history, segment, content, S_mat, cfg, models, settings.seed)
+    weights = BlendWeights({k: dict(v) for k, v in cfg.blend_weights.items()})
+    metrics: dict[str, float] = {}
+    if cfg.tune_days > 0 and len(inter):
+        cutoff = pd.Timestamp(run_date, tz="UTC") - pd.Timedelta(days=cfg.tune_days)
+        recent = (pd.to_datetime(inter["last_ts"], utc=True) >= cutoff).to_numpy()
+        weights, metrics = tune_on_holdout(
+            history, recent, r, c, segment, content, cfg, models, user_features, weights, settings.seed
+        )
+    metrics.update(
+        {"users": float(len(user_ids)), "items": float(len(item_ids)), "new_items": float(is_new.sum()),
+         "model_used": float(models is not None)}
+    )  # fmt: skip
+    catalog = Catalog(
+        user_ids=user_ids, item_ids=item_ids, history=history, exclude=exclude, bought=bought,
+        item_category=item_category, category_names=category_names, item_titles=titles, item_is_new=is_new,
+        demographic_segment=segment, user_features=user_features, category_affinity=affinity,
+        similarity_t=sp.csr_matrix(S_mat.T),
+    )  # fmt: skip
+    rec = Recommender(sources, weights, cfg, settings.top_n, pick_device(cfg.device))
+    rec.metrics = metrics
+    return rec, catalog, model_version
+
+
+def make_sources(
+    history: sp.csr_matrix,
+    segment: np.ndarray,
+    content: sp.csr_matrix,
+    similarity: sp.csr_matrix,
+    cfg,
+    models,
+    seed: int,
+) -> dict[str, Source]:
+    """The blend's sources over one history matrix (the full one for scoring, a truncated one for tuning)."""
+    knn = ItemKNNSource(similarity)
     sources: dict[str, Source] = {"cf": knn}
     base: Source = knn
     if cfg.ease_max_items > 0 and history.nnz:
@@ -122,33 +172,89 @@ def build_nightly(spark, settings, run_date: dt.date) -> tuple[Recommender, Cata
         view = TrainView(binary, binary, segment, content, content)
         ease_model = EASE(l2=cfg.ease_l2, max_items=cfg.ease_max_items).fit(view)
         sources["ease"] = base = EASESource(ease_model.B, ease_model.keep, ease_model.n_items)
-    sources["content_cf"] = ContentNeighbourCFSource(base, content, ~is_new, cfg.content_neighbors)
+    has_interactions = np.diff(sp.csc_matrix(history).indptr) > 0
+    sources["content_cf"] = ContentNeighbourCFSource(base, content, has_interactions, cfg.content_neighbors)
     sources["content"] = ContentSource(content)
     sources["popular"] = PopularitySource(segment_popularity_table(history, segment))
-    weights = BlendWeights({k: dict(v) for k, v in cfg.blend_weights.items()})
-    model_version = cfg.model_version or "none"
-    user_features = None
-    models = _champion(settings)
     if models is not None:
-        user_features = _user_feature_matrix(spark, settings, run_date, user_ids)
-        if user_features is not None and _aligned(models, item_ids):
-            sources["autoencoder"] = AutoencoderSource(models)
-            if models.gan is not None:
-                sources["gan"] = GanCFSource(models, S_mat, seed=settings.seed)
-            tuned = models.mlflow.get("blend_weights") if isinstance(models.mlflow, dict) else None
-            if tuned:
-                weights = BlendWeights(tuned)
-            model_version = cfg.model_version or str(models.mlflow.get("version", "champion"))
-        else:
-            log.warning("champion model found but features/catalog do not line up: scoring without it")
-    catalog = Catalog(
-        user_ids=user_ids, item_ids=item_ids, history=history, exclude=exclude, bought=bought,
-        item_category=item_category, category_names=category_names, item_titles=titles, item_is_new=is_new,
-        demographic_segment=segment, user_features=user_features, category_affinity=affinity,
-        similarity_t=sp.csr_matrix(S_mat.T),
-    )  # fmt: skip
-    rec = Recommender(sources, weights, cfg, settings.top_n, pick_device(cfg.device))
-    return rec, catalog, model_version
+        sources["autoencoder"] = AutoencoderSource(models)
+        if models.gan is not None:
+            sources["gan"] = GanCFSource(models, similarity, seed=seed)
+    return sources
+
+
+def tune_on_holdout(
+    history: sp.csr_matrix,
+    recent: np.ndarray,
+    rows: np.ndarray,
+    cols: np.ndarray,
+    segment: np.ndarray,
+    content: sp.csr_matrix,
+    cfg,
+    models,
+    user_features: np.ndarray | None,
+    defaults: BlendWeights,
+    seed: int,
+) -> tuple[BlendWeights, dict[str, float]]:
+    """Tune the blend per activity segment on the last ``tune_days`` of interactions, and measure it.
+
+    The sources are rebuilt from the history *before* the hold-out (item-kNN from its co-occurrences, so the run's
+    similarity table does not leak the hold-out; a champion model was trained on everything and leaks a little, so
+    its weight is an upper bound). Hold-out users are split in halves: weights are tuned on one half and NDCG@10 is
+    measured on the other, so the recorded metric is not the tuned-on figure. A segment with fewer than
+    ``tune_min_users`` users in the tuning half keeps its configured weights.
+    """
+    from coldrec.evaluate.baselines import item_cosine_topk
+    from coldrec.evaluate.metrics import RankedLists
+    from coldrec.recommend.blending import SEGMENTS, activity_segment, blend, tune_segment_weights, zscore_
+    from coldrec.recommend.topk import csr_rows_to_torch, mask_topk_
+
+    shape = history.shape
+    keep = ~recent
+    vals = np.asarray(history[rows, cols]).ravel()
+    past = sp.csr_matrix((vals[keep], (rows[keep], cols[keep])), shape=shape)
+    truth_all = sp.csr_matrix((np.ones(int(recent.sum()), np.float32), (rows[recent], cols[recent])), shape=shape)
+    truth_all = sp.csr_matrix(truth_all - truth_all.multiply(past > 0))  # a repeat of an old pair is not news
+    truth_all.eliminate_zeros()
+    users = np.flatnonzero(np.diff(truth_all.indptr) > 0)
+    if users.size < 2 * cfg.tune_min_users:
+        return defaults, {"holdout_users": float(users.size)}
+    binary = sp.csr_matrix((past > 0).astype(np.float32))
+    sim = item_cosine_topk(np.asarray((binary.T @ binary).toarray(), dtype=np.float32), 100)
+    sources = make_sources(past, segment, content, sim, cfg, models, seed)
+    users = np.random.default_rng(seed).permutation(users)[: 2 * cfg.tune_max_users]
+    halves = (np.sort(users[: users.size // 2]), np.sort(users[users.size // 2 :]))
+    prepared = []
+    for half in halves:
+        feats = None if user_features is None else user_features[half]
+        batch = UserBatch(half, past[half], feats, segment[half])
+        blocks = {n: s.block(batch) for n, s in sources.items()}
+        prepared.append((batch, blocks, activity_segment(batch.n_history, cfg.light_max_interactions)))
+    (b0, blocks0, s0), (b1, blocks1, s1) = prepared
+    z0 = {n: zscore_(b).numpy() for n, b in blocks0.items()}
+    weights = defaults.to_dict()
+    for idx, name in enumerate(SEGMENTS):
+        r0 = np.flatnonzero(s0 == idx)
+        if r0.size >= cfg.tune_min_users:
+            weights[name], _ = tune_segment_weights(
+                {n: z[r0] for n, z in z0.items()}, truth_all[b0.users[r0]], exclude=past[b0.users[r0]], step=0.2
+            )
+    tuned = BlendWeights(weights)
+    total, _ = blend(blocks1, tuned, s1)
+    _, top = mask_topk_(total, 10, exclude=csr_rows_to_torch(past[b1.users], 0, len(b1.users), total.device))
+    top = top.cpu().numpy()
+    truth1 = truth_all[b1.users]
+    lists = RankedLists.build(top, truth1)
+    metrics = {
+        "holdout_ndcg_at_10": lists.mean("ndcg", 10),
+        "holdout_hit_rate_at_10": lists.mean("hit_rate", 10),
+        "holdout_users": float(len(b1.users)),
+    }
+    for idx, name in enumerate(SEGMENTS):
+        seg_rows = np.flatnonzero(s1 == idx)
+        if seg_rows.size:
+            metrics[f"holdout_ndcg_at_10_{name}"] = RankedLists.build(top[seg_rows], truth1[seg_rows]).mean("ndcg", 10)
+    return tuned, metrics
 
 
 def _exclusions(spark, settings, run_date, types, uidx, iidx, shape, bought) -> sp.csr_matrix:

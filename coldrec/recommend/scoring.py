@@ -13,6 +13,7 @@ Entry point for the DAG task: :func:`score_all_users` ``(spark, settings, run_da
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -65,6 +66,8 @@ class Recommender:
     cfg: RecommendConfig
     top_n: int
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    #: figures of the run (hold-out NDCG per segment, counts) recorded in ops.run_metrics by score_all_users
+    metrics: dict[str, float] = field(default_factory=dict)
 
     def score_block(self, cat: Catalog, lo: int, hi: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(pool scores, pool item indices, pool source indices) for users lo:hi: blend, mask bought, top pool."""
@@ -158,10 +161,19 @@ def score_all_users(spark, settings, run_date: dt.date):
     blend runs on item-kNN, content neighbours and segment popularity (the first nightly run, or models switched
     off), and ``model_version`` says so.
     """
+    from coldrec import lake
     from coldrec.recommend.nightly import build_nightly
 
     recommender, catalog, model_version = build_nightly(spark, settings, run_date)
     rows = recommender.recommend(catalog)
+    metrics = dict(recommender.metrics)
+    metrics["rows"] = float(len(rows))
+    metrics["users_scored"] = float(rows["user_id"].nunique()) if len(rows) else 0.0
+    for source, share in rows["source"].value_counts(normalize=True).items():
+        metrics[f"share_{source}"] = float(share)
+    weights_json = json.dumps(recommender.weights.to_dict())  # which blend produced the figures
+    detail = {k: weights_json for k in metrics if k.startswith("holdout_ndcg")}
+    lake.record_metrics(spark, settings, run_date, "evaluate", metrics, detail)
     return to_spark(spark, rows, run_date, model_version)
 
 
