@@ -87,7 +87,7 @@ def build_interactions(events: DataFrame, run_date: dt.date, cfg: InteractionsCo
     weight = F.col("raw")
     if cfg.normalize_per_user:
         weight = weight / F.max("raw").over(Window.partitionBy(S.USER_ID))
-    return pairs.select(
+    out = pairs.select(
         F.lit(run_date).cast("date").alias(S.RUN_DATE),
         S.USER_ID,
         S.ITEM_ID,
@@ -96,6 +96,7 @@ def build_interactions(events: DataFrame, run_date: dt.date, cfg: InteractionsCo
         "purchased",
         "last_ts",
     )
+    return out.where(F.col("weight") > 0)  # a decay that underflows to 0 (tiny half-life) is no interaction
 
 
 def read_interactions(spark: SparkSession, settings: Settings, run_date: dt.date) -> DataFrame:

@@ -384,6 +384,7 @@ def sum_sq_user_activity(settings, run_date) -> float:
 
 
 @pytest.mark.spark
+@pytest.mark.slow  # a second JVM (spark-submit) and ~10 Delta commits: ~1 min on an idle 2-core machine
 def test_job_end_to_end_with_spark_submit(spark, settings, tmp_path) -> None:
     from deltalake import DeltaTable
 

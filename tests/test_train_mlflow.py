@@ -189,7 +189,7 @@ def test_features_and_train_commands_end_to_end(spark, mlflow_settings, monkeypa
     runner = CliRunner()
     result = runner.invoke(app, ["features", "--date", RUN_DATE.isoformat(), "--kmeans-k", "3"])
     assert result.exit_code == 0, (result.output, "".join(__import__("traceback").format_exception(result.exception)))
-    fm = json.loads(result.output.strip().splitlines()[-1])
+    fm = json.loads(result.stdout.strip().splitlines()[-1])
     assert fm["items"] == 30 and fm["users"] == 90 and fm["users_with_history"] == 75 and fm["kmeans_k"] == 3
 
     features = load_feature_matrices(mlflow_settings, RUN_DATE)
@@ -200,7 +200,7 @@ def test_features_and_train_commands_end_to_end(spark, mlflow_settings, monkeypa
     monkeypatch.setenv("COLDREC_TRAIN__LATENT_DIM", "8")
     result = runner.invoke(app, ["train", "--date", RUN_DATE.isoformat(), "--epochs", "2", "--no-progress"])
     assert result.exit_code == 0, result.output
-    summary = json.loads(result.output.strip().splitlines()[-1])
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["interactions"] == len(rows) and summary["autoencoder_promoted"] is True
     assert champion_version(mlflow_settings) == summary["autoencoder_version"]
     champion = load_champion(mlflow_settings)
@@ -213,6 +213,6 @@ def test_features_and_train_commands_end_to_end(spark, mlflow_settings, monkeypa
     result = runner.invoke(app, ["train", "--date", RUN_DATE.isoformat(), "--epochs", "1", "--no-promote",
                                  "--models", "autoencoder", "--no-progress", "--no-record-metrics"])
     assert result.exit_code == 0, result.output
-    again = json.loads(result.output.strip().splitlines()[-1])
+    again = json.loads(result.stdout.strip().splitlines()[-1])
     assert again["autoencoder_promoted"] is False and "gan_version" not in again
     assert champion_version(mlflow_settings) == summary["autoencoder_version"]

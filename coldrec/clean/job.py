@@ -33,7 +33,7 @@ from coldrec.clean import rules as R
 from coldrec.clean.bots import flag_bots
 from coldrec.clean.catalog import ITEMS, USERS, CatalogResult, clean_catalog, to_rejected
 from coldrec.clean.dedupe import fill_event_id, remove_duplicates
-from coldrec.clean.parse import INGEST_DATE, date_in_path, list_files, read_raw
+from coldrec.clean.parse import INGEST_DATE, date_in_path, list_files_with_sizes, read_raw
 from coldrec.clean.report import STAGE, CleanReport, DataQualityError, check_gate
 from coldrec.clean.sessionize import sessionize
 from coldrec.clean.timeline import cluster_by_user
@@ -42,6 +42,7 @@ from coldrec.config import Settings
 from coldrec.data import schemas as S
 
 log = logging.getLogger("coldrec.clean")
+_BYTES_PER_PARTITION = 64 * 1024 * 1024
 
 
 def events_folder(settings: Settings, day: dt.date) -> str:
@@ -63,6 +64,13 @@ def known_items(spark: SparkSession, settings: Settings) -> DataFrame:
     if lake.table_exists(spark, settings, "silver.items"):
         return lake.read_table(spark, settings, "silver.items").select(S.ITEM_ID)
     return spark.createDataFrame([], T.StructType([T.StructField(S.ITEM_ID, T.StringType())]))
+
+
+def _right_sized(df: DataFrame, total_bytes: int, parallelism: int) -> DataFrame:
+    """Merge the partitions of many small files (a backfill reads one file per day) before caching, so each later
+    pass over the cache runs a few tasks instead of one per file; large inputs keep Spark's own split."""
+    target = max(parallelism, -(-total_bytes // _BYTES_PER_PARTITION))
+    return df.coalesce(target) if df.rdd.getNumPartitions() > target else df
 
 
 def curate_events(validated: DataFrame, settings: Settings) -> DataFrame:
@@ -141,13 +149,16 @@ def clean_days(spark: SparkSession, settings: Settings, dates: list[dt.date]) ->
         report.items, report.users = catalogs[0].counts[day], catalogs[1].counts[day]
 
     files: list[str] = []
+    total_bytes = 0
     for day in dates:
-        day_files = list_files(spark, events_folder(settings, day))
+        day_files = list_files_with_sizes(spark, events_folder(settings, day))
         reports[day].input_files = len(day_files)
-        files += day_files
-    log.info("clean: validating %d event files", len(files))
+        files += [path for path, _ in day_files]
+        total_bytes += sum(size for _, size in day_files)
+    log.info("clean: validating %d event files (%.1f MB)", len(files), total_bytes / 1e6)
     catalog_ids = known_items(spark, settings) if cfg.unknown_item_policy == "quarantine" else None
-    validated = validate_events(read_events(spark, files), cfg, catalog_ids).persist()
+    validated = validate_events(read_events(spark, files), cfg, catalog_ids)
+    validated = _right_sized(validated, total_bytes, spark.sparkContext.defaultParallelism).persist()
     try:
         _count_validation(validated, reports)
         for day, report in reports.items():

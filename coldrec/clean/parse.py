@@ -46,6 +46,11 @@ def list_files(spark: SparkSession, folder: str) -> list[str]:
     input (``*.csv`` as CSV, anything else as JSON lines), so a stray file is quarantined line by line rather than
     silently ignored. A missing folder is an empty list: "no input for this day" is a data-quality question.
     """
+    return [path for path, _ in list_files_with_sizes(spark, folder)]
+
+
+def list_files_with_sizes(spark: SparkSession, folder: str) -> list[tuple[str, int]]:
+    """:func:`list_files` with each file's length in bytes (to size the partitions of the parsed data)."""
     jvm = spark._jvm  # the JVM's Hadoop FileSystem sees exactly the paths Spark will read
     path = jvm.org.apache.hadoop.fs.Path(folder)
     fs = path.getFileSystem(spark._jsc.hadoopConfiguration())
@@ -55,7 +60,7 @@ def list_files(spark: SparkSession, folder: str) -> list[str]:
     for status in fs.listStatus(path):
         name = status.getPath().getName()
         if status.isFile() and not name.startswith(("_", ".")):
-            files.append(status.getPath().toString())
+            files.append((status.getPath().toString(), int(status.getLen())))
     return sorted(files)
 
 

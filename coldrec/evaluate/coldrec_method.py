@@ -20,7 +20,14 @@ from coldrec.config import RecommendConfig, TrainConfig
 from coldrec.evaluate.baselines import EASE, CategoryPopularity, Method, item_cosine_topk
 from coldrec.evaluate.features import build_features, item_features
 from coldrec.evaluate.splits import COLD_ITEM, COLD_USER, make_split
-from coldrec.recommend.blending import SEGMENTS, BlendWeights, activity_segment, blend, tune_segment_weights, zscore_
+from coldrec.recommend.blending import (
+    SEGMENTS,
+    BlendWeights,
+    activity_segment,
+    blend_scores,
+    tune_segment_weights,
+    zscore_,
+)
 from coldrec.recommend.candidates import (
     AutoencoderSource,
     ContentNeighbourCFSource,
@@ -35,6 +42,7 @@ from coldrec.recommend.candidates import (
 )
 
 MAX_TUNING_USERS = 2000
+FOLD_CANDIDATES = 1000  # below this many held-out items the cold-item weights are tuned on several folds
 
 
 def _sources_for(kind: str) -> tuple[str, ...]:
@@ -99,11 +107,11 @@ class ColdrecMethod(Method):
         out: dict[str, Source] = {}
         S = None
         ease = None
-        if "cf" in names or "gan" in names or "content_cf" in names:
-            S = item_cosine_topk(ctx.view.gram, neighbors=100)
         if ("ease" in names or "content_cf" in names) and self.rec_cfg.ease_max_items > 0:
             ease_model = EASE(l2=self.rec_cfg.ease_l2, max_items=self.rec_cfg.ease_max_items).fit(ctx.view)
             ease = EASESource(ease_model.B, ease_model.keep, ease_model.n_items)
+        if "cf" in names or "gan" in names or ("content_cf" in names and ease is None):
+            S = item_cosine_topk(ctx.view.gram, neighbors=100)
         ctx.view.__dict__.pop("gram", None)
         for n in names:
             if n == "cf":
@@ -158,7 +166,9 @@ class ColdrecMethod(Method):
 
     def fit_context(self, ctx) -> ColdrecMethod:
         t0 = time.perf_counter()
-        n_folds = self.val_folds.get(ctx.kind, 1)
+        # a hold-out of few items is dominated by a handful of them: average several folds; with many held-out
+        # items one fold is already stable (and folds cost a model training each)
+        n_folds = self.val_folds.get(ctx.kind, 1) if ctx.n_candidates < FOLD_CANDIDATES else 1
         folds = [self._validation_fold(ctx, self.seed + 1 + f) for f in range(n_folds)]
         weights: dict[str, dict[str, float]] = {}
         tuned: dict[str, float] = {}
@@ -196,5 +206,5 @@ class ColdrecMethod(Method):
     def score(self, users: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
         batch = self._batch(self.ctx, users, self.feats)
         segment = activity_segment(batch.n_history, self.rec_cfg.light_max_interactions)
-        total, _ = blend(self._blocks(self.sources, batch), self.weights, segment)
+        total, _ = blend_scores(self._blocks(self.sources, batch), self.weights, segment)
         return total.numpy()

@@ -52,22 +52,41 @@ class BlendWeights:
         return {seg: dict(w) for seg, w in self.weights.items()}
 
 
+def blend_scores(
+    blocks: Mapping[str, torch.Tensor], weights: BlendWeights, segment: np.ndarray
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Weighted sum of the blocks, z-scored in place, with each user's segment weights; returns (scores, W) with
+    W the users x sources weights. One accumulating pass per source: no sources x users x items temporary."""
+    names = list(blocks)
+    W = torch.from_numpy(weights.matrix(names)[segment])  # users x sources
+    total: torch.Tensor | None = None
+    for j, n in enumerate(names):
+        z = zscore_(blocks[n])
+        w = W[:, j : j + 1].to(z.device)
+        total = z * w if total is None else total.addcmul_(z, w)
+    assert total is not None
+    return total, W
+
+
+def attribute(blocks: Mapping[str, torch.Tensor], W: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """Index of the source with the largest weighted contribution at the cells ``idx`` (users x m item indices,
+    ``-1`` allowed) of already z-scored blocks; a source with weight 0 for the user is never chosen."""
+    safe = idx.clamp(min=0)
+    contrib = torch.stack([torch.gather(blocks[n], 1, safe) for n in blocks])  # sources x users x m
+    contrib = contrib * W.T[:, :, None].to(contrib.device)
+    contrib.masked_fill_((W.T <= 0)[:, :, None].to(contrib.device), float("-inf"))
+    return contrib.argmax(dim=0)
+
+
 def blend(
     blocks: Mapping[str, torch.Tensor], weights: BlendWeights, segment: np.ndarray
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Weighted sum of z-scored blocks with each user's segment weights.
-
-    Returns (blended scores, index of the source with the largest weighted contribution per cell) - the latter is the
-    ``source`` a recommendation is attributed to.
-    """
-    names = list(blocks)
-    W = torch.from_numpy(weights.matrix(names)[segment])  # users x sources
-    stacked = torch.stack([zscore_(blocks[n]) for n in names], dim=0)  # sources x users x items
-    contrib = stacked * W.T[:, :, None]
-    total = contrib.sum(dim=0)
-    # a source with weight 0 for the user said nothing: never attribute a recommendation to it
-    contrib.masked_fill_((W.T <= 0)[:, :, None], float("-inf"))
-    return total, contrib.argmax(dim=0)
+    """Weighted sum of z-scored blocks with each user's segment weights, and for every cell the index of the source
+    with the largest weighted contribution - the ``source`` a recommendation is attributed to."""
+    total, W = blend_scores(blocks, weights, segment)
+    n_items = total.shape[1]
+    every = torch.arange(n_items, device=total.device).expand(total.shape[0], n_items)
+    return total, attribute(blocks, W, every)
 
 
 def simplex_grid(n: int, step: float) -> np.ndarray:

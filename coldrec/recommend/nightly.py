@@ -206,7 +206,7 @@ def tune_on_holdout(
     """
     from coldrec.evaluate.baselines import item_cosine_topk
     from coldrec.evaluate.metrics import RankedLists
-    from coldrec.recommend.blending import SEGMENTS, activity_segment, blend, tune_segment_weights, zscore_
+    from coldrec.recommend.blending import SEGMENTS, activity_segment, blend_scores, tune_segment_weights, zscore_
     from coldrec.recommend.topk import csr_rows_to_torch, mask_topk_
 
     shape = history.shape
@@ -240,7 +240,7 @@ def tune_on_holdout(
                 {n: z[r0] for n, z in z0.items()}, truth_all[b0.users[r0]], exclude=past[b0.users[r0]], step=0.2
             )
     tuned = BlendWeights(weights)
-    total, _ = blend(blocks1, tuned, s1)
+    total, _ = blend_scores(blocks1, tuned, s1)
     _, top = mask_topk_(total, 10, exclude=csr_rows_to_torch(past[b1.users], 0, len(b1.users), total.device))
     top = top.cpu().numpy()
     truth1 = truth_all[b1.users]

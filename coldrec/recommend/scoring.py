@@ -23,7 +23,7 @@ import scipy.sparse as sp
 import torch
 
 from coldrec.config import RecommendConfig
-from coldrec.recommend.blending import BlendWeights, activity_segment, blend
+from coldrec.recommend.blending import BlendWeights, activity_segment, attribute, blend_scores
 from coldrec.recommend.candidates import Source, UserBatch
 from coldrec.recommend.cross_category import user_affinity, user_category_matrix
 from coldrec.recommend.filters import select_top_n
@@ -76,12 +76,11 @@ class Recommender:
         batch = UserBatch(users, cat.history[lo:hi], feats, cat.demographic_segment[lo:hi])
         blocks = {n: s.block(batch).to(self.device) for n, s in self.sources.items()}
         segment = activity_segment(batch.n_history, self.cfg.light_max_interactions)
-        total, attribution = blend(blocks, self.weights, segment)
+        total, W = blend_scores(blocks, self.weights, segment)
         mask = csr_rows_to_torch(cat.exclude, lo, hi, total.device)
         pool = max(self.cfg.candidate_pool, self.top_n)
         values, idx = mask_topk_(total, pool, exclude=mask)
-        src = torch.gather(attribution, 1, idx.clamp(min=0))
-        return values, idx, src
+        return values, idx, attribute(blocks, W, idx)
 
     def recommend(self, cat: Catalog, on_block: Callable[[int], None] | None = None) -> pd.DataFrame:
         """Top-N rows ``user_id, rank, item_id, score, source, reason`` for every user of ``cat``."""
