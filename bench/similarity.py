@@ -6,12 +6,14 @@ For each size (Zipf item popularity, log-normal user activity, generated with nu
 * **coldrec**: ``gold.interactions`` -> :func:`coldrec.cf.similarity.item_similarity` -> written to
   ``gold.item_similarity`` (Delta);
 * **MLlib**: the same read -> item indices -> rows per user -> ``RowMatrix.columnSimilarities()`` (exact) -> both
-  directions -> top-50 window -> written to a Delta table. It is bounded by ``--mllib-timeout`` (its jobs are
-  cancelled; the speedup is then a lower bound, flagged ``mllib_timed_out``);
+  directions -> top-50 window -> written to a Delta table. Bounded: by default it runs at 2M only
+  (``--mllib-sizes``), and any run is cut at ``--mllib-timeout`` (jobs cancelled; the speedup is then a lower bound,
+  flagged ``mllib_timed_out``);
 * **implicit**: ``CosineRecommender(K=50).fit`` on the in-memory CSR (single node, C++, all cores): the
   single-machine limit;
 * **exact**: scipy ``X.T @ X`` in item chunks with the same tie rule; ``recall_at_50`` = shared neighbours / exact
-  neighbours. A second coldrec run with a heavy-user cap that bites (``--cap-probe``) measures the cap's accuracy cost.
+  neighbours, over all items at 2M and a uniform sample of 5000 items at 10M (``--recall-sample``).
+  A second coldrec run with a heavy-user cap that bites (``--cap-probe``) measures the cap's accuracy cost.
 
 Also printed: the cost model's work ``W = sum_u n_u^2`` and coldrec's seconds per 10^8 multiply-adds at each size.
 Last line: one JSON object. ``python bench/similarity.py [--sizes 2M,10M] [--mllib-sizes 2M]``
@@ -41,6 +43,7 @@ console = Console(stderr=True)
 RUN_DATE = dt.date(2024, 1, 31)
 K = 50
 SIZES = {"2M": (2_000_000, 200_000, 20_000), "10M": (10_000_000, 1_000_000, 50_000)}
+RECALL_SAMPLE = {"10M": 5000}  # exact lists of a uniform sample of items at 10M (all items at 2M)
 
 
 def generate(n_inter: int, n_users: int, n_items: int, seed: int = 0, zipf: float = 1.0) -> sp.csr_matrix:
@@ -82,31 +85,31 @@ def write_interactions(spark, settings, X: sp.csr_matrix, tmp: Path) -> None:
     lake.overwrite_partition(df, settings, "gold.interactions", RUN_DATE)
 
 
-def exact_topk(X: sp.csr_matrix, k: int = K, chunk: int = 512) -> list[np.ndarray]:
-    """Exact cosine top-k per item (no self, sim > 0), ranked by floor(sim*1e12+0.5) desc then item asc."""
+def exact_topk(X: sp.csr_matrix, items: np.ndarray, k: int = K, chunk: int = 512) -> dict[int, np.ndarray]:
+    """Exact cosine top-k of ``items`` (no self, sim > 0), ranked by floor(sim*1e12+0.5) desc then item asc."""
     Xc = X.tocsc()
     norms = np.sqrt(np.asarray(Xc.multiply(Xc).sum(axis=0)).ravel())
     Xt = Xc.T.tocsr()
-    out: list[np.ndarray] = []
-    for lo in range(0, X.shape[1], chunk):
-        hi = min(lo + chunk, X.shape[1])
-        dots = (Xt[lo:hi] @ Xc).toarray()
+    out: dict[int, np.ndarray] = {}
+    for lo in range(0, len(items), chunk):
+        rows = items[lo : lo + chunk]
+        dots = (Xt[rows] @ Xc).toarray()
         with np.errstate(divide="ignore", invalid="ignore"):
-            sims = dots / np.outer(norms[lo:hi], norms)
-        sims[np.arange(hi - lo), np.arange(lo, hi)] = 0.0
+            sims = dots / np.outer(norms[rows], norms)
+        sims[np.arange(len(rows)), rows] = 0.0
         keys = np.floor(np.nan_to_num(sims) * 1e12 + 0.5)
         kk = min(k, keys.shape[1] - 1)
         thr = -np.partition(-keys, kk - 1, axis=1)[:, kk - 1]
-        for r in range(hi - lo):
+        for r, item in enumerate(rows.tolist()):
             cand = np.flatnonzero((keys[r] >= thr[r]) & (keys[r] > 0))
             order = np.lexsort((cand, -keys[r, cand]))[:k]
-            out.append(cand[order])
+            out[item] = cand[order]
     return out
 
 
-def recall(got: dict[int, set[int]], exact: list[np.ndarray]) -> float:
+def recall(got: dict[int, set[int]], exact: dict[int, np.ndarray]) -> float:
     hit = total = 0
-    for i, want in enumerate(exact):
+    for i, want in exact.items():
         total += len(want)
         hit += len(got.get(i, set()) & set(want.tolist()))
     return hit / total if total else 1.0
@@ -208,11 +211,14 @@ def run_implicit(X: sp.csr_matrix) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="2M,10M")
-    parser.add_argument("--mllib-sizes", default="2M,10M", help="sizes MLlib runs at (bounded by --mllib-timeout)")
+    parser.add_argument("--mllib-sizes", default="2M", help="sizes MLlib runs at (also bounded by --mllib-timeout)")
     parser.add_argument("--mllib-timeout", type=float, default=600.0)
     parser.add_argument("--cap-probe", type=int, default=30, help="heavy-user cap of the accuracy probe (0: skip)")
     parser.add_argument("--probe-size", default="2M")
     parser.add_argument("--cores", type=int, default=2)
+    parser.add_argument(
+        "--recall-sample", type=int, default=-1, help="items whose exact lists are checked (-1: all at 2M, 5000 at 10M)"
+    )
     args = parser.parse_args()
 
     from coldrec.config import load_settings
@@ -251,7 +257,12 @@ def main() -> None:
         console.log(f"[{size}] implicit {t_imp:.2f} s")
 
         started = time.perf_counter()
-        exact = exact_topk(X)
+        sample = RECALL_SAMPLE.get(size, 0) if args.recall_sample < 0 else args.recall_sample
+        items = np.arange(n_items)
+        if 0 < sample < n_items:
+            items = np.sort(np.random.default_rng(1).choice(n_items, sample, replace=False))
+        exact = exact_topk(X, items)
+        res["recall_items"] = len(items)
         res["exact_scipy_seconds"] = round(time.perf_counter() - started, 2)
         res["recall_at_50"] = round(recall(got, exact), 5)
         console.log(f"[{size}] recall@50 {res['recall_at_50']} (exact in {res['exact_scipy_seconds']} s)")

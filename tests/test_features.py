@@ -170,7 +170,8 @@ def test_user_demographics(built):
     ]
     users = built["users"]
     assert set(users) == {"u1", "u2", "u3", "u4"}  # u4 has interactions but no profile row
-    assert (users["u1"]["segment"], users["u2"]["segment"], users["u3"]["segment"]) == ("F|25-34", "M|50-55", "?|unknown")
+    segments = (users["u1"]["segment"], users["u2"]["segment"], users["u3"]["segment"])
+    assert segments == ("F|25-34", "M|50-55", "?|unknown")
     d = {u: _blocks(built["demo_layout"], users[u]["demographics"]) for u in users}
     np.testing.assert_array_equal(d["u1"]["age_band"], np.eye(8)[2])  # <18, 18-24, 25-34, ...
     np.testing.assert_array_equal(d["u3"]["age_band"], np.eye(8)[7])  # unknown
@@ -281,18 +282,19 @@ def test_feature_job_writes_both_tables_idempotently(spark, settings):
     lake.merge_upsert(users, settings, "silver.users", [S.USER_ID])
     lake.overwrite_partition(inter, settings, "gold.interactions", AS_OF)
     cfg_settings = settings.model_copy(update={"features": CFG})
-    first = run_features(spark, cfg_settings, AS_OF)
-    second = run_features(spark, cfg_settings, AS_OF)
-    assert first["items"] == second["items"] == 5 and first["users"] == 4 and first["users_with_history"] == 3
+    run_features(spark, cfg_settings, AS_OF)
+    first = run_features(spark, cfg_settings, AS_OF)  # a rerun of the same date replaces, never appends
+    assert first["items"] == 5 and first["users"] == 4 and first["users_with_history"] == 3
     assert first["item_feature_dim"] == 2 + 4 + 2 + 3 + 2 + 2 + 2 + 64 and first["kmeans_k"] == 2
     assert lake.read_table(spark, settings, "gold.item_features").count() == 5  # rerun replaced, not appended
 
     via_delta_rs = load_feature_matrices(settings, AS_OF)
     via_spark = load_feature_matrices(spark, AS_OF, settings)
-    assert list(via_delta_rs.user_ids) == ["u1", "u2", "u3", "u4"] and list(via_spark.item_ids) == list(via_delta_rs.item_ids)
+    assert list(via_delta_rs.user_ids) == ["u1", "u2", "u3", "u4"]
+    assert list(via_spark.item_ids) == list(via_delta_rs.item_ids)
     np.testing.assert_array_equal(via_delta_rs.item_features, via_spark.item_features)
     np.testing.assert_array_equal(via_delta_rs.user_features, via_spark.user_features)
-    assert via_delta_rs.user_features.shape == (4, 19 + 9) and via_delta_rs.user_history_columns.sum() == 9
+    assert via_delta_rs.user_features.shape == (4, 20 + 9) and via_delta_rs.user_history_columns.sum() == 9
     assert list(via_delta_rs.user_has_history) == [True, True, False, True]
     metrics = lake.read_table(spark, settings, "ops.run_metrics").where("stage = 'features'")
     assert {r["metric"] for r in metrics.collect()} >= {"items", "users", "kmeans_k", "item_feature_dim"}

@@ -33,7 +33,7 @@ def planted(seed: int = 0) -> tuple[ColdStartData, np.ndarray, np.ndarray]:
     U = np.eye(N_SEG, dtype=np.float32)[user_seg]
     U = np.hstack([U, rng.normal(size=(n_users, 2)).astype(np.float32)])  # two noise columns
     # item content: category one-hot, a "rank within category" signal (what drives popularity), and noise
-    I = np.hstack(
+    I = np.hstack(  # noqa: E741 - the item content matrix
         [np.eye(N_SEG, dtype=np.float32)[item_cat], (within / ITEMS_PER_SEG)[:, None], rng.normal(size=(n_items, 3))]
     ).astype(np.float32)
     data = ColdStartData(X=X, user_features=U, item_features=I, item_category=item_cat, user_segment=user_seg)

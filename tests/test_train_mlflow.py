@@ -63,12 +63,16 @@ def test_save_load_round_trip_gives_identical_scores(mlflow_settings):
     loaded = load_champion(mlflow_settings)
     empty = sp.csr_matrix(data.X.shape, dtype=np.float32)
     for X in (data.X, empty):
-        np.testing.assert_array_equal(loaded.score_users(X, data.user_features), models.score_users(X, data.user_features))
+        np.testing.assert_array_equal(
+            loaded.score_users(X, data.user_features), models.score_users(X, data.user_features)
+        )
     np.testing.assert_array_equal(
         loaded.score_users(data.X, data.user_features, item_features=data.item_features[:9]),
         models.score_users(data.X, data.user_features, item_features=data.item_features[:9]),
     )
-    np.testing.assert_array_equal(loaded.gan_interactions(data.user_features), models.gan_interactions(data.user_features))
+    np.testing.assert_array_equal(
+        loaded.gan_interactions(data.user_features), models.gan_interactions(data.user_features)
+    )
     assert loaded.cold_user_choice == models.cold_user_choice
     # the registered pyfunc answers with the same numbers through its signature-checked predict
     pyfunc = mlflow.pyfunc.load_model("models:/coldrec-autoencoder@champion")
@@ -141,7 +145,8 @@ def test_experiment_is_created_once_by_racing_processes(mlflow_settings, tmp_pat
     assert len(ids) == 1
     from mlflow import MlflowClient
 
-    names = [e.name for e in MlflowClient(mlflow_settings.tracking_uri, mlflow_settings.tracking_uri).search_experiments()]
+    client = MlflowClient(mlflow_settings.tracking_uri, mlflow_settings.tracking_uri)
+    names = [e.name for e in client.search_experiments()]
     assert names.count(mlflow_settings.mlflow_experiment) == 1
 
 

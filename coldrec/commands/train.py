@@ -28,10 +28,10 @@ def register(app: typer.Typer) -> None:
         lake: str | None = LakeOpt,
     ) -> None:
         """Build gold.item_features and gold.user_features for --date from silver.items/users + gold.interactions."""
+        from pyspark.sql import SparkSession
+
         from coldrec.features.job import run_features
         from coldrec.spark import build_spark
-
-        from pyspark.sql import SparkSession
 
         run_date = parse_date(date)
         settings = settings_for(landing, lake, features=_clean({"text_encoder": text_encoder, "kmeans_k": kmeans_k}))

@@ -101,7 +101,9 @@ def build_item_features(
     # price: quantile bucket and z-score of the log price, both within the top-level category
     df = with_price_percentile(df, "top_category", "__price_pct")
     n_b = cfg.price_buckets
-    df = df.withColumn("price_bucket", F.least(F.floor(F.col("__price_pct") * n_b), F.lit(n_b - 1)).cast("int"))
+    # least/greatest skip nulls in Spark: guard explicitly so "no price" stays null instead of the top bucket
+    bucket = F.least(F.floor(F.col("__price_pct") * n_b), F.lit(n_b - 1))
+    df = df.withColumn("price_bucket", F.when(F.col("__price_pct").isNotNull(), bucket).cast("int"))
     cat_w = Window.partitionBy("top_category").rowsBetween(Window.unboundedPreceding, Window.unboundedFollowing)
     log_price = F.when(F.col(S.PRICE) >= 0, F.log1p(F.col(S.PRICE)))
     df = df.withColumn("__lp", log_price)
@@ -116,10 +118,10 @@ def build_item_features(
     arrays.append("__bucket_vec")
 
     # age since created_at (log days, standardized over the catalog)
-    df = df.withColumn(
-        "age_days",
-        F.greatest(F.datediff(F.lit(as_of), F.to_date(S.CREATED_AT)), F.lit(0)).cast("double"),
-    ).withColumn("__log_age", F.log1p("age_days"))
+    age = F.greatest(F.datediff(F.lit(as_of), F.to_date(S.CREATED_AT)), F.lit(0)).cast("double")
+    df = df.withColumn("age_days", F.when(F.col(S.CREATED_AT).isNotNull(), age)).withColumn(
+        "__log_age", F.log1p("age_days")
+    )
     stats = df.agg(F.avg("__log_age").alias("m"), F.stddev_pop("__log_age").alias("s")).first()
     mean, scale = (stats["m"] or 0.0), (stats["s"] if (stats["s"] or 0) > 1e-12 else 1.0)
     df = df.withColumn("__age_z", F.coalesce((F.col("__log_age") - F.lit(mean)) / F.lit(scale), F.lit(0.0)))
@@ -149,7 +151,7 @@ def build_item_features(
             F.col("top_category"),
             F.coalesce(F.col(S.CATEGORY_PATH), F.lit(UNKNOWN)).alias(S.CATEGORY_PATH),
             F.col("price_bucket"),
-            F.when(F.col(S.CREATED_AT).isNotNull(), F.col("age_days")).alias("age_days"),
+            F.col("age_days"),
             F.coalesce(F.col("n_users"), F.lit(0)).cast("long").alias("n_users"),
             F.lit(encoder.name).alias("text_encoder"),
             F.concat(*[F.col(a) for a in arrays]).cast(FLOAT_ARRAY).alias("features"),

@@ -89,7 +89,13 @@ def _demographics(users: DataFrame, cfg: FeaturesConfig, as_of: dt.date) -> tupl
         .withColumn("age_band", age_band(F.col("__age"), cfg.age_bands))
         .withColumn("segment", F.concat_ws("|", F.coalesce(F.col("__gender"), F.lit("?")), F.col("age_band")))
         .withColumn("__has_age", F.col("__age").isNotNull().cast("double"))
-        .withColumn("__tenure", F.log1p(F.greatest(F.datediff(F.lit(as_of), F.to_date("__signup")), F.lit(0))))
+        .withColumn(
+            "__tenure",
+            F.when(
+                F.col("__signup").isNotNull(),
+                F.log1p(F.greatest(F.datediff(F.lit(as_of), F.to_date("__signup")), F.lit(0))),
+            ),
+        )
         .withColumn("__has_signup", F.col("__signup").isNotNull().cast("double"))
     )
     df = standardize(df, ["__age", "__tenure"])
@@ -141,7 +147,12 @@ def _behavior(
         F.log1p(F.sum("n_events")).alias("__events"),
         F.log1p(F.countDistinct(S.ITEM_ID)).alias("__items"),
         F.log1p(F.sum(F.col("purchased").cast("int"))).alias("__purchases"),
-        F.log1p(F.greatest(F.datediff(F.lit(as_of), F.to_date(F.max("last_ts"))), F.lit(0))).alias("__recency"),
+        F.log1p(
+            F.when(
+                F.max("last_ts").isNotNull(),
+                F.greatest(F.datediff(F.lit(as_of), F.to_date(F.max("last_ts"))), F.lit(0)),
+            )
+        ).alias("__recency"),
     )
     df = agg.join(shares, on=S.USER_ID, how="left")
     df = standardize(df, ["__events", "__items", "__purchases", "__recency"])
