@@ -234,7 +234,8 @@ def main() -> None:
     # warm-up on a tiny matrix: JIT caches, Python workers, Delta code paths (not timed)
     write_interactions(spark, settings, generate(20_000, 2_000, 500, seed=9), root)
     run_coldrec(spark, settings, settings.similarity.heavy_user_cap)
-    run_mllib(spark, settings, str(root / "mllib_warm"), 600)
+    if set(args.mllib_sizes.split(",")) & set(args.sizes.split(",")):
+        run_mllib(spark, settings, str(root / "mllib_warm"), 600)
 
     results: dict[str, dict] = {}
     for size in args.sizes.split(","):

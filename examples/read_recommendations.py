@@ -26,16 +26,18 @@ def latest_lists(lake: str, run_date: str | None = None, version: int | None = N
         day = run_date or frame.select(pl.col("run_date").max()).collect().item()
         return frame.filter(pl.col("run_date") == pl.lit(day).cast(pl.Date)).sort(["user_id", "rank"]).collect()
     import duckdb
+    import polars as pl
 
     con = duckdb.connect()
     con.register("recommendations", dataset)
     where = "run_date = CAST(? AS DATE)" if run_date else "run_date = (SELECT max(run_date) FROM recommendations)"
     params = [run_date] if run_date else []
-    return con.execute(
+    result = con.execute(
         f"SELECT run_date, user_id, rank, item_id, score, source, reason, model_version "
         f"FROM recommendations WHERE {where} ORDER BY user_id, rank",
         params,
-    ).pl()
+    )
+    return pl.from_arrow(result.to_arrow_table())
 
 
 def main() -> None:
