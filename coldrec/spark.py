@@ -26,7 +26,7 @@ _RESOLVE_HINT = (
 
 
 def delta_packages() -> list[str]:
-    """The Maven coordinates the pip ``delta-spark`` needs for this pyspark (what configure_spark_with_delta_pip adds)."""
+    """Maven coordinates the pip ``delta-spark`` needs for this pyspark (as configure_spark_with_delta_pip sets)."""
     from delta import pip_utils
 
     builder = pip_utils.configure_spark_with_delta_pip(SparkSession.Builder())

@@ -23,8 +23,10 @@ def latest_lists(lake: str, run_date: str | None = None, version: int | None = N
         import polars as pl
 
         frame = pl.scan_pyarrow_dataset(dataset)
-        day = run_date or frame.select(pl.col("run_date").max()).collect().item()
-        return frame.filter(pl.col("run_date") == pl.lit(day).cast(pl.Date)).sort(["user_id", "rank"]).collect()
+        import datetime as dt
+
+        day = dt.date.fromisoformat(run_date) if run_date else frame.select(pl.col("run_date").max()).collect().item()
+        return frame.filter(pl.col("run_date") == pl.lit(day)).sort(["user_id", "rank"]).collect()
     import duckdb
     import polars as pl
 

@@ -14,7 +14,7 @@ from coldrec.clean.parse import INGEST_DATE
 from coldrec.data import schemas as S
 
 #: Partition of a timeline: one user's events of one run (a backfill of many days = many independent daily runs).
-TIMELINE_KEYS: tuple[str, ...] = (INGEST_DATE, S.USER_ID)
+TIMELINE_KEYS: tuple[str, ...] = (S.USER_ID, INGEST_DATE)
 #: Total order inside a timeline: time first, then every other content column as a tie-breaker.
 TIMELINE_ORDER: tuple[str, ...] = (
     S.TS,

@@ -276,7 +276,7 @@ def _exclusions(spark, settings, run_date, types, uidx, iidx, shape, bought) -> 
 
 def _champion(settings):
     try:
-        from coldrec.models import load_champion  # type: ignore[attr-defined]
+        from coldrec.models.tracking import load_champion
     except ImportError:
         return None
     try:
