@@ -5,13 +5,16 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.coldrec-installed
 IVY_STAMP := .coldrec/ivy/.resolved
-PYTEST_ARGS ?=
+# `make test` runs everything but the `slow` tests (real data sets, DAG runs, a Spark cluster): those run with
+# `make test-all` or `make test PYTEST_ARGS="-m slow"`.
+PYTEST_ARGS ?= -m "not slow"
 
-.PHONY: setup demo test lint bench clean-state help
+.PHONY: setup demo test test-all lint bench clean-state help
 
 help:
 	@echo "make demo   - set up, generate a sample shop and run the whole nightly pipeline locally"
-	@echo "make test   - set up and run the whole test suite (ruff + pytest)"
+	@echo "make test   - set up and run ruff + the test suite without the slow tests"
+	@echo "make test-all - the same with the slow tests (real data sets, end-to-end DAG runs, a Spark cluster)"
 	@echo "make bench  - run the benchmarks in bench/"
 
 # The venv is rebuilt only when requirements.txt or pyproject.toml change (their hash is the stamp).
@@ -35,8 +38,11 @@ demo: setup
 	@PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/demo.sh
 
 test: setup
-	@$(BIN)/ruff check coldrec jobs dags tests bench
-	@PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest $(PYTEST_ARGS)
+	@$(BIN)/ruff check coldrec jobs dags tests bench scripts examples docker
+	@PATH="$(CURDIR)/$(BIN):$$PATH" PYSPARK_PYTHON="$(CURDIR)/$(BIN)/python" $(BIN)/python -m pytest --timeout=1800 $(PYTEST_ARGS)
+
+test-all:
+	@$(MAKE) --no-print-directory test PYTEST_ARGS=""
 
 bench: setup
 	@for b in bench/*.py; do echo "== $$b"; PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python $$b || exit 1; done

@@ -39,6 +39,9 @@ from coldrec.models.validation import ndcg_at_k, segment_popularity, split_valid
 
 EpochCallback = Callable[[str, int, dict[str, float]], None]
 
+#: absolute NDCG a GAN-based cold-user scorer must gain over the autoencoder on validation to be chosen
+COLD_USER_SWITCH_MARGIN = 0.01
+
 
 def resolve_device(preference: str = "auto") -> torch.device:
     """CUDA when asked or available (``auto``), else CPU; asking for CUDA without one is an error, not a fallback."""
@@ -543,9 +546,14 @@ def _fit(
     comparison = compare_cold_user_scorers(net, gen_net, ctx, train_data, cfg.eval_k, seed)
     model_based = ("cold_users_autoencoder", "cold_users_gan", "cold_users_gan_ae")
     candidates = {k: v for k, v in comparison.items() if k in model_based and not math.isnan(v)}
+    # the autoencoder is the default; a GAN-based scorer must beat it by a clear margin on the (small, noisy)
+    # validation split to take over
     choice = "autoencoder"
     if candidates:
-        choice = max(candidates, key=lambda key: candidates[key]).removeprefix("cold_users_")
+        best = max(candidates, key=lambda key: candidates[key])
+        base = candidates.get("cold_users_autoencoder", -math.inf)
+        if best == "cold_users_autoencoder" or candidates[best] > base + COLD_USER_SWITCH_MARGIN:
+            choice = best.removeprefix("cold_users_")
     validation_figures: dict[str, float] = {f"ae_{k}": v for k, v in ae_final.items()}
     validation_figures.update({f"gan_{k}": v for k, v in gan_final.items()})
     validation_figures.update(comparison)
