@@ -35,11 +35,11 @@ else
     --out "$COLDREC_LANDING_URI"
 fi
 
-step "2/5 history: clean the days before $LAST into the lake"
-for ((i = 0; i < DAYS - 1; i++)); do
-  day=$(python -c "import datetime as d; print(d.date.fromisoformat('$START') + d.timedelta(days=$i))")
-  coldrec clean --date "$day"
-done
+step "2/5 history: clean the days before $LAST into the lake (one Spark pass)"
+if [ "$DAYS" -gt 1 ]; then
+  PREV=$(python -c "import datetime as d; print(d.date.fromisoformat('$LAST') - d.timedelta(days=1))")
+  coldrec clean --date "$START" --until "$PREV"
+fi
 
 step "3/5 Airflow metadata DB (SQLite) and pools"
 airflow db migrate >/dev/null

@@ -99,27 +99,33 @@ def to_rejected(validated: DataFrame, dataset: str, run_date_col: str) -> DataFr
 
 
 def upsert_latest(latest: DataFrame, settings: Settings, kind: CatalogKind) -> tuple[int, int]:
-    """Conditional MERGE (see module doc); returns (inserted, updated) from the commit's metrics."""
+    """Conditional MERGE (see module doc); returns (inserted, updated) from the commit's metrics.
+
+    The first load into an empty table is a plain append (same result, one commit, no join against nothing).
+    """
     spark = latest.sparkSession
     spec = lake.TABLES[kind.table]
     table = lake.ensure_table(spark, settings, kind.table)
     source = latest.withColumn(UPDATED_DATE, F.col(EFFECTIVE_DATE)).select(
         [F.col(f.name).cast(f.dataType).alias(f.name) for f in spec.schema.fields]
     )
-    content = [name for name in spec.schema.fieldNames() if name not in (kind.key, UPDATED_DATE)]
-    changed = " OR ".join(f"NOT (t.{c} <=> s.{c})" for c in content)
-    (
-        table.alias("t")
-        .merge(source.alias("s"), f"t.{kind.key} = s.{kind.key}")
-        .whenMatchedUpdateAll(condition=f"s.{UPDATED_DATE} >= t.{UPDATED_DATE} AND ({changed})")
-        .whenNotMatchedInsertAll()
-        .execute()
-    )
-    metrics = table.history(1).select("operation", "operationMetrics").first()
-    if metrics is None or metrics["operation"] != "MERGE":
-        return 0, 0
-    values = metrics["operationMetrics"] or {}
-    return int(values.get("numTargetRowsInserted", 0)), int(values.get("numTargetRowsUpdated", 0))
+    if table.toDF().isEmpty():
+        source.write.format("delta").mode("append").save(lake.table_path(settings, kind.table))
+    else:
+        content = [name for name in spec.schema.fieldNames() if name not in (kind.key, UPDATED_DATE)]
+        changed = " OR ".join(f"NOT (t.{c} <=> s.{c})" for c in content)
+        (
+            table.alias("t")
+            .merge(source.alias("s"), f"t.{kind.key} = s.{kind.key}")
+            .whenMatchedUpdateAll(condition=f"s.{UPDATED_DATE} >= t.{UPDATED_DATE} AND ({changed})")
+            .whenNotMatchedInsertAll()
+            .execute()
+        )
+    last = table.history(1).select("operation", "operationMetrics").first()
+    values = (last["operationMetrics"] or {}) if last else {}
+    if last and last["operation"] == "MERGE":
+        return int(values.get("numTargetRowsInserted", 0)), int(values.get("numTargetRowsUpdated", 0))
+    return int(values.get("numOutputRows", 0)), 0
 
 
 def clean_catalog(spark: SparkSession, settings: Settings, kind: CatalogKind, dates: list[dt.date]) -> CatalogResult:
@@ -133,8 +139,7 @@ def clean_catalog(spark: SparkSession, settings: Settings, kind: CatalogKind, da
     result = CatalogResult(counts=counts, rejected=to_rejected(validated, kind.dataset, EFFECTIVE_DATE))
     if not files:
         return result
-    result.cached = validated.persist()
-    validated = mark_latest(result.cached, kind.key)
+    validated = result.cached = mark_latest(validated, kind.key).persist()
     result.rejected = to_rejected(validated, kind.dataset, EFFECTIVE_DATE)
     for row in validated.groupBy(EFFECTIVE_DATE, REASON, LATEST).count().collect():
         target = counts.setdefault(row[EFFECTIVE_DATE], DatasetCounts())
