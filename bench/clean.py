@@ -109,6 +109,7 @@ def run_size(spark, name: str, root: Path, out: Path) -> dict:
         "bare_events_per_s": round(report.input_rows / bare),
         "ratio_vs_bare": round(coldrec / bare, 3),
         "ratio_vs_bare_schema": round(coldrec / bare_schema, 3),
+        "coldrec_phases_s": {name: round(value, 1) for name, value in sorted(report.phase_seconds.items())},
     }
     console.print(
         f"  {name}: coldrec {result['events_per_s']:,} events/s, bare {result['bare_events_per_s']:,} events/s, "

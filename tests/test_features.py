@@ -14,7 +14,9 @@ from coldrec.data import schemas as S
 from coldrec.features.loader import array_column_to_matrix
 
 AS_OF = dt.date(2024, 1, 11)
-CFG = FeaturesConfig(min_count=1, price_buckets=2, tfidf_features=64, category_levels=3, kmeans_k=2)
+CFG = FeaturesConfig(
+    text_encoder="tfidf", min_count=1, price_buckets=2, tfidf_features=64, category_levels=3, kmeans_k=2
+)
 
 ITEMS = [
     ("i1", "Red running shoe", "light shoe for running", "Sports>Shoes>Running", "Acme", 10.0, dt.datetime(2024, 1, 1)),
@@ -271,6 +273,7 @@ def test_array_column_to_matrix_reshapes_without_row_loops():
         array_column_to_matrix(pa.array([[1.0], [1.0, 2.0]], type=pa.list_(pa.float32())))
 
 
+@pytest.mark.slow
 @pytest.mark.spark
 def test_feature_job_writes_both_tables_idempotently(spark, settings):
     from coldrec import lake

@@ -250,20 +250,20 @@ def test_training_on_cuda():
 @pytest.mark.slow
 @pytest.mark.spark
 def test_movielens_cold_splits_beat_the_baselines(spark, movielens_dir):
-    """MovieLens-100K, 20% users and 20% items held out (seed 42), features from the real Spark transforms on the
-    train events only. Measured with these settings (see README): cold users autoencoder 0.4205 vs segment popularity
-    0.4233 / global popularity 0.4141 (on par: demographics carry little beyond segment popularity); cold items
-    0.1247 vs genre-profile cosine 0.0873 (1.43x) and random 0.0371. Thresholds leave room for run-to-run noise."""
+    """MovieLens-100K, 20% users and 20% items held out (seed 42), features from the real Spark transforms (default
+    MiniLM text encoder) on the train events only. Measured with these settings (see README): cold items 0.1735 vs
+    genre-profile cosine 0.0873 (1.99x), genre popularity 0.0441, random 0.0371; cold users 0.4321 vs segment
+    popularity 0.4233 (1.02x) and global popularity 0.4141. Thresholds leave room for run-to-run noise."""
     from coldrec.config import FeaturesConfig
     from coldrec.models.movielens_check import run_movielens_check
 
     cfg = TrainConfig(epochs=20, device="cpu", seed=42)
-    result = run_movielens_check(spark, movielens_dir, cfg, FeaturesConfig(text_encoder="tfidf"), seed=42)
+    result = run_movielens_check(spark, movielens_dir, cfg, FeaturesConfig(), seed=42)
     n = result.ndcg
     assert result.sizes["cold_users"] == 189 and result.sizes["cold_items"] == 336
     # cold items: the content encoder clearly beats genre-profile matching, genre popularity and random
-    assert n["cold_items_autoencoder"] >= 1.25 * n["cold_items_genre_profile"], n
-    assert n["cold_items_autoencoder"] > max(n["cold_items_genre_popularity"], n["cold_items_random"]), n
-    # cold users: at least on par with segment popularity and above global popularity
-    assert n["cold_users_autoencoder"] >= 0.97 * n["cold_users_segment_popularity"], n
+    assert n["cold_items_autoencoder"] >= 1.6 * n["cold_items_genre_profile"], n
+    assert n["cold_items_autoencoder"] > 2 * max(n["cold_items_genre_popularity"], n["cold_items_random"]), n
+    # cold users: beats global popularity, at least on par with segment popularity (the margin over it is small)
+    assert n["cold_users_autoencoder"] >= 0.98 * n["cold_users_segment_popularity"], n
     assert n["cold_users_autoencoder"] > n["cold_users_global_popularity"], n

@@ -182,6 +182,7 @@ def _write_lake(spark, settings):
     return rows
 
 
+@pytest.mark.slow
 @pytest.mark.spark
 def test_features_and_train_commands_end_to_end(spark, mlflow_settings, monkeypatch):
     from typer.testing import CliRunner
@@ -192,7 +193,8 @@ def test_features_and_train_commands_end_to_end(spark, mlflow_settings, monkeypa
 
     rows = _write_lake(spark, mlflow_settings)
     runner = CliRunner()
-    result = runner.invoke(app, ["features", "--date", RUN_DATE.isoformat(), "--kmeans-k", "3"])
+    day = RUN_DATE.isoformat()
+    result = runner.invoke(app, ["features", "--date", day, "--kmeans-k", "3", "--text-encoder", "tfidf"])
     assert result.exit_code == 0, (result.output, "".join(__import__("traceback").format_exception(result.exception)))
     fm = json.loads(result.stdout.strip().splitlines()[-1])
     assert fm["items"] == 30 and fm["users"] == 90 and fm["users_with_history"] == 75 and fm["kmeans_k"] == 3

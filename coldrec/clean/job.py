@@ -23,6 +23,9 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, TypeVar
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -43,6 +46,7 @@ from coldrec.data import schemas as S
 
 log = logging.getLogger("coldrec.clean")
 _BYTES_PER_PARTITION = 64 * 1024 * 1024
+_T = TypeVar("_T")
 
 
 def events_folder(settings: Settings, day: dt.date) -> str:
@@ -80,6 +84,33 @@ def curate_events(validated: DataFrame, settings: Settings) -> DataFrame:
     clustered = cluster_by_user(fill_event_id(accepted))
     flagged = flag_bots(remove_duplicates(clustered), cfg.bot_events_per_minute, cfg.bot_events_per_day)
     return sessionize(flagged, cfg.session_gap_minutes)
+
+
+def _timed(phases: dict[str, float], name: str, fn: Callable[..., _T], *args: Any) -> _T:
+    started = time.perf_counter()
+    try:
+        return fn(*args)
+    finally:
+        phases[name] = phases.get(name, 0.0) + time.perf_counter() - started
+
+
+def _release(pending: Future) -> None:
+    """Wait for the catalog thread (also after a failure elsewhere) and drop its cached frames."""
+    try:
+        results = pending.result()
+    except Exception:  # the caller is already raising; the catalog thread's own error is secondary
+        return
+    for result in results:
+        result.release()
+
+
+def _clean_catalogs(spark: SparkSession, settings: Settings, dates: list[dt.date]) -> list[CatalogResult]:
+    """Items then users; the MERGE figures are filed under the run's last date."""
+    results = [clean_catalog(spark, settings, kind, dates) for kind in (ITEMS, USERS)]
+    for result in results:
+        last = result.counts[max(dates)]
+        last.inserted, last.updated = result.inserted, result.updated
+    return results
 
 
 def _count_validation(validated: DataFrame, reports: dict[dt.date, CleanReport]) -> None:
@@ -143,47 +174,53 @@ def clean_days(spark: SparkSession, settings: Settings, dates: list[dt.date]) ->
     cfg = settings.clean
     reports = {day: CleanReport(run_date=day) for day in dates}
 
+    phases: dict[str, float] = {}
     log.info("clean %s..%s: items and users", dates[0], dates[-1])
-    catalogs: list[CatalogResult] = [clean_catalog(spark, settings, kind, dates) for kind in (ITEMS, USERS)]
-    for day, report in reports.items():
-        report.items, report.users = catalogs[0].counts[day], catalogs[1].counts[day]
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="coldrec-catalog") as pool:
+        # the catalog MERGEs are mostly driver-side Delta work: they overlap with parsing the events
+        pending = pool.submit(_timed, phases, "catalog", _clean_catalogs, spark, settings, dates)
+        if cfg.unknown_item_policy == "quarantine":  # the events check needs this run's catalog: wait for it
+            pending.result()
+        files: list[str] = []
+        total_bytes = 0
+        for day in dates:
+            day_files = list_files_with_sizes(spark, events_folder(settings, day))
+            reports[day].input_files = len(day_files)
+            files += [path for path, _ in day_files]
+            total_bytes += sum(size for _, size in day_files)
+        log.info("clean: validating %d event files (%.1f MB)", len(files), total_bytes / 1e6)
+        catalog_ids = known_items(spark, settings) if cfg.unknown_item_policy == "quarantine" else None
+        validated = validate_events(read_events(spark, files), cfg, catalog_ids)
+        validated = _right_sized(validated, total_bytes, spark.sparkContext.defaultParallelism).persist()
+        try:
+            _timed(phases, "validate", _count_validation, validated, reports)
+            catalogs = pending.result()
+            for day, report in reports.items():
+                report.items, report.users = catalogs[0].counts[day], catalogs[1].counts[day]
+                check_gate(report, cfg, events_folder(settings, day))
+            passed = [d for d, r in reports.items() if r.gate_passed]
 
-    files: list[str] = []
-    total_bytes = 0
-    for day in dates:
-        day_files = list_files_with_sizes(spark, events_folder(settings, day))
-        reports[day].input_files = len(day_files)
-        files += [path for path, _ in day_files]
-        total_bytes += sum(size for _, size in day_files)
-    log.info("clean: validating %d event files (%.1f MB)", len(files), total_bytes / 1e6)
-    catalog_ids = known_items(spark, settings) if cfg.unknown_item_policy == "quarantine" else None
-    validated = validate_events(read_events(spark, files), cfg, catalog_ids)
-    validated = _right_sized(validated, total_bytes, spark.sparkContext.defaultParallelism).persist()
-    try:
-        _count_validation(validated, reports)
-        for day, report in reports.items():
-            check_gate(report, cfg, events_folder(settings, day))
-        passed = [d for d, r in reports.items() if r.gate_passed]
+            log.info("clean: quarantining %d records", sum(r.rejected for r in reports.values()))
+            rejected = to_rejected(validated, "events", INGEST_DATE)
+            for catalog in catalogs:
+                rejected = rejected.unionByName(catalog.rejected)
+            predicate = f"{S.RUN_DATE} IN ({_date_list(dates)})"
+            _timed(phases, "quarantine", lake.overwrite_where, rejected, settings, "silver.rejected", predicate)
 
-        log.info("clean: quarantining %d records", sum(r.rejected for r in reports.values()))
-        rejected = to_rejected(validated, "events", INGEST_DATE)
-        for catalog in catalogs:
-            rejected = rejected.unionByName(catalog.rejected)
-        lake.overwrite_where(rejected, settings, "silver.rejected", f"{S.RUN_DATE} IN ({_date_list(dates)})")
-
-        if passed:
-            log.info("clean: writing silver.events for %d date(s)", len(passed))
-            events = curate_events(validated.filter(F.col(INGEST_DATE).isin(passed)), settings)
-            lake.overwrite_where(events, settings, "silver.events", f"{INGEST_DATE} IN ({_date_list(passed)})")
-            _count_written(spark, settings, reports)
-    finally:
-        validated.unpersist()
-        for catalog in catalogs:
-            catalog.release()
+            if passed:
+                log.info("clean: writing silver.events for %d date(s)", len(passed))
+                events = curate_events(validated.filter(F.col(INGEST_DATE).isin(passed)), settings)
+                predicate = f"{INGEST_DATE} IN ({_date_list(passed)})"
+                _timed(phases, "events", lake.overwrite_where, events, settings, "silver.events", predicate)
+                _count_written(spark, settings, reports)
+        finally:
+            validated.unpersist()
+            _release(pending)
 
     elapsed = time.perf_counter() - started
     for report in reports.values():
-        report.seconds = elapsed / len(reports)
+        report.seconds = elapsed
+        report.phase_seconds = dict(phases)
     write_metrics(spark, settings, list(reports.values()))
     ordered = [reports[d] for d in dates]
     for report in ordered:

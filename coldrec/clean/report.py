@@ -25,6 +25,8 @@ class DatasetCounts:
     accepted: int = 0
     rejected_by_reason: dict[str, int] = field(default_factory=dict)
     superseded: int = 0  # valid records of this run replaced by a later record with the same id
+    inserted: int = 0  # rows the run's MERGE inserted / updated (filed under the run's last date)
+    updated: int = 0
 
     @property
     def rejected(self) -> int:
@@ -50,7 +52,8 @@ class CleanReport:
     users: DatasetCounts = field(default_factory=DatasetCounts)
     gate_passed: bool = True
     gate_message: str = ""
-    seconds: float = 0.0
+    seconds: float = 0.0  # wall time of the whole run (all its dates)
+    phase_seconds: dict[str, float] = field(default_factory=dict)  # catalog (overlaps validate), validate, ...
 
     @property
     def rejected(self) -> int:
@@ -89,6 +92,7 @@ class CleanReport:
             "gate_passed": int(self.gate_passed),
             "seconds": round(self.seconds, 3),
         }
+        out.update({f"seconds_{name}": round(value, 3) for name, value in self.phase_seconds.items()})
         for reason in (*EVENT_REASONS, *sorted(set(self.rejected_by_reason) - set(EVENT_REASONS))):
             out[f"rejected_{reason}"] = self.rejected_by_reason.get(reason, 0)
         for name, counts in (("items", self.items), ("users", self.users)):
@@ -96,6 +100,8 @@ class CleanReport:
             out[f"{name}_accepted"] = counts.accepted
             out[f"{name}_rejected"] = counts.rejected
             out[f"{name}_superseded"] = counts.superseded
+            out[f"{name}_inserted"] = counts.inserted
+            out[f"{name}_updated"] = counts.updated
         return {k: float(v) for k, v in out.items()}
 
     def details(self) -> dict[str, str]:

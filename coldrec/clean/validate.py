@@ -23,7 +23,7 @@ from coldrec.data import schemas as S
 
 REASON = "reason"
 _KNOWN = "_known_item"
-_NUMBER = r"^-?\d+(\.\d+)?([eE][+-]?\d+)?$"
+_NUMBER_CHARS = "0123456789.eE+-"
 _MAX_ABS_MILLIS = 1e15  # ~ year 33658; beyond that an "epoch millis" value is garbage, not a time
 
 
@@ -31,19 +31,27 @@ def parse_timestamp(value: Column) -> Column:
     """ISO-8601 (any offset, converted to UTC; a bare date is midnight UTC) or epoch milliseconds -> timestamp.
 
     Unparseable values give null, never an error (``try_cast``), so they can be quarantined by name. The session
-    time zone must be UTC (coldrec.spark sets it) for zone-less strings to mean UTC.
+    time zone must be UTC (coldrec.spark sets it) for zone-less strings to mean UTC. Only strings made of number
+    characters are tried as epoch millis (a character test, not a regex or a failing number cast per ISO string:
+    this runs on every event); anything else, or a number-like string that is no number ("2026-11-01"), is tried as
+    ISO-8601.
     """
     text = F.trim(value)
+    number_like = F.translate(text, _NUMBER_CHARS, "") == ""
     millis = text.try_cast(T.DoubleType())
     from_millis = F.when(F.abs(millis) < _MAX_ABS_MILLIS, F.timestamp_millis(millis.cast(T.LongType())))
-    return F.when(text.rlike(_NUMBER), from_millis).otherwise(text.try_cast(T.TimestampType()))
+    return F.coalesce(F.when(number_like, from_millis), text.try_cast(T.TimestampType()))
 
 
 def canonical_event_type(value: Column, table: Mapping[str, str]) -> Column:
-    """Raw event type -> canonical type through the synonym table; null when unknown."""
-    token = F.regexp_replace(F.lower(F.trim(value)), R.TYPE_TOKEN_SEPARATORS, "_")
+    """Raw event type -> canonical type through the synonym table; null when unknown.
+
+    The plain lower-cased value is looked up first; only a miss pays for the separator regex ("Add-To-Cart").
+    """
     mapping = F.create_map(*[F.lit(x) for pair in sorted(table.items()) for x in pair])
-    return F.try_element_at(mapping, token)
+    plain = F.lower(F.trim(value))
+    token = F.regexp_replace(plain, R.TYPE_TOKEN_SEPARATORS, "_")
+    return F.coalesce(F.try_element_at(mapping, plain), F.try_element_at(mapping, token))
 
 
 def _blank_to_null(value: Column) -> Column:

@@ -14,6 +14,7 @@ import random
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -143,6 +144,10 @@ class _Context:
     validation: ValidationData
     use_amp: bool
 
+    @cached_property
+    def all_items_trainable(self) -> bool:
+        return bool(self.train_items.all())
+
     def autocast(self) -> Any:
         return torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=self.use_amp)
 
@@ -174,10 +179,13 @@ def build_context(
 # ---------------------------------------------------------------------------------------------------------------
 # Autoencoder
 # ---------------------------------------------------------------------------------------------------------------
-def _multinomial_nll(logits: torch.Tensor, target: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-    logits = logits.float().masked_fill(~valid, float("-inf"))
-    logp = torch.nan_to_num(torch.log_softmax(logits, dim=1), neginf=0.0)
-    return -(target * logp).sum(dim=1).mean()
+def _multinomial_nll(logits: torch.Tensor, target: torch.Tensor, valid: torch.Tensor | None) -> torch.Tensor:
+    """Mean over users of -sum_i x_ui log softmax(logits_u)_i; items outside ``valid`` (None: all valid) get a large
+    negative logit, i.e. ~zero probability (their target is 0, so they add nothing and need no NaN handling)."""
+    logits = logits.float()
+    if valid is not None:
+        logits = logits.masked_fill(~valid, -1e9)
+    return -(target * torch.log_softmax(logits, dim=1)).sum(dim=1).mean()
 
 
 def ae_loss(
@@ -195,7 +203,8 @@ def ae_loss(
     dev = ctx.device
     f = ctx.U[idx.to(dev)]
     b = x.shape[0]
-    target = x.masked_fill(~ctx.train_items, 0.0)
+    valid = None if ctx.all_items_trainable else ctx.train_items
+    target = x if valid is None else x.masked_fill(~valid, 0.0)
     x_in = normalize_history(x)
     if cfg.input_dropout > 0:
         keep = (torch.rand(x.shape, generator=gen) >= cfg.input_dropout).to(dev)
@@ -215,13 +224,13 @@ def ae_loss(
         mask = learned.to(content_vec.dtype)
         vec = content_vec + mask[:, None] * net.item_embedding
         bias = content_bias + mask * net.item_bias
-        loss = _multinomial_nll(net.score(u, vec, bias), target, ctx.train_items)
+        loss = _multinomial_nll(net.score(u, vec, bias), target, valid)
         if cfg.cold_user_weight > 0:
             u_cold = net.encode(torch.zeros_like(x_in), f_cold)
-            loss = loss + cfg.cold_user_weight * _multinomial_nll(net.score(u_cold, vec, bias), target, ctx.train_items)
+            loss = loss + cfg.cold_user_weight * _multinomial_nll(net.score(u_cold, vec, bias), target, valid)
         if cfg.cold_item_weight > 0:
             loss = loss + cfg.cold_item_weight * _multinomial_nll(
-                net.score(u, content_vec, content_bias), target, ctx.train_items
+                net.score(u, content_vec, content_bias), target, valid
             )
     return loss
 
