@@ -10,10 +10,10 @@ whole run as soon as one of their events crosses a threshold, so training can ex
 
 from __future__ import annotations
 
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from coldrec.clean.timeline import timeline, whole_timeline
+from coldrec.clean.timeline import timeline
 from coldrec.data import schemas as S
 
 _MINUTE_MICROS = 60_000_000
@@ -31,7 +31,18 @@ def day_burst(per_day: int) -> Column:
     return F.coalesce(earlier == F.col(S.EVENT_DATE), F.lit(False))
 
 
+def burst(per_minute: int, per_day: int) -> Column:
+    """True on an event where the user crosses either threshold (offset functions over the timeline)."""
+    return minute_burst(per_minute) | day_burst(per_day)
+
+
+def bot_flag(crossed: Column) -> Column:
+    """True on every event of a timeline where ``crossed`` is true somewhere (ordered spec, whole frame, so it
+    shares its sort and its window operator with the session start of :mod:`coldrec.clean.sessionize`)."""
+    return F.max(crossed).over(timeline().rowsBetween(Window.unboundedPreceding, Window.unboundedFollowing))
+
+
 def flag_bots(events: DataFrame, per_minute: int, per_day: int) -> DataFrame:
     """Add ``is_bot``: the user crossed ``per_minute`` (any 60 s) or ``per_day`` (one UTC day) in this run."""
-    crossed = events.withColumn("_burst", minute_burst(per_minute) | day_burst(per_day))
-    return crossed.withColumn(S.IS_BOT, F.max("_burst").over(whole_timeline())).drop("_burst")
+    crossed = events.withColumn("_burst", burst(per_minute, per_day))
+    return crossed.withColumn(S.IS_BOT, bot_flag(F.col("_burst"))).drop("_burst")

@@ -33,12 +33,12 @@ from pyspark.sql import types as T
 
 from coldrec import lake
 from coldrec.clean import rules as R
-from coldrec.clean.bots import flag_bots
+from coldrec.clean.bots import bot_flag, burst
 from coldrec.clean.catalog import ITEMS, USERS, CatalogResult, clean_catalog, to_rejected
 from coldrec.clean.dedupe import fill_event_id, remove_duplicates
 from coldrec.clean.parse import INGEST_DATE, date_in_path, list_files_with_sizes, read_raw
 from coldrec.clean.report import STAGE, CleanReport, DataQualityError, check_gate
-from coldrec.clean.sessionize import sessionize
+from coldrec.clean.sessionize import filled_session_id, session_start
 from coldrec.clean.timeline import cluster_by_user
 from coldrec.clean.validate import REASON, validate_events
 from coldrec.config import Settings
@@ -46,6 +46,7 @@ from coldrec.data import schemas as S
 
 log = logging.getLogger("coldrec.clean")
 _BYTES_PER_PARTITION = 64 * 1024 * 1024
+_FILE_KEY = "_file_key"
 _T = TypeVar("_T")
 
 
@@ -78,12 +79,31 @@ def _right_sized(df: DataFrame, total_bytes: int, parallelism: int) -> DataFrame
 
 
 def curate_events(validated: DataFrame, settings: Settings) -> DataFrame:
-    """Accepted records -> ``silver.events`` rows: ids filled, duplicates removed, bots flagged, sessions filled."""
+    """Accepted records -> ``silver.events`` rows: ids filled, duplicates removed, bots flagged, sessions filled.
+
+    The file path rides through the shuffle and the sorts as its 64-bit hash (a path is ~100 bytes per row, the
+    largest field of an event) and is joined back from the run's few distinct paths at the end.
+    """
     cfg = settings.clean
-    accepted = validated.filter(F.col(REASON).isNull())
-    clustered = cluster_by_user(fill_event_id(accepted))
-    flagged = flag_bots(remove_duplicates(clustered), cfg.bot_events_per_minute, cfg.bot_events_per_day)
-    return sessionize(flagged, cfg.session_gap_minutes)
+    columns = [f.name for f in S.SILVER_EVENTS.fields if f.name != S.IS_BOT]
+    accepted = fill_event_id(validated.filter(F.col(REASON).isNull())).select(*columns)
+    keyed = accepted.withColumn(_FILE_KEY, F.xxhash64(S.SOURCE_FILE))
+    paths = keyed.select(_FILE_KEY, S.SOURCE_FILE).distinct()
+    compact = keyed.drop(S.SOURCE_FILE).withColumnRenamed(_FILE_KEY, S.SOURCE_FILE)
+    deduped = remove_duplicates(cluster_by_user(compact))
+    # bots and sessions in two window operators over the one sorted timeline: offsets first, then the frames
+    marked = deduped.select(
+        "*",
+        burst(cfg.bot_events_per_minute, cfg.bot_events_per_day).alias("_burst"),
+        session_start(cfg.session_gap_minutes).alias("_start"),
+    )
+    curated = marked.select(
+        *[F.col(c) for c in columns if c not in (S.SESSION_ID, S.SOURCE_FILE)],
+        filled_session_id(F.col("_start")).alias(S.SESSION_ID),
+        bot_flag(F.col("_burst")).alias(S.IS_BOT),
+        F.col(S.SOURCE_FILE).alias(_FILE_KEY),
+    )
+    return curated.join(F.broadcast(paths), on=_FILE_KEY, how="left").drop(_FILE_KEY)
 
 
 def _timed(phases: dict[str, float], name: str, fn: Callable[..., _T], *args: Any) -> _T:

@@ -14,7 +14,6 @@ raw text of a CSV record is re-rendered from its fields (``to_csv``), which is t
 from __future__ import annotations
 
 import csv
-import re
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -31,7 +30,6 @@ ROW_ORDER = "_row_order"
 
 CSV_SUFFIXES = (".csv",)
 _COMPRESSED = ("", ".gz", ".bz2")
-_DATE_IN_PATH = r".*date=(\d{4}-\d{2}-\d{2})"
 
 
 def _has_suffix(path: str, suffixes: tuple[str, ...]) -> bool:
@@ -111,8 +109,10 @@ def read_json_lines(spark: SparkSession, files: list[str], schema: T.StructType)
         F.monotonically_increasing_id().alias(ROW_ORDER),
     )
     parsed = text.select("*", F.from_json(F.col(RAW), with_corrupt_column(schema), options).alias("_p"))
-    blank = F.trim(F.col(RAW)) == ""
-    malformed = ~blank & (F.col("_p").isNull() | F.col(f"_p.{S.CORRUPT_RECORD}").isNotNull())
+    # only a line that did not parse is tested for blankness (the common case never pays for the trim)
+    unparsed = F.col("_p").isNull()
+    blank = unparsed & (F.trim(F.col(RAW)) == "")
+    malformed = ~blank & (unparsed | F.col(f"_p.{S.CORRUPT_RECORD}").isNotNull())
     return parsed.select(
         RAW,
         S.SOURCE_FILE,
@@ -182,12 +182,10 @@ def read_csv(spark: SparkSession, files: list[str], header: tuple[str, ...], sch
 
 
 def date_in_path(path_col: Column) -> Column:
-    """The ``date=YYYY-MM-DD`` folder of a file path (the last one), as a date; null for undated files."""
-    text = F.regexp_extract(path_col, _DATE_IN_PATH, 1)
-    return F.when(text == "", F.lit(None).cast(T.DateType())).otherwise(text.try_cast(T.DateType()))
+    """The ``date=YYYY-MM-DD`` folder holding a file, as a date; null for files outside a date folder.
 
-
-def folder_date(path: str) -> str | None:
-    """Python twin of :func:`date_in_path` for listing decisions."""
-    found = re.findall(r"date=(\d{4}-\d{2}-\d{2})", path)
-    return found[-1] if found else None
+    String slicing, not a regex: this runs once per record, and the run's files always sit directly in their
+    folder (``list_files`` does not recurse).
+    """
+    folder = F.substring_index(path_col, "/", -2)
+    return F.when(folder.startswith("date="), F.substring(folder, 6, 10).try_cast(T.DateType()))

@@ -8,7 +8,7 @@ start time of the session, so a rerun gives the same ids. Gaps are measured over
 
 from __future__ import annotations
 
-from pyspark.sql import DataFrame, Window
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from coldrec.clean.timeline import timeline
@@ -17,15 +17,23 @@ from coldrec.data import schemas as S
 SESSION_ID_FORMAT = "yyyyMMdd'T'HHmmss"
 
 
+def session_start(gap_minutes: int) -> Column:
+    """The event's time when it starts a session (first of the timeline, or more than ``gap_minutes`` after the
+    previous event), else null."""
+    previous = F.lag(S.TS).over(timeline())
+    starts = previous.isNull() | (F.unix_micros(F.col(S.TS)) - F.unix_micros(previous) > gap_minutes * 60_000_000)
+    return F.when(starts, F.col(S.TS))
+
+
+def filled_session_id(start: Column) -> Column:
+    """The logged ``session_id``, or ``<user_id>#<start of the current session, yyyyMMddTHHmmss>``."""
+    current = F.max(start).over(timeline().rowsBetween(Window.unboundedPreceding, Window.currentRow))
+    generated = F.concat(F.col(S.USER_ID), F.lit("#"), F.date_format(current, SESSION_ID_FORMAT))
+    return F.coalesce(F.col(S.SESSION_ID), generated)
+
+
 def sessionize(events: DataFrame, gap_minutes: int) -> DataFrame:
     """Fill null ``session_id`` with ``<user_id>#<session start, yyyyMMddTHHmmss>`` (new session when the previous
     event of the user is more than ``gap_minutes`` earlier, or there is none)."""
-    w = timeline()
-    previous = F.lag(S.TS).over(w)
-    gap_micros = gap_minutes * 60_000_000
-    starts = previous.isNull() | (F.unix_micros(F.col(S.TS)) - F.unix_micros(previous) > gap_micros)
-    marked = events.withColumn("_start", F.when(starts, F.col(S.TS)))
-    running = w.rowsBetween(Window.unboundedPreceding, Window.currentRow)
-    session_start = F.max("_start").over(running)
-    generated = F.concat(F.col(S.USER_ID), F.lit("#"), F.date_format(session_start, SESSION_ID_FORMAT))
-    return marked.withColumn(S.SESSION_ID, F.coalesce(F.col(S.SESSION_ID), generated)).drop("_start")
+    marked = events.withColumn("_start", session_start(gap_minutes))
+    return marked.withColumn(S.SESSION_ID, filled_session_id(F.col("_start"))).drop("_start")

@@ -1,9 +1,10 @@
 """The per-user timeline window shared by deduplication, bot flags and sessionization.
 
 Why one window: every denoising step looks at a user's events of one run in time order. Using the *same* window
-spec (partition ``ingest_date, user_id``; a total order on the event's content) lets Spark do one shuffle and one
-sort for all of them; each step then only adds cheap ``lag`` / running-aggregate columns. The order is total over
-every output column, so which copy of a duplicate survives never depends on how the input was split.
+spec (partition ``user_id, ingest_date``: the user first, so sorts compare on its prefix; a total order on the
+event's content) lets Spark do one shuffle and one sort for all of them; each step then only adds cheap ``lag`` /
+running-aggregate columns. The order is total over every output column, so which copy of a duplicate survives never
+depends on how the input was split.
 """
 
 from __future__ import annotations
@@ -32,11 +33,6 @@ TIMELINE_ORDER: tuple[str, ...] = (
 def timeline() -> WindowSpec:
     """A user's events of one run in time order (rows frame by default for offset functions)."""
     return Window.partitionBy(*TIMELINE_KEYS).orderBy(*TIMELINE_ORDER)
-
-
-def whole_timeline() -> WindowSpec:
-    """The whole timeline as one frame (per-user totals); needs no new sort after :func:`timeline`."""
-    return Window.partitionBy(*TIMELINE_KEYS)
 
 
 def cluster_by_user(events: DataFrame) -> DataFrame:

@@ -149,6 +149,8 @@ def run_movielens_check(
     out.ndcg["cold_users_autoencoder"] = rank_over_train_items(models.score_users(empty, fm.user_features[cu]))
     if models.gan is not None:
         out.ndcg["cold_users_gan"] = rank_over_train_items(models.gan_interactions(fm.user_features[cu]))
+        pseudo = models.gan_interactions(fm.user_features[cu])
+        out.ndcg["cold_users_gan_ae"] = rank_over_train_items(models.score_users(pseudo, fm.user_features[cu]))
         out.ndcg["cold_users_served"] = rank_over_train_items(models.cold_user_scores(fm.user_features[cu]))
     out.ndcg["cold_users_segment_popularity"] = rank_over_train_items(
         segment_popularity(X, fm.user_segment, fm.user_segment[cu])

@@ -2,7 +2,8 @@
 
 Both load the same bundle folder (see :mod:`coldrec.models.bundle`); ``unwrap_python_model().models`` gives the
 :class:`~coldrec.models.api.TrainedModels` back, which is what :func:`coldrec.models.tracking.load_champion` returns.
-Inputs are tensors (a dict of float32 arrays), so the signature pins shapes and dtypes.
+Inputs are tensors (a dict of float32 arrays), so the signature pins shapes and dtypes. The models are logged "from
+code" (``mlflow_autoencoder.py`` / ``mlflow_gan.py`` beside this module), so no pickled Python object is stored.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ class AutoencoderModel(_BundleModel):
     An all-zero history row is a cold user (features only); a few non-zero entries fold a new user in.
     """
 
-    def predict(self, context: Any, model_input: dict[str, np.ndarray], params: dict[str, Any] | None = None) -> np.ndarray:  # noqa: E501
+    def predict(self, context, model_input, params=None):
         assert self.models is not None
         history = np.asarray(model_input["history"], dtype=np.float32)
         features = np.asarray(model_input["user_features"], dtype=np.float32)
@@ -43,7 +44,7 @@ class GanModel(_BundleModel):
     """``{"user_features": [n, du]}`` -> generated interaction probabilities ``[n, n_items]`` (mean over seeded noise
     draws, so repeatable)."""
 
-    def predict(self, context: Any, model_input: dict[str, np.ndarray], params: dict[str, Any] | None = None) -> np.ndarray:  # noqa: E501
+    def predict(self, context, model_input, params=None):
         assert self.models is not None
         features = np.asarray(model_input["user_features"], dtype=np.float32)
         return self.models.gan_interactions(features)

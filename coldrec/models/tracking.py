@@ -132,18 +132,19 @@ def _pip_requirements() -> list[str]:
 
 
 def _log_model(models: TrainedModels, bundle: Path, kind: str, data: ColdStartData) -> Any:
-    from coldrec.models.pyfunc import BUNDLE, AutoencoderModel, GanModel
+    from coldrec.models.pyfunc import BUNDLE
 
+    code_dir = Path(__file__).resolve().parent
     n = min(2, data.n_users)
     features = data.user_features[:n]
     if kind == "autoencoder":
         example = {"history": data.X[:n].toarray().astype(np.float32), "user_features": features}
         output = models.score_users(example["history"], features)
-        python_model, name, registered = AutoencoderModel(), "autoencoder", AUTOENCODER_NAME
+        python_model, name, registered = str(code_dir / "mlflow_autoencoder.py"), "autoencoder", AUTOENCODER_NAME
     else:
         example = {"user_features": features}
         output = models.gan_interactions(features)
-        python_model, name, registered = GanModel(), "gan", GAN_NAME
+        python_model, name, registered = str(code_dir / "mlflow_gan.py"), "gan", GAN_NAME
     signature = mlflow.models.infer_signature(example, output)
     return mlflow.pyfunc.log_model(
         name=name,
