@@ -139,3 +139,26 @@ def test_movielens_anchor_reproduces_published_numbers(movielens_dir: Path):
     seg = res.value("segment_popularity", "cold_user", "ndcg", 10)
     pop = res.value("popularity", "cold_user", "ndcg", 10)
     assert 0.35 < pop < seg < 0.5
+
+
+def test_demographic_width_of_the_feature_matrices():
+    """Users with a gender have demographic columns; users with nothing but an id have none (Amazon Beauty)."""
+    import scipy.sparse as sp
+
+    from coldrec.data import schemas as S
+    from coldrec.evaluate.encode import Encoder
+    from coldrec.evaluate.features import build_features
+
+    items = pd.DataFrame({S.ITEM_ID: ["a", "b"], S.CATEGORY_PATH: ["X>Y", "X>Z"], S.BRAND: [None, None],
+                          S.TITLE: [None, None], S.DESCRIPTION: [None, None], S.PRICE: [None, None],
+                          S.CREATED_AT: [None, None]})  # fmt: skip
+    bare = pd.DataFrame({S.USER_ID: ["1", "2", "3"], S.GENDER: None, S.AGE: None, S.COUNTRY: None, S.REGION: None,
+                         S.INTERESTS: None})  # fmt: skip
+    known = bare.assign(**{S.GENDER: ["M", "F", "M"]})
+    events = pd.DataFrame({S.USER_ID: ["1"], S.ITEM_ID: ["a"]})
+    enc = Encoder.fit(events, items, bare)
+    X = sp.csr_matrix((3, 2), dtype="float32")
+    cat = np.array([0, 1])
+    assert build_features(bare, items, enc, X, cat, 2, False).n_demographic == 0
+    # gender: "M" (twice) passes the one-hot's min_count=2, "F" (once) does not: one column
+    assert build_features(known, items, enc, X, cat, 2, False).n_demographic == 1

@@ -267,3 +267,29 @@ def test_movielens_cold_splits_beat_the_baselines(spark, movielens_dir):
     # cold users: beats global popularity, at least on par with segment popularity (the margin over it is small)
     assert n["cold_users_autoencoder"] >= 0.98 * n["cold_users_segment_popularity"], n
     assert n["cold_users_autoencoder"] > n["cold_users_global_popularity"], n
+
+
+def test_sparse_history_is_the_l2_normalized_history():
+    """Rows [3, 0, 4] and [0, 0, 0]: the first becomes [0.6, 0, 0.8] (3-4-5 triangle), the second stays empty."""
+    from coldrec.models.scoring import sparse_history
+
+    x, empty = sparse_history(sp.csr_matrix(np.array([[3.0, 0.0, 4.0], [0.0, 0.0, 0.0]])), torch.device("cpu"))
+    assert x.is_sparse
+    np.testing.assert_allclose(x.to_dense().numpy(), [[0.6, 0.0, 0.8], [0.0, 0.0, 0.0]], rtol=1e-6)
+    assert empty.tolist() == [False, True]
+
+
+def test_encode_reads_dense_sparse_and_missing_histories_alike():
+    """The sparse first layer and the bias-only path (no history) give what the dense layer gives."""
+    from coldrec.models.networks import ConditionalDAE
+    from coldrec.models.scoring import sparse_history
+
+    torch.manual_seed(0)
+    net = ConditionalDAE(n_items=5, d_user=2, d_item=3, hidden=4, latent=3)
+    hist = np.array([[0.0, 1.0, 0.0, 0.0, 1.0], [0.0, 0.0, 0.0, 0.0, 0.0]], dtype=np.float32)
+    f = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    dense = net.encode(torch.from_numpy(hist) / torch.tensor([[2**0.5], [1.0]]), f)
+    sparse = net.encode(sparse_history(sp.csr_matrix(hist), torch.device("cpu"))[0], f)
+    none = net.encode(None, f[1:])
+    torch.testing.assert_close(sparse, dense)
+    torch.testing.assert_close(none, dense[1:])

@@ -89,6 +89,11 @@ class ColdrecMethod(Method):
 
         if not self.use_models:
             return None
+        if ctx.kind == COLD_USER and feats.n_demographic == 0:
+            # a cold user is known by demographics only; without any (Amazon Beauty) the autoencoder's and the GAN's
+            # cold-user paths get a constant input and can only learn popularity: no training run for nothing
+            self.log("coldrec [cold_user]: no user demographics in the data set, learned models skipped")
+            return None
         cfg = self.train_cfg
         if ctx.kind != COLD_USER and "gan" in cfg.models:
             cfg = cfg.model_copy(update={"models": ["autoencoder"]})  # the GAN only serves users without history

@@ -58,9 +58,20 @@ class ConditionalDAE(nn.Module):
         self.content = ContentEncoder(d_item, hidden, latent)
         nn.init.normal_(self.item_embedding, std=0.01)
 
-    def encode(self, history: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
-        """User vector from an (L2-normalized, possibly empty) history and the user features."""
-        hidden = torch.tanh(self.history_in(history) + self.features_in(features))
+    def encode(self, history: torch.Tensor | None, features: torch.Tensor) -> torch.Tensor:
+        """User vector from an (L2-normalized, possibly empty) history and the user features.
+
+        ``history`` may be dense, sparse COO (a history holds a handful of the catalog's items: the first layer then
+        costs ``nnz x hidden`` instead of ``users x items x hidden``, forward and backward) or ``None`` for users
+        without any history (only the layer's bias)."""
+        if history is None:
+            h = self.history_in.bias.expand(features.shape[0], -1)
+        elif history.is_sparse:
+            with torch.autocast(device_type=history.device.type, enabled=False):  # no bf16 sparse kernels
+                h = torch.sparse.mm(history.float(), self.history_in.weight.float().T) + self.history_in.bias.float()
+        else:
+            h = self.history_in(history)
+        hidden = torch.tanh(h + self.features_in(features))
         return self.to_latent(hidden)
 
     def items(

@@ -40,6 +40,20 @@ def normalize_history(x: torch.Tensor) -> torch.Tensor:
     return x / x.norm(dim=1, keepdim=True).clamp_min(1e-12)
 
 
+def sparse_history(rows: sp.spmatrix | np.ndarray, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """(L2-normalized history rows as a sparse COO tensor, bool "row is empty") - what ``ConditionalDAE.encode``
+    reads; the same values as :func:`normalize_history` of the dense rows."""
+    csr = sp.csr_matrix(rows, dtype=np.float32)
+    csr.eliminate_zeros()
+    csr.sort_indices()
+    norms = np.sqrt(np.asarray(csr.multiply(csr).sum(axis=1), dtype=np.float64).ravel())
+    row = np.repeat(np.arange(csr.shape[0]), np.diff(csr.indptr))
+    values = (csr.data / np.maximum(norms[row], 1e-12)).astype(np.float32)
+    index = torch.from_numpy(np.vstack([row, csr.indices]).astype(np.int64))
+    x = torch.sparse_coo_tensor(index, torch.from_numpy(values), csr.shape, is_coalesced=True).to(device)
+    return x, torch.from_numpy(np.diff(csr.indptr) == 0).to(device)
+
+
 def mask_history_features(features: torch.Tensor, history_columns: torch.Tensor | None) -> torch.Tensor:
     """Zero the history-derived feature columns (what a cold user looks like)."""
     if history_columns is None or not bool(history_columns.any()):
@@ -69,12 +83,11 @@ def ae_user_vectors(
     n = features.shape[0]
     for start in range(0, n, batch_size):
         stop = min(n, start + batch_size)
-        x = torch.from_numpy(as_dense_rows(X_rows, start, stop)).to(device)
+        x, empty = sparse_history(X_rows[start:stop], device)
         f = torch.from_numpy(np.ascontiguousarray(features[start:stop], dtype=np.float32)).to(device)
-        empty = x.abs().sum(dim=1) == 0
         if history_columns is not None and bool(empty.any()):
             f = torch.where(empty[:, None], mask_history_features(f, history_columns), f)
-        out.append(net.encode(normalize_history(x), f))
+        out.append(net.encode(x, f))
     return torch.cat(out) if out else torch.zeros(0, net.to_latent.out_features, device=device)
 
 

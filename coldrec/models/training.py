@@ -218,6 +218,7 @@ def ae_loss(
         f = f + cfg.feature_noise * torch.randn(f.shape, generator=gen).to(dev)
         f_cold = f_cold + cfg.feature_noise * torch.randn(f.shape, generator=gen).to(dev)
     learned = ctx.train_items & (torch.rand(ctx.train_items.shape[0], generator=gen) >= cfg.item_dropout).to(dev)
+    x_in = x_in.to_sparse()  # a history is a few items of the catalog: sparse first layer (see ConditionalDAE)
     with ctx.autocast():
         u = net.encode(x_in, f)
         content_vec, content_bias = net.content(ctx.I)
@@ -226,7 +227,7 @@ def ae_loss(
         bias = content_bias + mask * net.item_bias
         loss = _multinomial_nll(net.score(u, vec, bias), target, valid)
         if cfg.cold_user_weight > 0:
-            u_cold = net.encode(torch.zeros_like(x_in), f_cold)
+            u_cold = net.encode(None, f_cold)
             loss = loss + cfg.cold_user_weight * _multinomial_nll(net.score(u_cold, vec, bias), target, valid)
         if cfg.cold_item_weight > 0:
             loss = loss + cfg.cold_item_weight * _multinomial_nll(
