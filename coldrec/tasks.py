@@ -63,7 +63,7 @@ def score_users(run_date: str, overrides_json: str | None = None) -> int:
 
 def train_models_task(run_date: str, overrides_json: str | None, params: dict[str, Any] | None) -> dict[str, Any]:
     """The training DAG's task: train on the run date's data with the UI's params; returns the MLflow outcome."""
-    from coldrec.models.pipeline import run_training
+    from coldrec.models.pipeline import newest_training_date, run_training
 
     params = params or {}
     train_overrides: dict[str, Any] = {}
@@ -79,12 +79,17 @@ def train_models_task(run_date: str, overrides_json: str | None, params: dict[st
     if params.get("window_days"):
         overrides["interactions"] = {**overrides.get("interactions", {}), "lookback_days": int(params["window_days"])}
     settings = load_settings(overrides)
-    log.info("training with %s", settings.train.model_dump())
-    _, summary = run_training(settings, dt.date.fromisoformat(run_date), show_progress=False)
+    requested = dt.date.fromisoformat(run_date)
+    data_date = newest_training_date(settings, requested)
+    if data_date != requested:
+        log.warning("nothing to train on for %s: training on the newest complete day, %s", requested, data_date)
+    log.info("training on %s with %s", data_date, settings.train.model_dump())
+    _, summary = run_training(settings, data_date, show_progress=False)
     summary = {k: v for k, v in summary.items() if isinstance(v, str | int | float | bool) or v is None}
     return {
         **summary,
         "epochs_max": settings.train.epochs,
         "models": list(settings.train.models),
         "promoted": bool(summary.get("autoencoder_promoted", False)),
+        "requested_date": requested.isoformat(),
     }

@@ -1,7 +1,7 @@
 """
 ### coldrec train
 
-Trains the cold-start autoencoder and GAN on the lake's newest features and interactions up to the run date, logs
+Trains the cold-start autoencoder and GAN on the newest day with features and interactions up to the run date, logs
 the run to MLflow and moves the `champion` alias only when the new models beat it on the validation splits.
 
 Weekly, and triggerable from the Airflow UI with params: `epochs`, `models`, `promote`, `window_days`, `run_date`.

@@ -168,6 +168,8 @@ def test_ui_trigger_of_training_with_params(nightly: dict) -> None:
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
         "AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL": "5",
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+        # only the triggered run: unpausing must not also start the weekly schedule's latest interval
+        "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
     }
     subprocess.run([str(BIN / "airflow"), "pools", "set", "gpu", "1", "gpu"], env=env, check=True, capture_output=True)
     subprocess.run(

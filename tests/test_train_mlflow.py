@@ -223,3 +223,27 @@ def test_features_and_train_commands_end_to_end(spark, mlflow_settings, monkeypa
     again = json.loads(result.stdout.strip().splitlines()[-1])
     assert again["autoencoder_promoted"] is False and "gan_version" not in again
     assert champion_version(mlflow_settings) == summary["autoencoder_version"]
+
+
+def test_training_dag_uses_the_newest_complete_day(settings):
+    """The weekly DAG's date may be ahead of the nightly runs: it trains on the newest day that has all three tables
+    (a day with features but no interactions does not count); before any such day it fails with a clear message."""
+    import pyarrow as pa
+    from deltalake import write_deltalake
+
+    from coldrec.lake import table_path
+    from coldrec.models.pipeline import newest_training_date
+
+    with pytest.raises(LookupError, match="no run date <= 2024-03-10"):
+        newest_training_date(settings, RUN_DATE)
+
+    def write(name: str, days: list[str]) -> None:
+        data = pa.table({"run_date": pa.array([dt.date.fromisoformat(d) for d in days]), "x": list(range(len(days)))})
+        write_deltalake(table_path(settings, name), data, partition_by=["run_date"], mode="overwrite")
+
+    write("gold.user_features", ["2024-03-01", "2024-03-05", "2024-03-08", "2024-03-12"])
+    write("gold.item_features", ["2024-03-01", "2024-03-05", "2024-03-08", "2024-03-12"])
+    write("gold.interactions", ["2024-03-01", "2024-03-05", "2024-03-12"])
+    assert newest_training_date(settings, RUN_DATE) == dt.date(2024, 3, 5)
+    assert newest_training_date(settings, dt.date(2024, 3, 12)) == dt.date(2024, 3, 12)
+    assert newest_training_date(settings, dt.date(2024, 3, 5)) == dt.date(2024, 3, 5)

@@ -42,6 +42,31 @@ def read_interactions(settings: Settings, run_date: dt.date) -> pa.Table:
         return df.select(*columns).toArrow()
 
 
+def newest_training_date(settings: Settings, up_to: dt.date) -> dt.date:
+    """The newest run date <= ``up_to`` with both feature tables and gold.interactions written.
+
+    Why: the weekly training DAG runs on its own schedule; its logical date need not be a day the nightly run has
+    processed yet (or ever, on a shop that started later), so it trains on the freshest complete data before it.
+    """
+    from deltalake import DeltaTable
+
+    from coldrec.lake import table_path
+
+    def dates(name: str) -> set[str]:
+        try:
+            parts = DeltaTable(table_path(settings, name)).partitions()
+        except Exception:  # the table does not exist yet
+            return set()
+        return {p[S.RUN_DATE] for p in parts if p.get(S.RUN_DATE) and p[S.RUN_DATE] <= up_to.isoformat()}
+
+    common = dates("gold.user_features") & dates("gold.item_features") & dates("gold.interactions")
+    if not common:
+        raise LookupError(
+            f"no run date <= {up_to} has features and interactions (run the nightly DAG, or `coldrec features`)"
+        )
+    return dt.date.fromisoformat(max(common))
+
+
 def interaction_matrix(interactions: pa.Table, user_ids: np.ndarray, item_ids: np.ndarray) -> sp.csr_matrix:
     """Align (user_id, item_id, weight) rows to the feature matrices' sorted ids; unknown ids are dropped."""
     users = np.asarray(interactions.column(S.USER_ID).to_numpy(zero_copy_only=False)).astype(str)
