@@ -6,8 +6,9 @@ Exits non-zero when the run did not publish its lists, so `make demo` never repo
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
-import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -20,20 +21,39 @@ from coldrec.paths import table_path
 console = Console()
 
 
-def task_states(log: Path) -> dict[str, str]:
-    """Final state per task from an `airflow dags test` log (the last state line a task printed wins)."""
-    states: dict[str, str] = {}
-    pattern = re.compile(r"task_id=([\w.]+).*?(?:state|new_state)=(\w+)|Marking task as (\w+)\.?.*?task_id=([\w.]+)")
-    for line in log.read_text(errors="replace").splitlines():
-        for m in pattern.finditer(line):
-            if m.group(1):
-                states[m.group(1)] = m.group(2).lower()
-            elif m.group(4):
-                states[m.group(4)] = m.group(3).lower()
-    return states
+def task_states(dag_id: str = "coldrec_nightly") -> list[dict]:
+    """Task instances (state, start, end) of the DAG's newest run, from the Airflow metadata DB.
+
+    Why the DB and not the log: the log's wording changes between Airflow releases; the CLI's JSON does not.
+    """
+    def cli(*args: str) -> list[dict]:
+        out = subprocess.run(["airflow", *args, "-o", "json"], capture_output=True, text=True, check=False)
+        rows = [line for line in out.stdout.splitlines() if line.startswith("[{")]  # warnings share stdout
+        return json.loads(rows[-1]) if out.returncode == 0 and rows else []
+
+    runs = cli("dags", "list-runs", dag_id)
+    if not runs:
+        return []
+    newest = max(runs, key=lambda r: r.get("start_date") or r.get("run_after") or "")
+    tasks = cli("tasks", "states-for-dag-run", dag_id, newest["run_id"])
+    return sorted(tasks, key=lambda t: t.get("start_date") or "9999")
+
+
+def show_task_states(tasks: list[dict]) -> None:
+    table = Table(title="coldrec_nightly tasks (newest run)")
+    for col in ("task", "state", "seconds"):
+        table.add_column(col)
+    for t in tasks:
+        seconds = ""
+        if t.get("start_date") and t.get("end_date"):
+            delta = dt.datetime.fromisoformat(t["end_date"]) - dt.datetime.fromisoformat(t["start_date"])
+            seconds = f"{delta.total_seconds():.0f}"
+        table.add_row(t["task_id"], str(t["state"]), seconds)
+    console.print(table)
 
 
 def show_tables(settings) -> None:
+    import pyarrow as pa
     from deltalake import DeltaTable
 
     table = Table(title=f"Delta tables under {settings.lake_uri}")
@@ -55,11 +75,12 @@ def show_tables(settings) -> None:
     ]:
         path = table_path(settings, name)
         try:
-            dt = DeltaTable(path)
+            delta = DeltaTable(path)
         except Exception:  # not produced by this run
             continue
-        rows = sum(a.get("num_records", 0) or 0 for a in dt.get_add_actions(flatten=True).to_pylist())
-        table.add_row(name, f"{rows:,}", str(dt.version()), path)
+        actions = pa.table(delta.get_add_actions(flatten=True))  # arro3 -> pyarrow through the C stream interface
+        rows = sum(n or 0 for n in actions.column("num_records").to_pylist()) if actions.num_rows else 0
+        table.add_row(name, f"{rows:,}", str(delta.version()), path)
     console.print(table)
 
 
@@ -154,15 +175,15 @@ def main() -> None:
     parser.add_argument("--log", type=Path)
     parser.add_argument("--tasks-only", action="store_true")
     args = parser.parse_args()
-    if args.log:
-        states = task_states(args.log)
-        console.print("tasks: " + ", ".join(f"{k}={v}" for k, v in states.items()))
-        if args.tasks_only:
-            failed = [k for k, v in states.items() if v in ("failed", "upstream_failed")]
-            if failed or not states:
-                console.print(f"[red]nightly run failed at {failed or 'start'}; see {args.log}[/red]")
-                sys.exit(1)
-            return
+    if args.tasks_only:
+        tasks = task_states()
+        show_task_states(tasks)
+        failed = [t["task_id"] for t in tasks if t["state"] != "success"]
+        if failed or not tasks:
+            where = f"at {', '.join(failed)}" if failed else "before any task ran"
+            console.print(f"[red]the nightly run failed {where}; see {args.log}[/red]")
+            sys.exit(1)
+        return
     settings = load_settings()
     show_tables(settings)
     ok = show_lists(settings, args.run_date)

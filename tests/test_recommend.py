@@ -204,3 +204,39 @@ def test_score_all_users_from_lake_tables(spark, settings):
     assert {rows[("u1", 1)].item_id, rows[("u1", 2)].item_id} == {"i0", "i2"}
     assert {rows[("u1", 1)].source, rows[("u1", 2)].source} == {"popular"}
     assert {r.run_date for r in rows.values()} == {day} and {r.model_version for r in rows.values()} == {"none"}
+
+
+def test_champion_is_mapped_onto_tonights_catalog_by_item_id():
+    """The champion knows items [b, c, x]; tonight's catalog is [a, b, c] (x gone, a new). Histories are gathered
+    into the model's columns and scores scattered back by id: a new item gets the row's lowest score (autoencoder)
+    or probability 0 (GAN)."""
+    import types
+
+    import numpy as np
+    import scipy.sparse as sp
+
+    from coldrec.recommend.nightly import CatalogAlignedModels
+
+    seen = {}
+
+    def score_users(rows, feats):
+        seen["rows"] = rows.toarray()
+        return rows.toarray() * 10 + np.array([[1.0, 2.0, 3.0]]) + feats.sum(axis=1, keepdims=True)
+
+    def gan_interactions(feats, n_samples=8, seed=0):
+        return np.tile(np.array([[0.5, 0.3, 0.2]], np.float32), (len(feats), 1))
+
+    fake = types.SimpleNamespace(
+        item_ids=np.array(["b", "c", "x"], dtype=object), score_users=score_users,
+        gan_interactions=gan_interactions, gan=object(), mlflow={"version": "coldrec-autoencoder/3"},
+    )  # fmt: skip
+    aligned = CatalogAlignedModels(fake, np.array(["a", "b", "c"], dtype=object))
+    assert aligned.n_known == 2
+    history = sp.csr_matrix(np.array([[1.0, 0.0, 0.5], [0.0, 0.0, 0.0]], np.float32))  # columns a, b, c
+    feats = np.array([[0.0], [1.0]], np.float32)
+    scores = aligned.score_users(history, feats)
+    np.testing.assert_array_equal(seen["rows"], [[0.0, 0.5, 0.0], [0.0, 0.0, 0.0]])  # a dropped, c moved, x empty
+    # model scores: user0 [1, 7, 3] -> min 1; user1 [2, 3, 4] -> min 2
+    np.testing.assert_allclose(scores, [[1.0, 1.0, 7.0], [2.0, 2.0, 3.0]])
+    np.testing.assert_allclose(aligned.gan_interactions(feats), [[0.0, 0.5, 0.3], [0.0, 0.5, 0.3]])
+    assert aligned.mlflow["version"] == "coldrec-autoencoder/3"

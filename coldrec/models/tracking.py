@@ -241,9 +241,13 @@ def finish_training_run(
 def load_champion(settings: Settings | None = None, name: str = AUTOENCODER_NAME) -> TrainedModels:
     """The champion's :class:`TrainedModels` (``models:/coldrec-autoencoder@champion`` by default)."""
     settings = settings or load_settings()
-    configure(settings)
-    model = mlflow.pyfunc.load_model(f"models:/{name}@{CHAMPION}")
-    return model.unwrap_python_model().models
+    client = configure(settings)
+    # resolve the alias once, then load that exact version: a promotion in between cannot mix two versions
+    version = client.get_model_version_by_alias(name, CHAMPION).version
+    model = mlflow.pyfunc.load_model(f"models:/{name}/{version}")
+    models = model.unwrap_python_model().models
+    models.mlflow = {**(models.mlflow or {}), "version": f"{name}/{version}"}
+    return models
 
 
 def champion_version(settings: Settings | None = None, name: str = AUTOENCODER_NAME) -> str | None:

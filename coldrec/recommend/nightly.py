@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -122,11 +123,16 @@ def build_nightly(spark, settings, run_date: dt.date) -> tuple[Recommender, Cata
     user_features = None
     models = _champion(settings)
     if models is not None:
-        user_features = _user_feature_matrix(spark, settings, run_date, user_ids)
-        if user_features is None or not _aligned(models, item_ids):
-            log.warning("champion model found but features/catalog do not line up: scoring without it")
+        user_features = _user_feature_matrix(settings, run_date, user_ids)
+        expected = _model_feature_dim(models)
+        if user_features is None or (expected is not None and user_features.shape[1] != expected):
+            got = None if user_features is None else user_features.shape[1]
+            log.warning("champion expects %s user feature columns, %s has %s: scoring without it",
+                        expected, run_date, got)  # fmt: skip
             models, user_features = None, None
         else:
+            models = CatalogAlignedModels(models, item_ids)
+            log.info("champion on tonight's catalog: %d of %d items known to it", models.n_known, len(item_ids))
             model_version = cfg.model_version or str(models.mlflow.get("version", "champion"))
     sources = make_sources(history, segment, content, S_mat, cfg, models, settings.seed)
     weights = BlendWeights({k: dict(v) for k, v in cfg.blend_weights.items()})
@@ -286,24 +292,69 @@ def _champion(settings):
         return None
 
 
-def _aligned(models, item_ids: np.ndarray) -> bool:
-    ids = getattr(models, "item_ids", None)
-    return ids is not None and len(ids) == len(item_ids) and bool(np.all(np.asarray(ids, dtype=object) == item_ids))
+class CatalogAlignedModels:
+    """The champion's models re-indexed onto tonight's catalog.
+
+    Why: the champion was trained on an earlier day's catalog; since then items arrive (and may go). Histories are
+    gathered into the model's item order, and scores scattered back: items the model never saw get the row's lowest
+    score from the autoencoder (cold items reach the lists through the content sources) and probability 0 from the
+    GAN. Nothing is retrained and no item is silently mis-mapped by position.
+    """
+
+    def __init__(self, models: Any, item_ids: np.ndarray) -> None:
+        model_items = getattr(models, "item_ids", None)
+        if model_items is None:
+            raise ValueError("the champion carries no item ids: cannot map it onto the catalog")
+        self.models = models
+        self.n_items = len(item_ids)
+        self.pos = pd.Index(item_ids).get_indexer(np.asarray(model_items, dtype=object))  # model col -> tonight's
+        self.known = self.pos >= 0
+        self.n_known = int(self.known.sum())
+        gather = sp.csr_matrix(
+            (np.ones(self.n_known, np.float32), (self.pos[self.known], np.flatnonzero(self.known))),
+            shape=(self.n_items, len(self.pos)),
+        )
+        self._gather = gather  # tonight's history @ gather = the history in the model's columns
+        self.gan = models.gan
+        self.mlflow = models.mlflow
+
+    def _scatter(self, scores: np.ndarray, fill: np.ndarray | float) -> np.ndarray:
+        out = np.empty((scores.shape[0], self.n_items), dtype=np.float32)
+        out[:] = fill if np.isscalar(fill) else np.asarray(fill, np.float32)[:, None]
+        out[:, self.pos[self.known]] = scores[:, self.known]
+        return out
+
+    def score_users(self, history: sp.spmatrix | np.ndarray, user_features: np.ndarray) -> np.ndarray:
+        rows = sp.csr_matrix(history, dtype=np.float32) @ self._gather
+        scores = np.asarray(self.models.score_users(rows, user_features), dtype=np.float32)
+        return self._scatter(scores, scores.min(axis=1) if scores.size else 0.0)
+
+    def gan_interactions(self, user_features: np.ndarray, *, n_samples: int = 8, seed: int = 0) -> np.ndarray:
+        probs = np.asarray(self.models.gan_interactions(user_features, n_samples=n_samples, seed=seed), np.float32)
+        return self._scatter(probs, 0.0)
 
 
-def _user_feature_matrix(spark, settings, run_date, user_ids) -> np.ndarray | None:
-    """Dense user features of ``gold.user_features`` (an array column ``features``) in ``user_ids`` order."""
-    if not lake.table_exists(spark, settings, "gold.user_features"):
+def _model_feature_dim(models: Any) -> int | None:
+    cols = getattr(models, "user_history_columns", None)
+    return None if cols is None else int(np.asarray(cols).shape[0])
+
+
+def _user_feature_matrix(settings, run_date: dt.date, user_ids: np.ndarray) -> np.ndarray | None:
+    """The run date's user features (demographics + behaviour, exactly the training layout) in ``user_ids`` order.
+
+    Read with the training loader (delta-rs, columnar, no per-row Python), so scoring feeds the model what it was
+    trained on. Users without a feature row (none, when the features task ran) get zeros.
+    """
+    from coldrec.features.loader import load_feature_matrices
+
+    try:
+        fm = load_feature_matrices(settings, run_date)
+    except LookupError as exc:
+        log.warning("%s", exc)
         return None
-    df = lake.read_table(spark, settings, "gold.user_features")
-    if "features" not in df.columns:
-        return None
-    if S.RUN_DATE in df.columns:
-        df = df.where(F.col(S.RUN_DATE) == F.lit(run_date.isoformat()).cast("date"))
-    pdf = df.select(S.USER_ID, "features").toPandas().set_index(S.USER_ID).reindex(user_ids)
-    dim = max((len(v) for v in pdf["features"] if isinstance(v, list | np.ndarray)), default=0)
-    out = np.zeros((len(user_ids), dim), dtype=np.float32)
-    for i, v in enumerate(pdf["features"]):
-        if isinstance(v, list | np.ndarray):
-            out[i, : len(v)] = v
+    at = pd.Index(fm.user_ids).get_indexer(user_ids)
+    out = np.zeros((len(user_ids), fm.user_features.shape[1]), dtype=np.float32)
+    out[at >= 0] = fm.user_features[at[at >= 0]]
+    if (at < 0).any():
+        log.warning("%d users have no feature row for %s: zeros", int((at < 0).sum()), run_date)
     return out
