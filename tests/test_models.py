@@ -251,21 +251,25 @@ def test_training_on_cuda():
 @pytest.mark.spark
 def test_movielens_cold_splits_beat_the_baselines(spark, movielens_dir):
     """MovieLens-100K, 20% users and 20% items held out (seed 42), features from the real Spark transforms (default
-    MiniLM text encoder) on the train events only. Measured with these settings (see README): cold items 0.1735 vs
+    MiniLM text encoder) on the train events only. Measured with these settings (re-measured 2026-11-23 after the
+    autoencoder's first layer became sparse; CPU, seeded: the same figures to 4 decimals): cold items 0.1735 vs
     genre-profile cosine 0.0873 (1.99x), genre popularity 0.0441, random 0.0371; cold users 0.4321 vs segment
-    popularity 0.4233 (1.02x) and global popularity 0.4141. Thresholds leave room for run-to-run noise."""
+    popularity 0.4233 (1.02x) and global popularity 0.4141. The GAN on the same cold users: 0.3002 ranked directly,
+    0.4272 as a pseudo history for the autoencoder - it does not help, and the autoencoder serves cold users. The
+    cold-user margin is small (+0.009): the assertion is "beats", not a ratio."""
     from coldrec.config import FeaturesConfig
     from coldrec.models.movielens_check import run_movielens_check
 
     cfg = TrainConfig(epochs=20, device="cpu", seed=42)
     result = run_movielens_check(spark, movielens_dir, cfg, FeaturesConfig(), seed=42)
     n = result.ndcg
+    print("movielens cold-start check NDCG@10:", {k: round(v, 4) for k, v in sorted(n.items())})  # shown with -s
     assert result.sizes["cold_users"] == 189 and result.sizes["cold_items"] == 336
     # cold items: the content encoder clearly beats genre-profile matching, genre popularity and random
     assert n["cold_items_autoencoder"] >= 1.6 * n["cold_items_genre_profile"], n
     assert n["cold_items_autoencoder"] > 2 * max(n["cold_items_genre_popularity"], n["cold_items_random"]), n
-    # cold users: beats global popularity, at least on par with segment popularity (the margin over it is small)
-    assert n["cold_users_autoencoder"] >= 0.98 * n["cold_users_segment_popularity"], n
+    # cold users: beats segment popularity (by little) and global popularity
+    assert n["cold_users_autoencoder"] > n["cold_users_segment_popularity"], n
     assert n["cold_users_autoencoder"] > n["cold_users_global_popularity"], n
 
 
