@@ -108,6 +108,8 @@ def spark_job_conf(settings: Settings | None = None) -> dict[str, str]:
         "spark.sql.shuffle.partitions": str(settings.shuffle_partitions),
         "spark.databricks.delta.snapshotPartitions": str(max(2, settings.shuffle_partitions)),
         "spark.ui.showConsoleProgress": "false",
+        # spark-submit reads it before the driver JVM starts (a builder setting inside the job comes too late)
+        "spark.driver.memory": settings.spark_driver_memory,
         **settings.spark_conf,
     }
 
