@@ -19,7 +19,9 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = [pytest.mark.slow, pytest.mark.spark]
+# In `make test` (CI): the nightly run and the UI trigger, about 12 minutes on 2 idle cores; the second full run of
+# the rerun check (about 5 more) is `slow` (`make test-all`); publish's replaceWhere idempotency is unit-tested.
+pytestmark = [pytest.mark.spark]
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -125,6 +127,7 @@ def test_nightly_publishes_complete_lists(nightly: dict) -> None:
     assert (~day["item_id"].isin(seen_items)).any(), "no cold item was recommended"
 
 
+@pytest.mark.slow
 def test_rerun_of_same_date_is_identical(nightly: dict) -> None:
     assert nightly["proc"].returncode == 0
     proc = _run(

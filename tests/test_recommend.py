@@ -14,7 +14,7 @@ from coldrec.recommend.cross_category import category_affinity, user_affinity, u
 from coldrec.recommend.filters import rank_within_category, select_top_n
 from coldrec.recommend.reasons import cf_anchor
 from coldrec.recommend.scoring import Catalog, Recommender
-from coldrec.recommend.topk import mask_topk_
+from coldrec.recommend.topk import mask_topk_, two_stage_topk
 
 CATEGORY = np.array([0, 0, 0, 1, 2, 1])
 
@@ -104,6 +104,24 @@ def test_mask_topk_excludes_and_pads():
     _values, idx = mask_topk_(block, 3, exclude=(torch.tensor([0]), torch.tensor([1])),
                              candidates=torch.tensor([True, True, False]))  # fmt: skip
     assert idx.tolist() == [[0, -1, -1], [0, 1, -1]]
+
+
+@pytest.mark.parametrize("n,k", [(20_000, 50), (20_011, 50), (5_000, 200), (3_000, 10)])
+def test_two_stage_topk_equals_torch_topk(n, k):
+    g = torch.Generator().manual_seed(n + k)
+    block = torch.randn(64, n, generator=g)
+    block[0, : n - 3] = float("-inf")  # a row with fewer than k allowed items
+    block[1, 7] = 1e6  # the best item in the first chunk, another in the tail
+    block[1, n - 1] = 1e5
+    expected_v, _ = torch.topk(block, k, dim=1)
+    values, idx = two_stage_topk(block, k)
+    assert torch.equal(values, expected_v)
+    assert torch.equal(torch.gather(block, 1, idx), values)  # indices point at those values
+    assert idx[1, :2].tolist() == [7, n - 1]
+    assert all(len(set(row)) == k for row in idx.tolist())
+    via_mask, via_idx = mask_topk_(block.clone(), k, two_stage=True)
+    assert torch.equal(via_mask[0, 3:], torch.full((k - 3,), float("-inf")))
+    assert (via_idx[0, 3:] == -1).all()
 
 
 def test_segment_popularity_table_by_hand():

@@ -79,7 +79,7 @@ class Recommender:
         total, W = blend_scores(blocks, self.weights, segment)
         mask = csr_rows_to_torch(cat.exclude, lo, hi, total.device)
         pool = max(self.cfg.candidate_pool, self.top_n)
-        values, idx = mask_topk_(total, pool, exclude=mask)
+        values, idx = mask_topk_(total, pool, exclude=mask, two_stage=True)
         return values, idx, attribute(blocks, W, idx)
 
     def recommend(self, cat: Catalog, on_block: Callable[[int], None] | None = None) -> pd.DataFrame:

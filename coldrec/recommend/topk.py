@@ -31,24 +31,62 @@ def csr_rows_to_torch(
     return torch.from_numpy(rows).to(device), torch.from_numpy(cols).to(device)
 
 
+#: below this many columns per wanted item a plain ``torch.topk`` is as fast as the two-stage one
+TWO_STAGE_MIN_RATIO = 16
+
+
+def two_stage_topk(block: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Exact top-k per row of a wide block, about twice as fast on CPU as one ``torch.topk`` over every column.
+
+    Why: on CPU, ``torch.topk`` over 20k columns costs more than the GEMM that produced them. Split each row's
+    columns into ``G`` groups (group g = the columns ``g, g + G, g + 2G, ...``, so the group maxima are one
+    elementwise max over ``c = n / G`` contiguous slices: SIMD at memory speed). A group holding one of the row's k
+    best values has a max at least that value, and at most k-1 values (so at most k-1 groups) can beat it: the k
+    best values all lie in the k groups with the largest maxima. Select those groups (a top-k over ``G`` maxima),
+    gather their ``k * c`` values and take the top-k of those. ``G ~ sqrt(n * k)`` balances the two small
+    selections. Ties may come out in another order than ``torch.topk``'s (which promises none either). Columns past
+    the last whole group row are always candidates.
+    """
+    rows, n = block.shape
+    groups = max(k + 1, round((n * k) ** 0.5))
+    c = n // groups
+    if c < 2:
+        return torch.topk(block, min(k, n), dim=1, largest=True, sorted=True)
+    whole = c * groups
+    maxima = block[:, :whole].unflatten(1, (c, groups)).amax(dim=1)  # a view: no copy of the block
+    _, group = torch.topk(maxima, k, dim=1, largest=True, sorted=False)
+    cols = (group[:, :, None] + groups * torch.arange(c, device=block.device)).reshape(rows, k * c)
+    if whole < n:
+        tail = torch.arange(whole, n, device=block.device).expand(rows, n - whole)
+        cols = torch.cat([cols, tail], dim=1)
+    values, pos = torch.topk(torch.gather(block, 1, cols), k, dim=1, largest=True, sorted=True)
+    return values, torch.gather(cols, 1, pos)
+
+
 def mask_topk_(
     block: torch.Tensor,
     k: int,
     *,
     exclude: tuple[torch.Tensor, torch.Tensor] | None = None,
     candidates: torch.Tensor | None = None,
+    two_stage: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Mask ``block`` in place (excluded cells and non-candidate columns to -inf) and return its top k.
 
     Returns ``(values, indices)``, both (rows, k); cells that were masked (fewer than k allowed items) come back as
-    index ``-1`` and value ``-inf``.
+    index ``-1`` and value ``-inf``. ``two_stage`` uses :func:`two_stage_topk` on wide blocks (same values; the
+    order among equal values may differ, so the evaluation harness, whose baselines have many ties, keeps
+    ``torch.topk``).
     """
     if candidates is not None:
         block.masked_fill_(~candidates[None, :], float("-inf"))
     if exclude is not None and exclude[0].numel():
         block.index_put_(exclude, torch.tensor(float("-inf"), dtype=block.dtype, device=block.device))
     k_eff = min(k, block.shape[1])
-    values, indices = torch.topk(block, k_eff, dim=1, largest=True, sorted=True)
+    if two_stage and block.shape[1] >= TWO_STAGE_MIN_RATIO * k_eff:
+        values, indices = two_stage_topk(block, k_eff)
+    else:
+        values, indices = torch.topk(block, k_eff, dim=1, largest=True, sorted=True)
     indices = torch.where(torch.isneginf(values), torch.full_like(indices, -1), indices)
     if k_eff < k:
         pad = k - k_eff
@@ -89,10 +127,12 @@ def embedding_topk(
     exclude: sp.csr_matrix | None = None,
     candidates: torch.Tensor | None = None,
     batch_size: int = 4096,
+    two_stage: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """All-user top-k of ``user_vectors @ item_vectors.T + item_bias`` in batches: one GEMM into a reused buffer,
     the user's excluded items masked in place, ``torch.topk``. Returns (values, indices), users x k, on the device of
-    the vectors. This is the fast path of embedding scores (autoencoder, factor models) and what bench/score.py times.
+    the vectors. This is the fast path of embedding scores (autoencoder, factor models) and what bench/score.py times;
+    ``two_stage=False`` takes a plain ``torch.topk`` (the bench's reference).
     """
     n_users = user_vectors.shape[0]
     device = user_vectors.device
@@ -108,6 +148,6 @@ def embedding_topk(
         else:
             torch.mm(user_vectors[lo:hi], vt, out=block)
         mask = csr_rows_to_torch(exclude, lo, hi, device) if exclude is not None else None
-        v, i = mask_topk_(block, k, exclude=mask, candidates=candidates)
+        v, i = mask_topk_(block, k, exclude=mask, candidates=candidates, two_stage=two_stage)
         out_v[lo:hi], out_i[lo:hi] = v, i
     return out_v, out_i
