@@ -19,11 +19,12 @@ the hand-over between tasks: ``overhead_s``).
 The baseline is the smallest size of the same run: ``growth_ratio`` = (time ratio) / (event ratio) between the
 largest and the smallest size (<= 1: at most linear). Last line: one JSON object.
 
-    python bench/nightly.py [--sizes 1m,10m] [--quick] [--keep DIR] [--days 14] [--epochs 3]
+    python bench/nightly.py [--sizes 1m,10m] [--quick] [--keep DIR] [--days 14] [--epochs 3] [--prepare-only]
 
 ``--quick`` is a ~100k-event shop to try it out. ``--keep DIR`` keeps the shops, lakes, logs and Airflow DBs in
 DIR and reuses a generated shop and its prepared lake on the next run (the timed run always starts from a copy of
-the prepared lake); without it everything lives in a temp folder that is removed at the end.
+the prepared lake); without it everything lives in a temp folder that is removed at the end. ``--prepare-only``
+(with ``--keep``) does the untimed preparation alone, so it can run while the machine is busy with other work.
 """
 
 from __future__ import annotations
@@ -341,6 +342,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--master", default="local[2]")
     parser.add_argument("--timeout", type=int, default=3600, help="seconds before a nightly run is killed")
+    parser.add_argument(
+        "--prepare-only", action="store_true", help="generate and prepare the shops (with --keep), time nothing"
+    )
     args = parser.parse_args()
 
     sizes = ["quick"] if args.quick else [s.strip().lower() for s in args.sizes.split(",") if s.strip()]
@@ -349,6 +353,8 @@ def main() -> None:
         parser.error(f"unknown sizes {unknown}; choose from {list(SIZES)}")
     if args.days < 2:
         parser.error("--days must be at least 2 (history + the run date)")
+    if args.prepare_only and not args.keep:
+        parser.error("--prepare-only needs --keep DIR (the prepared shops are kept there for the timed run)")
 
     workdir = Path(args.keep).resolve() if args.keep else Path(tempfile.mkdtemp(prefix="coldrec-bench-nightly-"))
     workdir.mkdir(parents=True, exist_ok=True)
@@ -363,6 +369,9 @@ def main() -> None:
             env = env_for(base, profile, args.epochs, args.master)
             console.rule(f"{size}: ~{SIZES[size]:,} events, {args.master}, {profile}")
             info = prepare(base, size, args, env, log)
+            if args.prepare_only:
+                console.print(f"  prepared {size} in {base}: {info['prepare_s']}")
+                continue
             run = timed_nightly(base, info, env, log, args.timeout)
             result = {
                 "size": size,
@@ -379,6 +388,8 @@ def main() -> None:
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
 
+    if args.prepare_only:
+        return
     growth = show_growth(results[0], results[-1]) if len(results) > 1 else {}
     last = results[-1]
     summary = {
