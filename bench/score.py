@@ -2,9 +2,8 @@
 
 What is timed (default 100k users x 20k items, latent 64, batches of 4096 users, CUDA when present):
 - ``scoring``: coldrec.recommend.topk.embedding_topk - per batch one GEMM (+ item bias) into a reused buffer, the
-  user's purchased items (``--seen`` per user, random) masked in place, top-k k=50,
-  the top-k in two stages (:func:`coldrec.recommend.topk.two_stage_topk`), and again with one plain ``torch.topk``
-  for reference;
+  user's purchased items (``--seen`` per user, random) masked in place, the top-50 in two stages
+  (:func:`coldrec.recommend.topk.two_stage_topk`); timed again with one plain ``torch.topk`` for reference;
 - ``matmul``: the same GEMMs (same batch shapes, same output buffer), nothing else;
 - ``blend``: the nightly Recommender's block path for a sample of users (an embedding source, item-kNN over a sparse
   top-50 similarity and segment popularity, z-scored and blended per segment, masked, top-200 pool), reported as

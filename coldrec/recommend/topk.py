@@ -130,9 +130,9 @@ def embedding_topk(
     two_stage: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """All-user top-k of ``user_vectors @ item_vectors.T + item_bias`` in batches: one GEMM into a reused buffer,
-    the user's excluded items masked in place, ``torch.topk``. Returns (values, indices), users x k, on the device of
+    the user's excluded items masked in place, the top-k. Returns (values, indices), users x k, on the device of
     the vectors. This is the fast path of embedding scores (autoencoder, factor models) and what bench/score.py times;
-    ``two_stage=False`` takes a plain ``torch.topk`` (the bench's reference).
+    the top-k is :func:`two_stage_topk` unless ``two_stage=False`` (a plain ``torch.topk``, the bench's reference).
     """
     n_users = user_vectors.shape[0]
     device = user_vectors.device
