@@ -194,6 +194,14 @@ def overwrite_where(df: DataFrame, settings: Settings, name: str, predicate: str
     )
 
 
+def append(df: DataFrame, settings: Settings, name: str) -> None:
+    """Add rows in one commit (for tables whose writer has already excluded what is there, e.g. a cache)."""
+    spark = df.sparkSession
+    spec = TABLES[name]
+    ensure_table(spark, settings, name)
+    _as_of(df, spec.schema).write.format("delta").mode("append").save(table_path(settings, name))
+
+
 def merge_upsert(df: DataFrame, settings: Settings, name: str, keys: list[str]) -> None:
     """Upsert rows by key in one MERGE commit (latest record wins); ``df`` must be unique on ``keys``."""
     spark = df.sparkSession

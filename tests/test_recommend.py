@@ -8,7 +8,14 @@ import scipy.sparse as sp
 import torch
 
 from coldrec.config import RecommendConfig
-from coldrec.recommend.blending import BlendWeights, activity_segment, blend, simplex_grid, tune_segment_weights
+from coldrec.recommend.blending import (
+    BlendWeights,
+    activity_segment,
+    blend,
+    simplex_grid,
+    tune_segment_weights,
+    zscore_,
+)
 from coldrec.recommend.candidates import ItemKNNSource, PopularitySource, segment_popularity_table
 from coldrec.recommend.cross_category import category_affinity, user_affinity, user_category_matrix
 from coldrec.recommend.filters import rank_within_category, select_top_n
@@ -49,6 +56,17 @@ def test_select_pads_when_pool_is_short():
     assert sel.items.tolist() == [[3, -1]]
 
 
+def test_caps_give_way_rather_than_leave_a_list_short():
+    # pool of category-0 items 0, 1, 2 then category-1 item 3; cap 1 keeps 0 and 3 only, but n=3 needs a third item:
+    # the best capped one (1) comes back, and the order stays by score.
+    pool = np.array([[0, 1, 2, 3]])
+    scores = np.array([[4.0, 3.0, 2.0, 1.0]])
+    sel = select_top_n(pool, scores, CATEGORY, np.ones((1, 3), bool), np.zeros((1, 3), np.float32),
+                       n=3, cap=1, slots=0)  # fmt: skip
+    assert sel.items.tolist() == [[0, 1, 3]]
+    assert sel.scores.tolist() == [[4.0, 3.0, 1.0]]
+
+
 def test_category_affinity_by_hand():
     # A buys cat0 at t1, cat1 at t2; B buys cat1 t1, cat0 t5, cat2 t6; C buys cat0 at t3 only.
     # buyers: cat0 3, cat1 2, cat2 1; "went on to": A 0->1; B 1->0, 1->2, 0->2.
@@ -80,6 +98,15 @@ def test_blend_zscores_and_attribution():
     np.testing.assert_allclose(total.numpy(), [[-0.5 * 1.2247449, 0.0, 0.5 * 1.2247449]], rtol=1e-5)
     # item 0: a contributes -0.61, b 0 -> b; item 2: a
     assert src[0, 0].item() == 1 and src[0, 2].item() == 0
+
+
+def test_zscore_matches_numpy_and_zeroes_rows_constant_up_to_rounding():
+    rng = np.random.default_rng(3)
+    x = rng.normal(5.0, 3.0, size=(4, 1000)).astype(np.float32)
+    expected = (x - x.mean(axis=1, keepdims=True)) / x.std(axis=1, keepdims=True)
+    np.testing.assert_allclose(zscore_(torch.from_numpy(x.copy())).numpy(), expected, atol=1e-5)
+    # 0.1 is not exact in binary: its float32 mean differs from the values by rounding, which must not become +-1
+    assert zscore_(torch.full((2, 1000), 0.1)).abs().max().item() == 0.0
 
 
 def test_activity_segments_and_grid():
@@ -214,7 +241,10 @@ def test_score_all_users_from_lake_tables(spark, settings):
     assert len(rows) == 6
     # u0 bought i0 (never recommended again): cf = i1 (0.8), i2 (0.2); both because of i0
     assert (rows[("u0", 1)].item_id, rows[("u0", 1)].source, rows[("u0", 1)].reason) == (
-        "i1", "cf", "because you bought Item 0")
+        "i1",
+        "cf",
+        "because you bought Item 0",
+    )
     assert (rows[("u0", 2)].item_id, rows[("u0", 2)].reason) == ("i2", "because you bought Item 0")
     # u2 viewed i2: i3 first, explained by the view
     assert (rows[("u2", 1)].item_id, rows[("u2", 1)].reason) == ("i3", "because you viewed Item 2")

@@ -195,6 +195,31 @@ def item_cosine_topk(gram: np.ndarray, neighbors: int, shrink: float = 0.0, bloc
     return sp.csr_matrix(sp.vstack(parts))
 
 
+def item_cosine_topk_rows(binary: sp.csr_matrix, rows: np.ndarray, neighbors: int, block: int = 2048) -> sp.csr_matrix:
+    """:func:`item_cosine_topk` of the co-occurrences of ``binary`` (users x items), only for the item ``rows``
+    (other rows empty): item-kNN scores of a few users need the rows of their items only, and the full item x item
+    co-occurrence matrix is what costs at 10^4-10^5 items."""
+    n = binary.shape[1]
+    csc = sp.csc_matrix(binary)
+    norm = np.sqrt(np.asarray(csc.multiply(csc).sum(axis=0), dtype=np.float64).ravel())
+    norm[norm == 0] = 1.0
+    rows = np.unique(np.asarray(rows, dtype=np.int64))
+    parts = [sp.csr_matrix((0, n), dtype=np.float32)]
+    for lo in range(0, rows.size, block):
+        chunk = rows[lo : lo + block]
+        gram = np.asarray((csc[:, chunk].T @ binary).toarray(), dtype=np.float64)
+        sim = (gram / (norm[chunk, None] * norm[None, :])).astype(np.float32)
+        sim[np.arange(chunk.size), chunk] = 0.0
+        parts.append(_row_topk(sim, neighbors))
+    return _scatter_rows(sp.csr_matrix(sp.vstack(parts)), rows, n)
+
+
+def _scatter_rows(top: sp.csr_matrix, rows: np.ndarray, n: int) -> sp.csr_matrix:
+    """Rows ``0..len(rows)-1`` of ``top`` placed at ``rows`` of an n x n matrix."""
+    coo = sp.coo_matrix(top)
+    return sp.csr_matrix((coo.data, (rows[coo.row], coo.col)), shape=(n, n), dtype=np.float32)
+
+
 class EASE(Method):
     """EASE^R (Steck 2019): B = I - P / diag(P) with P = (X^T X + lambda I)^-1, diag(B) = 0; score = x_u B.
 

@@ -146,7 +146,7 @@ class ColdrecMethod(Method):
         return UserBatch(users, ctx.view.X[users], feats.user[users], seg)
 
     def _blocks(self, sources: dict[str, Source], batch: UserBatch) -> dict[str, torch.Tensor]:
-        return {n: s.block(batch) for n, s in sources.items()}
+        return {n: batch.block_of(s) for n, s in sources.items()}
 
     # -- the protocol -------------------------------------------------------------------------------------------
     def _validation_fold(self, ctx, seed: int) -> dict[str, object]:

@@ -32,14 +32,7 @@ def vocabularies(df: DataFrame, array_cols: list[str], min_count: int, max_vocab
     value), at most ``max_vocab`` of them. All columns in one Spark job (one explode of (column, value) pairs)."""
     if not array_cols:
         return {}
-    pairs = F.explode(
-        F.concat(
-            *[
-                F.transform(F.array_distinct(F.col(c)), _tag_with(c))
-                for c in array_cols
-            ]
-        )
-    )
+    pairs = F.explode(F.concat(*[F.transform(F.array_distinct(F.col(c)), _tag_with(c)) for c in array_cols]))
     counts = (
         df.select(*[F.coalesce(F.col(c), F.array().cast(T.ArrayType(T.StringType()))).alias(c) for c in array_cols])
         .select(pairs.alias("p"))
@@ -80,9 +73,7 @@ def multi_hot(df: DataFrame, array_col: str, out_col: str, vocab: list[str]) -> 
 
 def one_hot_fixed(value: Column, labels: list[str]) -> Column:
     """Binary ``array<float>`` over a fixed list of labels (no data-dependent vocabulary: stable dimensions)."""
-    return F.array(*[F.when(value == F.lit(lab), F.lit(1.0)).otherwise(F.lit(0.0)) for lab in labels]).cast(
-        FLOAT_ARRAY
-    )
+    return F.array(*[F.when(value == F.lit(lab), F.lit(1.0)).otherwise(F.lit(0.0)) for lab in labels]).cast(FLOAT_ARRAY)
 
 
 def standardize(df: DataFrame, cols: list[str], where: Column | None = None) -> DataFrame:

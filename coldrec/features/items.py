@@ -37,7 +37,7 @@ from coldrec.features.common import (
     with_layout,
     with_price_percentile,
 )
-from coldrec.features.text import TextEncoder, make_text_encoder
+from coldrec.features.text import TextEncoder, attach_text_vectors, item_text, make_text_encoder
 
 ITEM_FEATURE_COLUMNS = (
     S.ITEM_ID,
@@ -58,12 +58,15 @@ def build_item_features(
     *,
     as_of: dt.date | None = None,
     encoder: TextEncoder | None = None,
+    text_vectors: DataFrame | None = None,
 ) -> DataFrame:
     """One row per item of ``items`` (silver.items shape): ``item_id, top_category, category_path, price_bucket,
     age_days, n_users, text_encoder, features`` (``features``: ``array<float>``, same length on every row).
 
     ``events_or_interactions`` (events or gold.interactions, train split only) gives ``n_users`` and the default
-    ``as_of`` (newest interaction); pass ``as_of`` = the run date in the nightly job.
+    ``as_of`` (newest interaction); pass ``as_of`` = the run date in the nightly job. ``text_vectors``
+    (``text_hash, vector`` of ``encoder``, see :func:`coldrec.features.text.encode_missing_texts`) replaces running
+    the encoder by a lookup; without it every text is encoded.
     """
     encoder = encoder or make_text_encoder(cfg)
     inter = as_interactions(events_or_interactions)
@@ -138,23 +141,23 @@ def build_item_features(
     arrays.append("__numeric")
 
     # text
-    df = df.withColumn("__text", F.concat_ws(" ", F.coalesce(S.TITLE, F.lit("")), F.coalesce(S.DESCRIPTION, F.lit(""))))
-    df = encoder.transform(df, "__text", "__text_vec")
+    df = df.withColumn("__text", item_text(S.TITLE, S.DESCRIPTION))
+    if text_vectors is None:
+        df = encoder.transform(df, "__text", "__text_vec")
+    else:
+        df = attach_text_vectors(df, "__text", "__text_vec", text_vectors, encoder.dim)
     blocks.append((f"text_{encoder.name}", encoder.dim))
     arrays.append("__text_vec")
 
     popularity = inter.where(F.col("weight") > 0).groupBy(S.ITEM_ID).agg(F.countDistinct(S.USER_ID).alias("n_users"))
-    out = (
-        df.join(popularity, on=S.ITEM_ID, how="left")
-        .select(
-            S.ITEM_ID,
-            F.col("top_category"),
-            F.coalesce(F.col(S.CATEGORY_PATH), F.lit(UNKNOWN)).alias(S.CATEGORY_PATH),
-            F.col("price_bucket"),
-            F.col("age_days"),
-            F.coalesce(F.col("n_users"), F.lit(0)).cast("long").alias("n_users"),
-            F.lit(encoder.name).alias("text_encoder"),
-            F.concat(*[F.col(a) for a in arrays]).cast(FLOAT_ARRAY).alias("features"),
-        )
+    out = df.join(popularity, on=S.ITEM_ID, how="left").select(
+        S.ITEM_ID,
+        F.col("top_category"),
+        F.coalesce(F.col(S.CATEGORY_PATH), F.lit(UNKNOWN)).alias(S.CATEGORY_PATH),
+        F.col("price_bucket"),
+        F.col("age_days"),
+        F.coalesce(F.col("n_users"), F.lit(0)).cast("long").alias("n_users"),
+        F.lit(encoder.name).alias("text_encoder"),
+        F.concat(*[F.col(a) for a in arrays]).cast(FLOAT_ARRAY).alias("features"),
     )
     return with_layout(out, "features", blocks, as_of=as_of.isoformat(), text_encoder=encoder.name)

@@ -112,9 +112,7 @@ _ITEM_COLS = [S.ITEM_ID, "top_category", "n_users", "features"]
 
 def matrices_from_frames(user_features, item_features) -> FeatureMatrices:
     """From the DataFrames :func:`build_user_features` / :func:`build_item_features` return (Spark ``toArrow``)."""
-    return matrices_from_arrow(
-        user_features.select(*_USER_COLS).toArrow(), item_features.select(*_ITEM_COLS).toArrow()
-    )
+    return matrices_from_arrow(user_features.select(*_USER_COLS).toArrow(), item_features.select(*_ITEM_COLS).toArrow())
 
 
 def _read_delta(settings: Settings, name: str, run_date: dt.date, columns: list[str]) -> pa.Table:
@@ -126,7 +124,9 @@ def _read_delta(settings: Settings, name: str, run_date: dt.date, columns: list[
     return table.to_pyarrow_table(partitions=[(S.RUN_DATE, "=", run_date.isoformat())], columns=columns)
 
 
-def load_feature_matrices(spark_or_settings, run_date: dt.date | str, settings: Settings | None = None) -> FeatureMatrices:  # noqa: E501
+def load_feature_matrices(
+    spark_or_settings, run_date: dt.date | str, settings: Settings | None = None
+) -> FeatureMatrices:
     """The run date's ``gold.user_features`` and ``gold.item_features`` as matrices.
 
     ``spark_or_settings``: a SparkSession (read through Spark) or a Settings object (read through delta-rs, no JVM).

@@ -58,5 +58,20 @@ USER_FEATURES = lake.TableSpec(
     {"cluster_non_negative": "cluster_id >= 0"},
 )
 
+TEXT_VECTORS = lake.TableSpec(
+    "gold.text_vectors",
+    T.StructType(
+        [
+            _f("encoder", T.StringType(), False, "text encoder name (only corpus-independent encoders are cached)"),
+            _f("text_hash", T.StringType(), False, "SHA-256 of the item text (title + ' ' + description)"),
+            _f("vector", FLOAT_ARRAY, False, "the encoder's vector of that text"),
+        ]
+    ),
+    "Cache of text vectors by text hash: the nightly feature step encodes only texts it has not seen before.",
+    ("encoder",),
+    {"vector_not_empty": "size(vector) > 0"},
+)
+
 lake.register_table(ITEM_FEATURES)
+lake.register_table(TEXT_VECTORS)
 lake.register_table(USER_FEATURES)

@@ -232,9 +232,11 @@ def build_user_features(
         "demographics",
         F.coalesce(F.col("behavior"), zeros).cast(FLOAT_ARRAY).alias("behavior"),
     )
-    df = df.withColumn("__vec_arr", F.concat("demographics", "behavior")).withColumn(
-        "__vec", array_to_vector(F.col("__vec_arr"))
-    ).cache()
+    df = (
+        df.withColumn("__vec_arr", F.concat("demographics", "behavior"))
+        .withColumn("__vec", array_to_vector(F.col("__vec_arr")))
+        .cache()
+    )
     k, silhouettes = choose_k(df, cfg, seed)
     if k >= 2:
         model = KMeans(k=k, seed=seed, maxIter=cfg.kmeans_max_iter, featuresCol="__vec", predictionCol="cluster_id")

@@ -247,6 +247,12 @@ def load_champion(settings: Settings | None = None, name: str = AUTOENCODER_NAME
     model = mlflow.pyfunc.load_model(f"models:/{name}/{version}")
     models = model.unwrap_python_model().models
     models.mlflow = {**(models.mlflow or {}), "version": f"{name}/{version}"}
+    # the last day of data it was trained on (the training run's tag): the nightly tuning must not measure the
+    # champion on interactions it has seen
+    run_id = client.get_model_version(name, version).run_id
+    trained_through = client.get_run(run_id).data.tags.get("run_date") if run_id else None
+    if trained_through:
+        models.mlflow["trained_through"] = trained_through
     return models
 
 

@@ -15,7 +15,7 @@ Sources (names are the ``source`` values of ``gold.recommendations``):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -31,6 +31,17 @@ class UserBatch:
     history: sp.csr_matrix
     features: np.ndarray | None
     demographic_segment: np.ndarray
+    #: blocks already computed for this batch, by source object id: a source that builds on another (content
+    #: neighbours on EASE) reuses its block instead of recomputing it. The blend z-scores blocks in place, so a
+    #: source reading another's block clones it, and all blocks of a batch are computed before blending.
+    cache: dict[int, torch.Tensor] = field(default_factory=dict, repr=False)
+
+    def block_of(self, source: Source) -> torch.Tensor:
+        """``source.block(self)``, computed once per batch."""
+        key = id(source)
+        if key not in self.cache:
+            self.cache[key] = source.block(self)
+        return self.cache[key]
 
     @property
     def n_history(self) -> np.ndarray:
@@ -92,8 +103,8 @@ class ContentNeighbourCFSource(Source):
 
     Why: a new item has no CF signal of its own, but it resembles items that do; "users who would like the items
     this one resembles" carries the user's taste and the items' popularity, which plain content overlap with the
-    user's history does not. ``W`` (items x items) holds, for each item, its top content neighbours among items
-    with interactions (cosine > 0); warm items keep their own CF score via ``W[i, i] = 1``.
+    user's history does not. ``W_cold`` (cold items x items) holds, for each item without interactions, its top
+    content neighbours among items with interactions (cosine > 0); warm items keep their own CF score.
     """
 
     name = "content_cf"
@@ -104,30 +115,34 @@ class ContentNeighbourCFSource(Source):
         C = sp.csr_matrix(item_content, dtype=np.float32)
         warm = np.flatnonzero(has_interactions)
         n = C.shape[0]
+        self.cold = np.flatnonzero(~np.asarray(has_interactions, dtype=bool))
         k = min(neighbors, warm.size)
-        parts = []
-        for lo in range(0, n, block):
-            hi = min(lo + block, n)
-            sim = np.asarray((C[lo:hi] @ C[warm].T).toarray(), dtype=np.float32)
-            if k == 0:
-                parts.append(sp.csr_matrix((hi - lo, n), dtype=np.float32))
-                continue
+        C_warm_t = sp.csr_matrix(C[warm].T)
+        parts = [sp.csr_matrix((0, n), dtype=np.float32)]
+        for lo in range(0, self.cold.size if k else 0, block):  # only cold items need neighbours
+            rows_of = self.cold[lo : lo + block]
+            sim = np.asarray((C[rows_of] @ C_warm_t).toarray(), dtype=np.float32)
             vals, idx = torch.topk(torch.from_numpy(sim), k, dim=1)
             vals, idx = vals.numpy(), idx.numpy()
             keep = vals > 0
-            rows = np.broadcast_to(np.arange(hi - lo)[:, None], idx.shape)
-            parts.append(sp.csr_matrix((vals[keep], (rows[keep], warm[idx[keep]])), shape=(hi - lo, n)))
-        W = sp.csr_matrix(sp.vstack(parts))
-        is_warm = np.zeros(n, dtype=bool)
-        is_warm[warm] = True
-        W = sp.csr_matrix(W.multiply(~is_warm[:, None]))  # warm items: their own score, not their neighbours'
-        self.W = (W + sp.diags(is_warm.astype(np.float32))).tocsr()
+            rows = np.broadcast_to(np.arange(rows_of.size)[:, None], idx.shape)
+            parts.append(sp.csr_matrix((vals[keep], (rows[keep], warm[idx[keep]])), shape=(rows_of.size, n)))
+        self.W_cold = sp.csr_matrix(sp.vstack(parts)) if k else sp.csr_matrix((self.cold.size, n), dtype=np.float32)
+        self._cold_t = torch.from_numpy(self.cold)
 
     def block(self, batch: UserBatch) -> torch.Tensor:
+        """Warm items: the base's z-scores; cold items: the similarity-weighted sum over their neighbours.
+
+        Only the cold columns are computed (a sparse n_cold x items product), and the base block comes from the
+        batch's cache, so blending EASE and its content neighbours costs one EASE product, not two.
+        """
         from coldrec.recommend.blending import zscore_
 
-        z = zscore_(self.base.block(batch)).numpy()
-        return _dense(np.asarray(self.W @ z.T).T)
+        z = zscore_(batch.block_of(self.base).clone())
+        if self.cold.size:
+            cold_scores = np.asarray(self.W_cold @ z.numpy().T, dtype=np.float32).T
+            z.index_copy_(1, self._cold_t, torch.from_numpy(np.ascontiguousarray(cold_scores)))
+        return z
 
 
 class AutoencoderSource(Source):

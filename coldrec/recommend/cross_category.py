@@ -14,9 +14,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 
-def category_affinity(
-    user: np.ndarray, category: np.ndarray, ts: np.ndarray, n_categories: int
-) -> np.ndarray:
+def category_affinity(user: np.ndarray, category: np.ndarray, ts: np.ndarray, n_categories: int) -> np.ndarray:
     """``A`` (categories x categories) from purchase events (user index, category index, time), see module doc."""
     frame = pd.DataFrame({"u": user, "c": category, "t": ts})
     frame = frame[frame["c"] >= 0]

@@ -8,7 +8,11 @@ Rules, in order:
    never bought from, the last places are given to the best such items instead - "best" = highest affinity of the
    user for the item's category (:mod:`coldrec.recommend.cross_category`), then pool order - provided the affinity
    is positive (a category nobody goes on to buy is not complementary);
-3. the result is ordered by blended score; places that cannot be filled are ``-1``.
+3. caps are a preference, not a reason for a short list: if fewer than N items survive them (a pool dominated by
+   one or two categories - a popular-items blend in a shop with few top categories), the capped items fill the
+   remaining places in pool order;
+4. the result is ordered by blended score; places that cannot be filled (a pool with fewer than N valid items) are
+   ``-1``.
 """
 
 from __future__ import annotations
@@ -80,6 +84,9 @@ def select_top_n(
     shortfall = reserve - reserved.sum(axis=1)  # not enough complementary items: fill with the next regular ones
     extra = keep & ~regular & ~reserved & (kept_rank <= (n - reserve + shortfall)[:, None])
     chosen = regular | reserved | extra
+    short = n - chosen.sum(axis=1)  # caps left too few: take capped items back, best first
+    spare = valid & ~chosen
+    chosen |= spare & (np.cumsum(spare, axis=1) <= short[:, None])
     # order the chosen by score, unchosen last
     sort_key = np.where(chosen, -pool_scores, np.inf)
     pos = np.argsort(sort_key, axis=1, kind="stable")[:, :n]

@@ -82,7 +82,7 @@ def reason_texts(
     cross = (src == "cross_category") & (ucat != "") & (cat != "")
     out[cross] = "shoppers who buy " + ucat[cross] + " also shop " + cat[cross]
     out[(src == "cross_category") & ~cross] = "something new for you: " + cat[(src == "cross_category") & ~cross]
-    out[new & (src != "cf") & (cat != "") & (src != "cross_category")] = "new in " + cat[
-        new & (src != "cf") & (cat != "") & (src != "cross_category")
-    ]
+    out[new & (src != "cf") & (cat != "") & (src != "cross_category")] = (
+        "new in " + cat[new & (src != "cf") & (cat != "") & (src != "cross_category")]
+    )
     return out.to_numpy(dtype=object)

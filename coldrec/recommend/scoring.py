@@ -74,13 +74,18 @@ class Recommender:
         users = np.arange(lo, hi)
         feats = cat.user_features[lo:hi] if cat.user_features is not None else None
         batch = UserBatch(users, cat.history[lo:hi], feats, cat.demographic_segment[lo:hi])
-        blocks = {n: s.block(batch).to(self.device) for n, s in self.sources.items()}
         segment = activity_segment(batch.n_history, self.cfg.light_max_interactions)
+        # a source that no user of this block weighs is never computed (tuned weights are often sparse)
+        names = list(self.sources)
+        weighed = self.weights.matrix(names)[np.unique(segment)].max(axis=0) > 0
+        used = [j for j in range(len(names)) if weighed[j]] or list(range(len(names)))
+        blocks = {names[j]: batch.block_of(self.sources[names[j]]).to(self.device) for j in used}
         total, W = blend_scores(blocks, self.weights, segment)
         mask = csr_rows_to_torch(cat.exclude, lo, hi, total.device)
         pool = max(self.cfg.candidate_pool, self.top_n)
         values, idx = mask_topk_(total, pool, exclude=mask, two_stage=True)
-        return values, idx, attribute(blocks, W, idx)
+        source = torch.tensor(used, device=idx.device)[attribute(blocks, W, idx)]  # index into self.sources
+        return values, idx, source
 
     def recommend(self, cat: Catalog, on_block: Callable[[int], None] | None = None) -> pd.DataFrame:
         """Top-N rows ``user_id, rank, item_id, score, source, reason`` for every user of ``cat``."""
@@ -122,9 +127,7 @@ class Recommender:
         anchor_title[has_anchor] = cat.item_titles[anchor[has_anchor]]
         anchor_bought = np.zeros(item.size, dtype=bool)
         if has_anchor.any():
-            anchor_bought[has_anchor] = np.asarray(
-                cat.bought[lo + rows[has_anchor], anchor[has_anchor]]
-            ).ravel() > 0
+            anchor_bought[has_anchor] = np.asarray(cat.bought[lo + rows[has_anchor], anchor[has_anchor]]).ravel() > 0
         names = np.asarray([*cat.category_names, ""], dtype=object)
         item_cat = names[np.where(cat.item_category[item] >= 0, cat.item_category[item], len(cat.category_names))]
         top_user_cat = np.asarray(bought_cats.argmax(axis=1)).ravel() if bought_cats.shape[1] else np.zeros(0, int)
