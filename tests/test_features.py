@@ -301,3 +301,46 @@ def test_feature_job_writes_both_tables_idempotently(spark, settings):
     assert list(via_delta_rs.user_has_history) == [True, True, False, True]
     metrics = lake.read_table(spark, settings, "ops.run_metrics").where("stage = 'features'")
     assert {r["metric"] for r in metrics.collect()} >= {"items", "users", "kmeans_k", "item_feature_dim"}
+
+
+class _LengthEncoder:
+    """A deterministic, corpus-independent stand-in for MiniLM: [length, count of 'e', 1] per text."""
+
+    name = "length"
+    cacheable = True
+    dim = 3
+
+    def transform(self, df, text_col, out_col):
+        from pyspark.sql import functions as F
+
+        text = F.col(text_col)
+        n_e = F.length(text) - F.length(F.regexp_replace(text, "e", ""))
+        return df.withColumn(out_col, F.array(F.length(text), n_e, F.lit(1)).cast("array<float>"))
+
+
+@pytest.mark.spark
+def test_text_vectors_are_cached_by_text_and_only_new_texts_are_encoded(spark, settings):
+    from pyspark.sql import functions as F
+
+    from coldrec import lake
+    from coldrec.features.items import build_item_features
+    from coldrec.features.job import refresh_text_vectors
+
+    items, _, inter = _frames(spark)
+    encoder = _LengthEncoder()
+    vectors, counts = refresh_text_vectors(spark, settings, items, encoder)
+    assert counts == {"texts_encoded": 5.0, "texts_cached": 0.0}  # five distinct texts
+    direct = build_item_features(items, inter, CFG, as_of=AS_OF, encoder=encoder)
+    cached = build_item_features(items, inter, CFG, as_of=AS_OF, encoder=encoder, text_vectors=vectors)
+    by_id = {r[S.ITEM_ID]: r["features"] for r in direct.collect()}
+    assert {r[S.ITEM_ID]: r["features"] for r in cached.collect()} == by_id
+    assert by_id["i4"][-3:] == [len("Novel a long book"), 1.0, 1.0]  # title + " " + description
+
+    _, counts = refresh_text_vectors(spark, settings, items, encoder)  # a rerun encodes nothing
+    assert counts == {"texts_encoded": 0.0, "texts_cached": 5.0}
+    edited = items.withColumn(S.TITLE, F.when(F.col(S.ITEM_ID) == "i3", F.lit("Big tent")).otherwise(F.col(S.TITLE)))
+    vectors, counts = refresh_text_vectors(spark, settings, edited, encoder)
+    assert counts == {"texts_encoded": 1.0, "texts_cached": 4.0}  # only the edited text
+    assert lake.read_table(spark, settings, "gold.text_vectors").count() == 6
+    row = build_item_features(edited, inter, CFG, as_of=AS_OF, encoder=encoder, text_vectors=vectors)
+    assert row.where(F.col(S.ITEM_ID) == "i3").first()["features"][-3:] == [len("Big tent "), 1.0, 1.0]

@@ -239,7 +239,12 @@ class EASE(Method):
         keep = np.arange(n)
         if n > self.max_items:
             keep = np.sort(np.argsort(-view.item_counts, kind="stable")[: self.max_items])
-        G = torch.from_numpy(view.gram[np.ix_(keep, keep)].astype(np.float64 if keep.size <= 3000 else np.float32))
+        if keep.size == n or "gram" in view.__dict__:  # the full co-occurrences exist (or are wanted) anyway
+            gram = view.gram[np.ix_(keep, keep)]
+        else:  # only the kept items' co-occurrences: the full dense gram is items^2 (2.7 GB at 26k items)
+            Xk = sp.csr_matrix(view.X[:, keep])
+            gram = (Xk.T @ Xk).toarray()
+        G = torch.from_numpy(np.asarray(gram, dtype=np.float64 if keep.size <= 3000 else np.float32))
         G.diagonal().add_(self.l2)
         P = torch.linalg.inv(G)
         B = P / (-torch.diagonal(P))[None, :]
