@@ -2,14 +2,21 @@
 
 Order of work for run dates ``D1..Dn`` (one date is the nightly case):
 
-1. items and users: validate, MERGE the latest valid records (the events check ``unknown_item`` against them);
+1. items and users, each in its own thread beside the events: validate, MERGE the latest valid records (with
+   ``unknown_item_policy=quarantine`` the events wait for the items, which that rule checks against);
 2. events of ``events/date=Di/``: parse + validate in one pass, persisted, counted per (date, reason);
 3. the data-quality gate per date, from those counts, *before* anything is written to ``silver.events``;
-4. ``silver.rejected``: every rejected record of the run (events, items, users), one commit replacing those dates;
-5. ``silver.events``: dates that passed, deduplicated, bots flagged, sessionized, one commit replacing
+4. ``silver.events``: dates that passed, deduplicated, bots flagged, sessionized, one commit replacing
    ``ingest_date IN (passed dates)``;
+5. ``silver.rejected``: every rejected record of the run (events, items, users), one commit replacing those dates,
+   once the catalog threads are done;
 6. ``ops.run_metrics`` (stage ``clean``): the counts of every date, one commit; then a :class:`DataQualityError`
    if any date failed.
+
+Why the catalog runs beside the events: a MERGE of a few thousand changed records is mostly driver-side latency
+(a handful of small Spark jobs and a commit), which overlaps well with parsing a day of events; the events gate does
+not depend on the catalog. If a catalog thread fails after the events were written, the job fails before the
+quarantine and the metrics commit, and the retry (a rerun of the date, idempotent) writes everything again.
 
 Why ``ingest_date`` and not ``event_date`` decides what a rerun replaces: a late event found in day D's folder
 belongs to its own (earlier) ``event_date``, which other runs also write. Replacing "the rows that run D produced"
@@ -34,7 +41,7 @@ from pyspark.sql import types as T
 from coldrec import lake
 from coldrec.clean import rules as R
 from coldrec.clean.bots import bot_flag, burst
-from coldrec.clean.catalog import ITEMS, USERS, CatalogResult, clean_catalog, to_rejected
+from coldrec.clean.catalog import ITEMS, USERS, CatalogKind, CatalogResult, clean_catalog, to_rejected
 from coldrec.clean.dedupe import fill_event_id, remove_duplicates
 from coldrec.clean.parse import INGEST_DATE, date_in_path, list_files_with_sizes, read_raw
 from coldrec.clean.report import STAGE, CleanReport, DataQualityError, check_gate
@@ -115,22 +122,20 @@ def _timed(phases: dict[str, float], name: str, fn: Callable[..., _T], *args: An
 
 
 def _release(pending: Future) -> None:
-    """Wait for the catalog thread (also after a failure elsewhere) and drop its cached frames."""
+    """Wait for a catalog thread (also after a failure elsewhere) and drop its cached frames."""
     try:
-        results = pending.result()
+        result = pending.result()
     except Exception:  # the caller is already raising; the catalog thread's own error is secondary
         return
-    for result in results:
-        result.release()
+    result.release()
 
 
-def _clean_catalogs(spark: SparkSession, settings: Settings, dates: list[dt.date]) -> list[CatalogResult]:
-    """Items then users; the MERGE figures are filed under the run's last date."""
-    results = [clean_catalog(spark, settings, kind, dates) for kind in (ITEMS, USERS)]
-    for result in results:
-        last = result.counts[max(dates)]
-        last.inserted, last.updated = result.inserted, result.updated
-    return results
+def _clean_catalog(spark: SparkSession, settings: Settings, kind: CatalogKind, dates: list[dt.date]) -> CatalogResult:
+    """One catalog dataset; its MERGE figures are filed under the run's last date."""
+    result = clean_catalog(spark, settings, kind, dates)
+    last = result.counts[max(dates)]
+    last.inserted, last.updated = result.inserted, result.updated
+    return result
 
 
 def _count_validation(validated: DataFrame, reports: dict[dt.date, CleanReport]) -> None:
@@ -196,11 +201,14 @@ def clean_days(spark: SparkSession, settings: Settings, dates: list[dt.date]) ->
 
     phases: dict[str, float] = {}
     log.info("clean %s..%s: items and users", dates[0], dates[-1])
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="coldrec-catalog") as pool:
-        # the catalog MERGEs are mostly driver-side Delta work: they overlap with parsing the events
-        pending = pool.submit(_timed, phases, "catalog", _clean_catalogs, spark, settings, dates)
-        if cfg.unknown_item_policy == "quarantine":  # the events check needs this run's catalog: wait for it
-            pending.result()
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="coldrec-catalog") as pool:
+        # the catalog MERGEs are mostly driver-side Delta work: they overlap with each other and with the events
+        pending = [
+            pool.submit(_timed, phases, f"catalog_{kind.dataset}", _clean_catalog, spark, settings, kind, dates)
+            for kind in (ITEMS, USERS)
+        ]
+        if cfg.unknown_item_policy == "quarantine":  # the events check needs this run's items: wait for them
+            pending[0].result()
         files: list[str] = []
         total_bytes = 0
         for day in dates:
@@ -214,28 +222,32 @@ def clean_days(spark: SparkSession, settings: Settings, dates: list[dt.date]) ->
         validated = _right_sized(validated, total_bytes, spark.sparkContext.defaultParallelism).persist()
         try:
             _timed(phases, "validate", _count_validation, validated, reports)
-            catalogs = pending.result()
             for day, report in reports.items():
-                report.items, report.users = catalogs[0].counts[day], catalogs[1].counts[day]
                 check_gate(report, cfg, events_folder(settings, day))
             passed = [d for d, r in reports.items() if r.gate_passed]
-
-            log.info("clean: quarantining %d records", sum(r.rejected for r in reports.values()))
-            rejected = to_rejected(validated, "events", INGEST_DATE)
-            for catalog in catalogs:
-                rejected = rejected.unionByName(catalog.rejected)
-            predicate = f"{S.RUN_DATE} IN ({_date_list(dates)})"
-            _timed(phases, "quarantine", lake.overwrite_where, rejected, settings, "silver.rejected", predicate)
-
             if passed:
                 log.info("clean: writing silver.events for %d date(s)", len(passed))
                 events = curate_events(validated.filter(F.col(INGEST_DATE).isin(passed)), settings)
                 predicate = f"{INGEST_DATE} IN ({_date_list(passed)})"
                 _timed(phases, "events", lake.overwrite_where, events, settings, "silver.events", predicate)
                 _count_written(spark, settings, reports)
+
+            waited = time.perf_counter()
+            catalogs = [p.result() for p in pending]
+            phases["catalog_wait"] = time.perf_counter() - waited
+            phases["catalog"] = max(phases.get("catalog_items", 0.0), phases.get("catalog_users", 0.0))
+            for day, report in reports.items():
+                report.items, report.users = catalogs[0].counts[day], catalogs[1].counts[day]
+            log.info("clean: quarantining %d records", sum(r.rejected for r in reports.values()))
+            rejected = to_rejected(validated, "events", INGEST_DATE)
+            for catalog in catalogs:
+                rejected = rejected.unionByName(catalog.rejected)
+            predicate = f"{S.RUN_DATE} IN ({_date_list(dates)})"
+            _timed(phases, "quarantine", lake.overwrite_where, rejected, settings, "silver.rejected", predicate)
         finally:
             validated.unpersist()
-            _release(pending)
+            for p in pending:
+                _release(p)
 
     elapsed = time.perf_counter() - started
     for report in reports.values():
