@@ -86,6 +86,9 @@ class FeaturesConfig(BaseModel):
     kmeans_k: int | None = Field(None, ge=2, description="fixed user-portrait k; None: chosen by silhouette")
     kmeans_k_candidates: list[int] = Field([2, 4, 6, 8], description="k tried when kmeans_k is None")
     kmeans_max_iter: int = Field(20, ge=1)
+    kmeans_sample_users: int = Field(
+        20_000, ge=100, description="users the KMeans candidates are fitted and scored on (all users get a cluster)"
+    )
     category_levels: int = Field(3, ge=1, description="category_path levels one-hot encoded (deeper are cut)")
     max_vocab: int = Field(500, ge=1, description="cap per categorical vocabulary (brand, region, interests...)")
     min_count: int = Field(2, ge=1, description="a categorical value needs this many rows to get its own column")

@@ -128,8 +128,9 @@ def test_item_age_since_created_at(built):
     assert items["i3"]["age_days"] is None
     logs = np.log1p(np.array(list(days.values()), dtype=float))
     for item, expected in zip(days, (logs - logs.mean()) / logs.std(), strict=True):
-        np.testing.assert_allclose(_blocks(built["item_layout"], items[item]["features"])["age"], [expected, 1.0],
-                                   rtol=1e-5)
+        np.testing.assert_allclose(
+            _blocks(built["item_layout"], items[item]["features"])["age"], [expected, 1.0], rtol=1e-5
+        )
     np.testing.assert_array_equal(_blocks(built["item_layout"], items["i3"]["features"])["age"], [0.0, 0.0])
 
 
@@ -168,7 +169,13 @@ def test_tfidf_text_vectors_match_a_hand_computation(built, spark):
 @pytest.mark.spark
 def test_user_demographics(built):
     assert built["demo_layout"]["blocks"] == [
-        ["age_band", 8], ["age", 2], ["gender", 2], ["country", 1], ["region", 2], ["interests", 3], ["tenure", 2]
+        ["age_band", 8],
+        ["age", 2],
+        ["gender", 2],
+        ["country", 1],
+        ["region", 2],
+        ["interests", 3],
+        ["tenure", 2],
     ]
     users = built["users"]
     assert set(users) == {"u1", "u2", "u3", "u4"}  # u4 has interactions but no profile row
@@ -190,7 +197,11 @@ def test_user_demographics(built):
 @pytest.mark.spark
 def test_user_behavior_aggregates(built):
     assert built["behavior_layout"]["blocks"] == [
-        ["category_share", 2], ["price_level", 2], ["activity", 3], ["recency", 1], ["has_history", 1]
+        ["category_share", 2],
+        ["price_level", 2],
+        ["activity", 3],
+        ["recency", 1],
+        ["has_history", 1],
     ]
     users = built["users"]
     b = {u: _blocks(built["behavior_layout"], users[u]["behavior"]) for u in users}
@@ -228,11 +239,17 @@ def test_kmeans_k_is_chosen_by_silhouette(spark):
 
     rng = np.random.default_rng(0)
     centres = np.array([[0, 0], [10, 0], [0, 10]], dtype=float)
-    points = np.vstack([c + rng.normal(scale=0.3, size=(20, 2)) for c in centres])
-    df = spark.createDataFrame([(p.tolist(),) for p in points], "__vec_arr array<double>")
+    points = np.vstack([c + rng.normal(scale=0.3, size=(100, 2)) for c in centres])
+    df = spark.createDataFrame(
+        [(i // 100, p.tolist()) for i, p in enumerate(points)], "centre int, __vec_arr array<double>"
+    )
     df = df.withColumn("__vec", array_to_vector(F.col("__vec_arr")))
-    k, scores = choose_k(df, FeaturesConfig(kmeans_k_candidates=[2, 3, 5]), seed=1)
+    cfg = FeaturesConfig(kmeans_k_candidates=[2, 3, 5], kmeans_sample_users=120)  # fitted on ~120 of 300 points
+    k, scores, model = choose_k(df, cfg, seed=1)
     assert k == 3 and set(scores) == {2, 3, 5} and scores[3] > 0.8
+    # every point, sampled or not, is assigned to its own centre's cluster
+    pairs = model.transform(df).select("centre", "__cluster").distinct().collect()
+    assert len(pairs) == 3 and len({r["__cluster"] for r in pairs}) == 3
 
 
 @pytest.mark.spark
