@@ -288,3 +288,18 @@ def test_champion_is_mapped_onto_tonights_catalog_by_item_id():
     np.testing.assert_allclose(scores, [[1.0, 1.0, 7.0], [2.0, 2.0, 3.0]])
     np.testing.assert_allclose(aligned.gan_interactions(feats), [[0.0, 0.5, 0.3], [0.0, 0.5, 0.3]])
     assert aligned.mlflow["version"] == "coldrec-autoencoder/3"
+
+
+def test_tuning_hold_out_never_overlaps_the_champions_training_data():
+    import datetime as dt
+
+    import pandas as pd
+
+    from coldrec.recommend.nightly import holdout_start
+
+    day = dt.date(2026, 11, 14)
+    utc = lambda s: pd.Timestamp(s, tz="UTC")  # noqa: E731
+    assert holdout_start(day, 7, None) == utc("2026-11-08")  # the last 7 days: 8th .. 14th
+    assert holdout_start(day, 7, "2026-11-01") == utc("2026-11-08")  # an old champion: the full window
+    assert holdout_start(day, 7, "2026-11-13") == utc("2026-11-14")  # trained through the 13th: only the 14th
+    assert holdout_start(day, 7, "2026-11-14") == utc("2026-11-15")  # trained tonight: nothing left to tune on
