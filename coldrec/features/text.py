@@ -172,7 +172,7 @@ def encode_missing_texts(texts: DataFrame, text_col: str, cached: DataFrame, enc
 def attach_text_vectors(df: DataFrame, text_col: str, out_col: str, vectors: DataFrame, dim: int) -> DataFrame:
     """``df`` with ``out_col`` looked up from ``vectors`` (``text_hash, vector``) by the hash of ``text_col``; a text
     without a cached vector (none, after :func:`encode_missing_texts` was appended) gets zeros, never a null."""
-    lookup = F.broadcast(vectors.select(F.col(TEXT_HASH).alias("__th"), F.col(VECTOR).alias("__tv")))
+    lookup = vectors.select(F.col(TEXT_HASH).alias("__th"), F.col(VECTOR).alias("__tv"))  # grows: Spark picks the join
     joined = df.withColumn("__th", text_hash(F.col(text_col))).join(lookup, on="__th", how="left")
     zeros = F.array_repeat(F.lit(0.0).cast("float"), dim)
     return joined.withColumn(out_col, F.coalesce(F.col("__tv"), zeros)).drop("__th", "__tv")

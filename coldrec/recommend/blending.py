@@ -45,8 +45,8 @@ def zscore_(block: torch.Tensor) -> torch.Tensor:
     mean = block.mean(dim=1, keepdim=True)
     block.sub_(mean)
     std = torch.linalg.vector_norm(block, dim=1, keepdim=True) / (block.shape[1] ** 0.5)
-    constant = std <= _CONSTANT_ROW * mean.abs()
-    inv = torch.where(constant | (std == 0), torch.zeros_like(std), 1.0 / std.clamp(min=torch.finfo(std.dtype).tiny))
+    constant = std <= _CONSTANT_ROW * mean.abs()  # also every std == 0
+    inv = torch.where(constant, torch.zeros_like(std), 1.0 / std.clamp(min=torch.finfo(std.dtype).tiny))
     return block.mul_(inv)
 
 
