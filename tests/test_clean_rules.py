@@ -82,7 +82,7 @@ def validated_cases(spark, tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("rules") / "events" / f"date={DAY.isoformat()}"
     path = _write(folder / "part-00000.jsonl", [line for line, _ in RULE_CASES] + ["", "   "])
-    rows = validate_events(read_events(spark, [path]), CleanConfig()).collect()
+    rows = validate_events(read_events(spark, {DAY: [path]}), CleanConfig()).collect()
     return rows
 
 
@@ -148,7 +148,7 @@ def test_unknown_item_rule_only_with_a_catalog(spark, tmp_path):
         [_ev("known", item_id="i1"), _ev("unknown", item_id="i9"), _ev("no-item", item_id=None)],
     )
     catalog = spark.createDataFrame([("i1",), ("i2",)], "item_id string")
-    rows = validate_events(read_events(spark, [path]), CleanConfig(), catalog).collect()
+    rows = validate_events(read_events(spark, {DAY: [path]}), CleanConfig(), catalog).collect()
     got = {json.loads(r["raw"])["event_id"] if r["raw"] else r["event_id"]: r["reason"] for r in rows}
     assert got == {"known": None, "unknown": "unknown_item", "no-item": "missing_item_id"}
 
@@ -168,7 +168,7 @@ def test_csv_is_parsed_by_header_with_typed_casts(spark, tmp_path):
             "2026-11-01T09:00:00Z,u4",  # too few fields: malformed
         ],
     )
-    rows = validate_events(read_events(spark, [path]), CleanConfig()).collect()
+    rows = validate_events(read_events(spark, {DAY: [path]}), CleanConfig()).collect()
     assert len(rows) == 4
     accepted = {r["event_id"]: r for r in rows if r["reason"] is None}
     assert set(accepted) == {"c1", "c2"}
@@ -178,6 +178,30 @@ def test_csv_is_parsed_by_header_with_typed_casts(spark, tmp_path):
     rejected = sorted((r["reason"], r["raw"]) for r in rows if r["reason"] is not None)
     assert [reason for reason, _ in rejected] == ["malformed_record", "malformed_record"]
     assert any(raw.startswith("2026-11-01T09:00:00Z,u4") for _, raw in rejected)
+
+
+def test_file_keys_find_each_rows_path_even_when_it_needs_url_encoding(spark, tmp_path):
+    """Rows carry a 64-bit key of their file through the job; the listed paths must give that key and the path
+    exactly as Spark spells it for the rows (``_metadata.file_path`` URL-encodes a space and a percent sign)."""
+    from pyspark.sql import functions as F
+
+    from coldrec.clean.job import read_events, with_source_file
+    from coldrec.clean.parse import FILE_KEY, file_key, file_keys, list_files
+
+    folder = tmp_path / "odd name 100%" / "events" / f"date={DAY.isoformat()}"
+    _write(folder / "part 1.jsonl", [_ev("a"), _ev("b")])
+    _write(folder / "part-2.jsonl", [_ev("c")])
+    files = list_files(spark, str(folder))
+    raw = read_events(spark, {DAY: files})
+    keyed = raw.select(
+        "event_id", F.col("source_file").alias("spark_path"), file_key(F.col("source_file")).alias(FILE_KEY)
+    )
+    rows = with_source_file(keyed, file_keys(spark, files)).collect()
+    assert len(rows) == 3
+    assert all(r["source_file"] == r["spark_path"] for r in rows)
+    assert {r["source_file"].rsplit("/", 1)[-1] for r in rows} == {"part%201.jsonl", "part-2.jsonl"}
+    assert all("odd%20name%20100%25" in r["source_file"] for r in rows)
+    assert {r["ingest_date"] for r in raw.select("ingest_date").collect()} == {DAY}
 
 
 def _events_df(spark, rows: list[tuple]):

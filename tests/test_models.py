@@ -41,8 +41,19 @@ def planted(seed: int = 0) -> tuple[ColdStartData, np.ndarray, np.ndarray]:
 
 
 def small_cfg(**kw) -> TrainConfig:
-    base = dict(epochs=4, batch_size=64, hidden_dim=32, latent_dim=8, gan_hidden_dim=32, gan_noise_dim=4,
-                patience=10, device="cpu", seed=7, learning_rate=5e-3, gan_learning_rate=5e-3)
+    base = dict(
+        epochs=4,
+        batch_size=64,
+        hidden_dim=32,
+        latent_dim=8,
+        gan_hidden_dim=32,
+        gan_noise_dim=4,
+        patience=10,
+        device="cpu",
+        seed=7,
+        learning_rate=5e-3,
+        gan_learning_rate=5e-3,
+    )
     base.update(kw)
     return TrainConfig(**base)
 
@@ -207,8 +218,16 @@ def test_cold_users_and_cold_items_are_served_from_features(trained):
 def test_validation_figures_and_choice(trained):
     _, models, _, _ = trained
     v = models.validation
-    for key in ("val_score", "ae_ndcg_cold_users", "ae_ndcg_cold_items", "cold_users_autoencoder",
-                "cold_users_segment_popularity", "cold_users_gan", "cold_users_gan_cf", "gan_val_score"):
+    for key in (
+        "val_score",
+        "ae_ndcg_cold_users",
+        "ae_ndcg_cold_items",
+        "cold_users_autoencoder",
+        "cold_users_segment_popularity",
+        "cold_users_gan",
+        "cold_users_gan_cf",
+        "gan_val_score",
+    ):
         assert key in v and 0.0 <= v[key] <= 1.0, key
     assert models.cold_user_choice in {"autoencoder", "gan", "gan_ae"}
     assert len(models.history["ae_loss"]) == v["ae_epochs_run"]
@@ -221,9 +240,16 @@ def test_external_validation_and_history_columns():
     U = np.hstack([data.user_features, np.asarray(data.X.sum(axis=1), dtype=np.float32)])  # a behavior column
     hist = np.r_[np.zeros(data.user_features.shape[1], bool), True]
     train, val, users, _ = split_validation(
-        ColdStartData(X=data.X, user_features=U, item_features=data.item_features, user_history_columns=hist,
-                      user_segment=user_seg),
-        0.2, 0.0, np.random.default_rng(1),
+        ColdStartData(
+            X=data.X,
+            user_features=U,
+            item_features=data.item_features,
+            user_history_columns=hist,
+            user_segment=user_seg,
+        ),
+        0.2,
+        0.0,
+        np.random.default_rng(1),
     )
     assert isinstance(val, ValidationData) and val.cold_item_truth.shape[1] == 0
     models = train_models(train, small_cfg(epochs=2, models=["autoencoder"]), val, show_progress=False)

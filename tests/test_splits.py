@@ -44,8 +44,12 @@ def test_temporal_split_reproducible_by_seed():
 
 def _grid(n_users: int = 50, n_items: int = 30) -> pd.DataFrame:
     rng = np.random.default_rng(0)
-    rows = [(f"u{u}", f"i{i}", int(rng.integers(0, 1000))) for u in range(n_users) for i in range(n_items) if
-            rng.random() < 0.3]
+    rows = [
+        (f"u{u}", f"i{i}", int(rng.integers(0, 1000)))
+        for u in range(n_users)
+        for i in range(n_items)
+        if rng.random() < 0.3
+    ]
     return pd.DataFrame(rows, columns=["user_id", "item_id", "ts"])
 
 

@@ -48,8 +48,9 @@ def _train(settings, **cfg):
     from coldrec.models.api import train_models
 
     data, _, _ = planted()
-    models = train_models(data, small_cfg(epochs=2, **cfg), None, log_to_mlflow=True, settings=settings,
-                          show_progress=False)
+    models = train_models(
+        data, small_cfg(epochs=2, **cfg), None, log_to_mlflow=True, settings=settings, show_progress=False
+    )
     return data, models
 
 
@@ -160,22 +161,38 @@ def _write_lake(spark, settings):
     rng = np.random.default_rng(0)
     cats = ["Sports>Shoes", "Books>Fiction", "Home>Kitchen"]
     items = [
-        (f"i{j:02d}", f"{cats[j % 3].split('>')[1]} item {j}", f"nice {cats[j % 3].split('>')[0].lower()} thing",
-         cats[j % 3], f"brand{j % 4}", float(5 + 3 * j), dt.datetime(2024, 1, 1) + dt.timedelta(days=j),
-         RUN_DATE)
+        (
+            f"i{j:02d}",
+            f"{cats[j % 3].split('>')[1]} item {j}",
+            f"nice {cats[j % 3].split('>')[0].lower()} thing",
+            cats[j % 3],
+            f"brand{j % 4}",
+            float(5 + 3 * j),
+            dt.datetime(2024, 1, 1) + dt.timedelta(days=j),
+            RUN_DATE,
+        )
         for j in range(30)
     ]
     users = [
-        (f"u{u:03d}", dt.datetime(2024, 1, 1), int(18 + u % 50), "FM"[u % 2], "DE", f"r{u % 3}", [f"int{u % 3}"],
-         RUN_DATE)
+        (
+            f"u{u:03d}",
+            dt.datetime(2024, 1, 1),
+            int(18 + u % 50),
+            "FM"[u % 2],
+            "DE",
+            f"r{u % 3}",
+            [f"int{u % 3}"],
+            RUN_DATE,
+        )
         for u in range(90)
     ]
     rows = []
     for u in range(75):  # the last 15 users are cold
         own = [j for j in range(30) if j % 3 == u % 3]
         for j in rng.choice(own, size=5, replace=False):
-            rows.append((RUN_DATE, f"u{u:03d}", f"i{j:02d}", float(rng.uniform(0.5, 2)), 1, False,
-                         dt.datetime(2024, 3, 9)))
+            rows.append(
+                (RUN_DATE, f"u{u:03d}", f"i{j:02d}", float(rng.uniform(0.5, 2)), 1, False, dt.datetime(2024, 3, 9))
+            )
     lake.merge_upsert(spark.createDataFrame(items, S.SILVER_ITEMS), settings, "silver.items", [S.ITEM_ID])
     lake.merge_upsert(spark.createDataFrame(users, S.SILVER_USERS), settings, "silver.users", [S.USER_ID])
     lake.overwrite_partition(spark.createDataFrame(rows, S.GOLD_INTERACTIONS), settings, "gold.interactions", RUN_DATE)
@@ -217,8 +234,21 @@ def test_features_and_train_commands_end_to_end(spark, mlflow_settings, monkeypa
     stages = {r["stage"] for r in metrics.select("stage").distinct().collect()}
     assert {"features", "train"} <= stages
 
-    result = runner.invoke(app, ["train", "--date", RUN_DATE.isoformat(), "--epochs", "1", "--no-promote",
-                                 "--models", "autoencoder", "--no-progress", "--no-record-metrics"])
+    result = runner.invoke(
+        app,
+        [
+            "train",
+            "--date",
+            RUN_DATE.isoformat(),
+            "--epochs",
+            "1",
+            "--no-promote",
+            "--models",
+            "autoencoder",
+            "--no-progress",
+            "--no-record-metrics",
+        ],
+    )
     assert result.exit_code == 0, result.output
     again = json.loads(result.stdout.strip().splitlines()[-1])
     assert again["autoencoder_promoted"] is False and "gan_version" not in again

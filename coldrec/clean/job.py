@@ -7,7 +7,8 @@ Order of work for run dates ``D1..Dn`` (one date is the nightly case):
 2. events of ``events/date=Di/``: parse + validate in one pass, persisted, counted per (date, reason);
 3. the data-quality gate per date, from those counts, *before* anything is written to ``silver.events``;
 4. ``silver.events``: dates that passed, deduplicated, bots flagged, sessionized, one commit replacing
-   ``ingest_date IN (passed dates)``;
+   ``ingest_date IN (passed dates)``; the accepted / late / bot counts are observed while the rows stream into the
+   write (no read-back), and the write runs in a thread beside step 5;
 5. ``silver.rejected``: every rejected record of the run (events, items, users), one commit replacing those dates,
    once the catalog threads are done;
 6. ``ops.run_metrics`` (stage ``clean``): the counts of every date, one commit; then a :class:`DataQualityError`
@@ -30,11 +31,11 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -43,17 +44,17 @@ from coldrec.clean import rules as R
 from coldrec.clean.bots import bot_flag, burst
 from coldrec.clean.catalog import ITEMS, USERS, CatalogKind, CatalogResult, clean_catalog, to_rejected
 from coldrec.clean.dedupe import fill_event_id, remove_duplicates
-from coldrec.clean.parse import INGEST_DATE, date_in_path, list_files_with_sizes, read_raw
+from coldrec.clean.parse import FILE_KEY, INGEST_DATE, file_key, file_keys, list_files_with_sizes, read_raw
 from coldrec.clean.report import STAGE, CleanReport, DataQualityError, check_gate
 from coldrec.clean.sessionize import filled_session_id, session_start
-from coldrec.clean.timeline import cluster_by_user
+from coldrec.clean.timeline import cluster_by_user, timeline
 from coldrec.clean.validate import REASON, validate_events
 from coldrec.config import Settings
 from coldrec.data import schemas as S
 
 log = logging.getLogger("coldrec.clean")
 _BYTES_PER_PARTITION = 64 * 1024 * 1024
-_FILE_KEY = "_file_key"
+_FIRST = "_first_of_timeline"  # curate_events marks each user's first event of a run (counts bot users)
 _T = TypeVar("_T")
 
 
@@ -65,10 +66,28 @@ def _date_list(dates: list[dt.date]) -> str:
     return ", ".join(f"DATE'{d.isoformat()}'" for d in sorted(dates))
 
 
-def read_events(spark: SparkSession, files: list[str]) -> DataFrame:
-    """Raw events of the listed day folders, each row tagged with the run date of its folder (``ingest_date``)."""
-    raw = read_raw(spark, files, S.RAW_EVENTS)
-    return raw.withColumn(INGEST_DATE, date_in_path(F.col(S.SOURCE_FILE)))
+def read_events(spark: SparkSession, files_by_day: Mapping[dt.date, list[str]]) -> DataFrame:
+    """Raw events of each run date's files, tagged with that date (``ingest_date``).
+
+    One read per date with the date as a literal (not parsed out of each row's path): validation's day window is
+    then a constant per date, and a nightly run is a single read.
+    """
+    frames = [
+        read_raw(spark, files, S.RAW_EVENTS).withColumn(INGEST_DATE, F.lit(day))
+        for day, files in sorted(files_by_day.items())
+        if files
+    ]
+    if not frames:
+        return read_raw(spark, [], S.RAW_EVENTS).withColumn(INGEST_DATE, F.lit(None).cast(T.DateType()))
+    out = frames[0]
+    for frame in frames[1:]:
+        out = out.unionByName(frame)
+    return out
+
+
+def with_source_file(frame: DataFrame, paths: DataFrame) -> DataFrame:
+    """Swap ``_file_key`` for the ``source_file`` path (``paths``: :func:`coldrec.clean.parse.file_keys`)."""
+    return frame.join(F.broadcast(paths), on=FILE_KEY, how="left").drop(FILE_KEY)
 
 
 def known_items(spark: SparkSession, settings: Settings) -> DataFrame:
@@ -85,32 +104,52 @@ def _right_sized(df: DataFrame, total_bytes: int, parallelism: int) -> DataFrame
     return df.coalesce(target) if df.rdd.getNumPartitions() > target else df
 
 
-def curate_events(validated: DataFrame, settings: Settings) -> DataFrame:
+def curate_events(validated: DataFrame, paths: DataFrame, settings: Settings) -> DataFrame:
     """Accepted records -> ``silver.events`` rows: ids filled, duplicates removed, bots flagged, sessions filled.
 
-    The file path rides through the shuffle and the sorts as its 64-bit hash (a path is ~100 bytes per row, the
-    largest field of an event) and is joined back from the run's few distinct paths at the end.
+    ``validated`` carries the 64-bit ``_file_key`` instead of the file path (a path is ~100 bytes per row, the
+    largest field of an event): it rides through the shuffle and the sorts (as the timeline's last tie-breaker) and
+    ``paths`` gives the path back at the end. The output also has ``_first_of_timeline`` (a user's first event of a
+    run, for counting bot users while writing); the table write drops it.
     """
     cfg = settings.clean
     columns = [f.name for f in S.SILVER_EVENTS.fields if f.name != S.IS_BOT]
-    accepted = fill_event_id(validated.filter(F.col(REASON).isNull())).select(*columns)
-    keyed = accepted.withColumn(_FILE_KEY, F.xxhash64(S.SOURCE_FILE))
-    paths = keyed.select(_FILE_KEY, S.SOURCE_FILE).distinct()
-    compact = keyed.drop(S.SOURCE_FILE).withColumnRenamed(_FILE_KEY, S.SOURCE_FILE)
+    keyed = [FILE_KEY if c == S.SOURCE_FILE else c for c in columns]
+    accepted = fill_event_id(validated.filter(F.col(REASON).isNull())).select(*keyed)
+    compact = accepted.withColumnRenamed(FILE_KEY, S.SOURCE_FILE)
     deduped = remove_duplicates(cluster_by_user(compact))
     # bots and sessions in two window operators over the one sorted timeline: offsets first, then the frames
     marked = deduped.select(
         "*",
         burst(cfg.bot_events_per_minute, cfg.bot_events_per_day).alias("_burst"),
         session_start(cfg.session_gap_minutes).alias("_start"),
+        F.lag(S.TS).over(timeline()).isNull().alias(_FIRST),
     )
     curated = marked.select(
         *[F.col(c) for c in columns if c not in (S.SESSION_ID, S.SOURCE_FILE)],
         filled_session_id(F.col("_start")).alias(S.SESSION_ID),
         bot_flag(F.col("_burst")).alias(S.IS_BOT),
-        F.col(S.SOURCE_FILE).alias(_FILE_KEY),
+        F.col(S.SOURCE_FILE).alias(FILE_KEY),
+        _FIRST,
     )
-    return curated.join(F.broadcast(paths), on=_FILE_KEY, how="left").drop(_FILE_KEY)
+    return with_source_file(curated, paths)
+
+
+def observe_written(events: DataFrame, dates: list[dt.date]) -> tuple[DataFrame, Observation]:
+    """Count, per run date, the rows the ``silver.events`` write commits (accepted, late, bot events and users)
+    as they stream through the write: no read-back of the table afterwards."""
+    exprs = []
+    bot = F.col(S.IS_BOT)
+    for i, day in enumerate(dates):
+        on = F.col(INGEST_DATE) == F.lit(day)
+        exprs += [
+            F.count_if(on).alias(f"accepted_{i}"),
+            F.count_if(on & (F.col(S.EVENT_DATE) < F.col(INGEST_DATE))).alias(f"late_{i}"),
+            F.count_if(on & bot).alias(f"bot_events_{i}"),
+            F.count_if(on & bot & F.col(_FIRST)).alias(f"bot_users_{i}"),
+        ]
+    observation = Observation("clean_events_written")
+    return events.observe(observation, *exprs), observation
 
 
 def _timed(phases: dict[str, float], name: str, fn: Callable[..., _T], *args: Any) -> _T:
@@ -119,6 +158,16 @@ def _timed(phases: dict[str, float], name: str, fn: Callable[..., _T], *args: An
         return fn(*args)
     finally:
         phases[name] = phases.get(name, 0.0) + time.perf_counter() - started
+
+
+def _settle(pending: Future | None) -> None:
+    """Wait for a background write (also after a failure elsewhere): its error, if any, is secondary then."""
+    if pending is None:
+        return
+    try:
+        pending.result()
+    except Exception:  # the caller is already raising
+        return
 
 
 def _release(pending: Future) -> None:
@@ -138,9 +187,15 @@ def _clean_catalog(spark: SparkSession, settings: Settings, kind: CatalogKind, d
     return result
 
 
-def _count_validation(validated: DataFrame, reports: dict[dt.date, CleanReport]) -> None:
-    grouped = validated.groupBy(INGEST_DATE, REASON, F.col(S.SESSION_ID).isNull().alias("_no_session")).count()
-    for row in grouped.collect():
+def _count_validation(validated: DataFrame, reports: dict[dt.date, CleanReport], paths: DataFrame) -> None:
+    """Counts per (date, reason); also checks that every row's file key names a listed file (so no record can
+    leave the job without its ``source_file``)."""
+    no_session = F.col(S.SESSION_ID).isNull().alias("_no_session")
+    grouped = validated.groupBy(INGEST_DATE, REASON, no_session, FILE_KEY).count().collect()
+    unknown = {row[FILE_KEY] for row in grouped} - {row[FILE_KEY] for row in paths.collect()}
+    if unknown:
+        raise RuntimeError(f"clean: {len(unknown)} file key(s) of the rows read match no listed file")
+    for row in grouped:
         report, reason, n = reports[row[INGEST_DATE]], row[REASON], int(row["count"])
         if reason == R.BLANK_LINE:
             report.blank_lines += n
@@ -152,25 +207,13 @@ def _count_validation(validated: DataFrame, reports: dict[dt.date, CleanReport])
             report.rejected_by_reason[reason] = report.rejected_by_reason.get(reason, 0) + n
 
 
-def _count_written(spark: SparkSession, settings: Settings, reports: dict[dt.date, CleanReport]) -> None:
-    """Accepted, late and bot figures from the rows just written (a cheap columnar read of a few columns)."""
-    passed = [d for d, r in reports.items() if r.gate_passed]
-    if not passed:
-        return
-    table = lake.read_table(spark, settings, "silver.events").where(f"{INGEST_DATE} IN ({_date_list(passed)})")
-    stats = table.groupBy(INGEST_DATE).agg(
-        F.count(F.lit(1)).alias("accepted"),
-        F.count_if(F.col(S.EVENT_DATE) < F.col(INGEST_DATE)).alias("late"),
-        F.count_if(F.col(S.IS_BOT)).alias("bot_events"),
-        F.count_distinct(F.when(F.col(S.IS_BOT), F.col(S.USER_ID))).alias("bot_users"),
-    )
-    for row in stats.collect():
-        report = reports[row[INGEST_DATE]]
-        report.accepted, report.late_events = int(row["accepted"]), int(row["late"])
-        report.bot_events, report.bot_users = int(row["bot_events"]), int(row["bot_users"])
-    for report in reports.values():
-        if report.gate_passed:
-            report.duplicates_removed = report.valid - report.accepted
+def _file_written(reports: dict[dt.date, CleanReport], dates: list[dt.date], observed: dict[str, int]) -> None:
+    """Accepted, late and bot figures of the committed rows (see :func:`observe_written`)."""
+    for i, day in enumerate(dates):
+        report = reports[day]
+        report.accepted, report.late_events = int(observed[f"accepted_{i}"]), int(observed[f"late_{i}"])
+        report.bot_events, report.bot_users = int(observed[f"bot_events_{i}"]), int(observed[f"bot_users_{i}"])
+        report.duplicates_removed = report.valid - report.accepted
 
 
 def write_metrics(spark: SparkSession, settings: Settings, reports: list[CleanReport]) -> None:
@@ -201,7 +244,7 @@ def clean_days(spark: SparkSession, settings: Settings, dates: list[dt.date]) ->
 
     phases: dict[str, float] = {}
     log.info("clean %s..%s: items and users", dates[0], dates[-1])
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="coldrec-catalog") as pool:
+    with ThreadPoolExecutor(max_workers=3, thread_name_prefix="coldrec-clean") as pool:
         # the catalog MERGEs are mostly driver-side Delta work: they overlap with each other and with the events
         pending = [
             pool.submit(_timed, phases, f"catalog_{kind.dataset}", _clean_catalog, spark, settings, kind, dates)
@@ -209,28 +252,35 @@ def clean_days(spark: SparkSession, settings: Settings, dates: list[dt.date]) ->
         ]
         if cfg.unknown_item_policy == "quarantine":  # the events check needs this run's items: wait for them
             pending[0].result()
-        files: list[str] = []
+        files_by_day: dict[dt.date, list[str]] = {}
         total_bytes = 0
         for day in dates:
             day_files = list_files_with_sizes(spark, events_folder(settings, day))
             reports[day].input_files = len(day_files)
-            files += [path for path, _ in day_files]
+            files_by_day[day] = [path for path, _ in day_files]
             total_bytes += sum(size for _, size in day_files)
+        files = [path for day_files in files_by_day.values() for path in day_files]
         log.info("clean: validating %d event files (%.1f MB)", len(files), total_bytes / 1e6)
+        paths = file_keys(spark, files)
         catalog_ids = known_items(spark, settings) if cfg.unknown_item_policy == "quarantine" else None
-        validated = validate_events(read_events(spark, files), cfg, catalog_ids)
+        validated = validate_events(read_events(spark, files_by_day), cfg, catalog_ids)
+        validated = validated.withColumn(FILE_KEY, file_key(F.col(S.SOURCE_FILE))).drop(S.SOURCE_FILE)
         validated = _right_sized(validated, total_bytes, spark.sparkContext.defaultParallelism).persist()
+        writing: Future | None = None
         try:
-            _timed(phases, "validate", _count_validation, validated, reports)
+            _timed(phases, "validate", _count_validation, validated, reports, paths)
             for day, report in reports.items():
                 check_gate(report, cfg, events_folder(settings, day))
             passed = [d for d, r in reports.items() if r.gate_passed]
             if passed:
                 log.info("clean: writing silver.events for %d date(s)", len(passed))
-                events = curate_events(validated.filter(F.col(INGEST_DATE).isin(passed)), settings)
+                curated = curate_events(validated.filter(F.col(INGEST_DATE).isin(passed)), paths, settings)
+                events, written = observe_written(curated, passed)
                 predicate = f"{INGEST_DATE} IN ({_date_list(passed)})"
-                _timed(phases, "events", lake.overwrite_where, events, settings, "silver.events", predicate)
-                _count_written(spark, settings, reports)
+                # beside the quarantine below: two tables, two commits, whose driver-side latencies overlap
+                writing = pool.submit(
+                    _timed, phases, "events", lake.overwrite_where, events, settings, "silver.events", predicate
+                )
 
             waited = time.perf_counter()
             catalogs = [p.result() for p in pending]
@@ -239,12 +289,16 @@ def clean_days(spark: SparkSession, settings: Settings, dates: list[dt.date]) ->
             for day, report in reports.items():
                 report.items, report.users = catalogs[0].counts[day], catalogs[1].counts[day]
             log.info("clean: quarantining %d records", sum(r.rejected for r in reports.values()))
-            rejected = to_rejected(validated, "events", INGEST_DATE)
+            rejected = to_rejected(with_source_file(validated, paths), "events", INGEST_DATE)
             for catalog in catalogs:
                 rejected = rejected.unionByName(catalog.rejected)
             predicate = f"{S.RUN_DATE} IN ({_date_list(dates)})"
             _timed(phases, "quarantine", lake.overwrite_where, rejected, settings, "silver.rejected", predicate)
+            if writing is not None:
+                writing.result()
+                _file_written(reports, passed, written.get)
         finally:
+            _settle(writing)
             validated.unpersist()
             for p in pending:
                 _release(p)

@@ -27,6 +27,8 @@ BLANK = "_blank"
 INGEST_DATE = "ingest_date"
 #: Order of a record inside its file (monotonic within a file): "latest record wins" for items/users ties.
 ROW_ORDER = "_row_order"
+#: A file path's 64-bit hash: what rides through caches and shuffles instead of the ~100-byte path string.
+FILE_KEY = "_file_key"
 
 CSV_SUFFIXES = (".csv",)
 _COMPRESSED = ("", ".gz", ".bz2")
@@ -179,6 +181,20 @@ def read_csv(spark: SparkSession, files: list[str], header: tuple[str, ...], sch
         ROW_ORDER,
         *[typed[name].alias(name) for name in schema.fieldNames()],
     )
+
+
+def file_key(path: Column) -> Column:
+    return F.xxhash64(path)
+
+
+def file_keys(spark: SparkSession, files: list[str]) -> DataFrame:
+    """``(_file_key, source_file)`` of the listed files, ``source_file`` spelled the way ``_metadata.file_path``
+    spells it (URL-encoded: a space is ``%20``), so the key of a row read from a file finds that file's path."""
+    hadoop_path = spark._jvm.org.apache.hadoop.fs.Path
+    spelled = sorted({hadoop_path(f).toUri().toString() for f in files})
+    schema = T.StructType([T.StructField(S.SOURCE_FILE, T.StringType(), nullable=False)])
+    frame = spark.createDataFrame([(p,) for p in spelled], schema)
+    return frame.select(file_key(F.col(S.SOURCE_FILE)).alias(FILE_KEY), S.SOURCE_FILE)
 
 
 def date_in_path(path_col: Column) -> Column:

@@ -91,7 +91,6 @@ def validate_events(raw: DataFrame, cfg: CleanConfig, known_items: DataFrame | N
         INGEST_DATE,
         BLANK,
         MALFORMED,
-        ROW_ORDER,
         _blank_to_null(F.col(S.EVENT_ID)).alias(S.EVENT_ID),
         _blank_to_null(F.col(S.USER_ID)).alias(S.USER_ID),
         _blank_to_null(F.col(S.ITEM_ID)).alias(S.ITEM_ID),

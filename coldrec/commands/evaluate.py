@@ -88,8 +88,10 @@ def register(app: typer.Typer) -> None:
             result.notes.extend(f"coldrec [{s}]: {r}" for s, r in coldrec.reports.items())
         result.notes.append(f"positives: rating >= {min_rating:g}, or purchase/cart/favorite events when unrated")
         if not models and not no_coldrec:
-            result.notes.append("coldrec ran without the learned models (--no-models): item-kNN, EASE, content, "
-                                "content neighbours and popularity only")
+            result.notes.append(
+                "coldrec ran without the learned models (--no-models): item-kNN, EASE, content, "
+                "content neighbours and popularity only"
+            )
         result.notes.append(f"total wall time {time.perf_counter() - t0:.0f} s")
         report.print_tables(result, console)
         if json_path:

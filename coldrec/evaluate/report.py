@@ -195,8 +195,15 @@ def plot(result: HarnessResult, folder: Path, ks: Sequence[int] = (10,)) -> list
         for j, method in enumerate(methods):
             vals = [sub[(sub["split"] == s) & (sub["method"] == method)]["value"] for s in splits]
             heights = [float(v.iloc[0]) if len(v) else np.nan for v in vals]
-            ax.bar(x + j * width - 0.4 + width / 2, heights, width, label=method, color=cmap(j % 20),
-                   edgecolor="black" if method == COLDREC else None, linewidth=1.5 if method == COLDREC else 0)
+            ax.bar(
+                x + j * width - 0.4 + width / 2,
+                heights,
+                width,
+                label=method,
+                color=cmap(j % 20),
+                edgecolor="black" if method == COLDREC else None,
+                linewidth=1.5 if method == COLDREC else 0,
+            )
         ax.set_xticks(x, splits)
         ax.set_ylabel(f"NDCG@{k}")
         ax.set_title(f"{result.dataset}: NDCG@{k} by split and method")
@@ -243,8 +250,12 @@ def write_markdown(result: HarnessResult, folder: str | Path, command: str = "")
     ]
     ratios = goal_ratios(result)
     if ratios:
-        lines += ["## Goals: NDCG@10 of coldrec over the best baseline (same run, same splits)", "",
-                  "| split | coldrec | best baseline | ratio | goal | met |", "|---|---:|---|---:|---:|---|"]
+        lines += [
+            "## Goals: NDCG@10 of coldrec over the best baseline (same run, same splits)",
+            "",
+            "| split | coldrec | best baseline | ratio | goal | met |",
+            "|---|---:|---|---:|---:|---|",
+        ]
         for r in ratios:
             ours = "-" if r["coldrec"] is None else f"{r['coldrec']:.4f}"
             ratio = "-" if r["ratio"] is None else f"{r['ratio']:.2f}x"
@@ -268,8 +279,12 @@ def write_markdown(result: HarnessResult, folder: str | Path, command: str = "")
         ]
     anchors = anchor_rows(result)
     if anchors:
-        lines += ["## Sanity anchor: microsoft/recommenders ML-100K (stratified 75/25 per user, seed 42, k=10)", "",
-                  "| method | metric | published | ours | ours / published |", "|---|---|---:|---:|---:|"]
+        lines += [
+            "## Sanity anchor: microsoft/recommenders ML-100K (stratified 75/25 per user, seed 42, k=10)",
+            "",
+            "| method | metric | published | ours | ours / published |",
+            "|---|---|---:|---:|---:|",
+        ]
         lines += [f"| {a['method']} | {a['metric']} | {a['published']:.3f} | {a['ours']:.3f} | {a['relative']:.2f} |"
                   for a in anchors]  # fmt: skip
         lines.append("")

@@ -100,9 +100,7 @@ def cold_item_split(df: pd.DataFrame, test_share: float = 0.2, seed: int = 42, *
     return Split(COLD_ITEM, df[~out], df[out], held_out_items=held)
 
 
-def stratified_split(
-    df: pd.DataFrame, ratio: float = 0.75, seed: int = 42, *, user_col: str = USER_ID
-) -> Split:
+def stratified_split(df: pd.DataFrame, ratio: float = 0.75, seed: int = 42, *, user_col: str = USER_ID) -> Split:
     """microsoft/recommenders ``python_stratified_split(data, ratio, filter_by="user", seed)``, reproduced exactly.
 
     Their recipe: ``np.random.seed(seed)``; one uniform draw per row in input order; sort by (user, draw); a row is

@@ -164,17 +164,13 @@ def run_movielens_check(
     scores = models.score_users(X[wu], fm.user_features[wu], item_features=fm.item_features[ci])
     out.ndcg["cold_items_autoencoder"] = ndcg_at_k(scores, truth_i, 10)
     genres = _genre_matrix(path, iid)
-    out.ndcg["cold_items_genre_profile"] = ndcg_at_k(
-        _cosine_profile_scores(X[wu], genres, genres[ci]), truth_i, 10
-    )
+    out.ndcg["cold_items_genre_profile"] = ndcg_at_k(_cosine_profile_scores(X[wu], genres, genres[ci]), truth_i, 10)
     # genre popularity: positives per training item of each genre; an item scores the mean over its genres
     train_genres = genres * train_items[:, None]
     per_item = (np.asarray(X.sum(axis=0)).ravel() @ train_genres) / np.maximum(train_genres.sum(axis=0), 1)
     gp_scores = (genres[ci] @ per_item) / np.maximum(genres[ci].sum(axis=1), 1)
     out.ndcg["cold_items_genre_popularity"] = ndcg_at_k(np.tile(gp_scores, (wu.size, 1)), truth_i, 10)
-    out.ndcg["cold_items_random"] = ndcg_at_k(
-        np.random.default_rng(seed).random((wu.size, ci.size)), truth_i, 10
-    )
+    out.ndcg["cold_items_random"] = ndcg_at_k(np.random.default_rng(seed).random((wu.size, ci.size)), truth_i, 10)
     validation = models.validation.items()
     out.ndcg.update({f"val_{k}": float(v) for k, v in validation if k.startswith(("cold_users_", "ae_n"))})
     out.seconds["total"] = time.perf_counter() - t0

@@ -78,8 +78,9 @@ def embedding_projection(
         ax.scatter(xy[sel, 0], xy[sel, 1], s=8, color=cmap(i % 10), label=name)
     cold = ~models.learned_items
     if cold.any():
-        ax.scatter(xy[cold, 0], xy[cold, 1], s=30, facecolors="none", edgecolors="black", linewidths=0.5,
-                   label="content only")
+        ax.scatter(
+            xy[cold, 0], xy[cold, 1], s=30, facecolors="none", edgecolors="black", linewidths=0.5, label="content only"
+        )
     ax.set_title("item embeddings (PCA), coloured by top category")
     ax.legend(fontsize=7, markerscale=2, loc="best")
     fig.tight_layout()

@@ -344,8 +344,16 @@ def train_autoencoder(
 
     net.train()
     history, final, speeds = _train_loop(
-        "autoencoder", step, lambda: evaluate_autoencoder(net, ctx, cfg.eval_k), {"net": net}, batches,
-        cfg.epochs, cfg.patience, progress, console, on_epoch,
+        "autoencoder",
+        step,
+        lambda: evaluate_autoencoder(net, ctx, cfg.eval_k),
+        {"net": net},
+        batches,
+        cfg.epochs,
+        cfg.patience,
+        progress,
+        console,
+        on_epoch,
     )
     net.eval()
     return net, history, final, speeds
@@ -433,8 +441,16 @@ def train_gan(
     gen_net.train()
     disc.train()
     history, final, speeds = _train_loop(
-        "gan", step, lambda: evaluate_gan(gen_net, ctx, cfg.eval_k, seed), {"gen": gen_net, "disc": disc}, batches,
-        cfg.gan_epochs or cfg.epochs, cfg.patience, progress, console, on_epoch,
+        "gan",
+        step,
+        lambda: evaluate_gan(gen_net, ctx, cfg.eval_k, seed),
+        {"gen": gen_net, "disc": disc},
+        batches,
+        cfg.gan_epochs or cfg.epochs,
+        cfg.patience,
+        progress,
+        console,
+        on_epoch,
     )
     gen_net.eval()
     return gen_net, history, final, speeds
@@ -592,7 +608,8 @@ def _fit(
         item_popularity=item_counts.astype(np.float32),
     )
     console.print(
-        "validation: " + "  ".join(f"{k} {v:.4f}" for k, v in sorted(comparison.items()))
+        "validation: "
+        + "  ".join(f"{k} {v:.4f}" for k, v in sorted(comparison.items()))
         + f"  -> cold users served by {choice}",
         highlight=False,
     )
