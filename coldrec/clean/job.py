@@ -31,8 +31,9 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from pyspark.sql import DataFrame, Observation, SparkSession
@@ -152,6 +153,23 @@ def observe_written(events: DataFrame, dates: list[dt.date]) -> tuple[DataFrame,
     return events.observe(observation, *exprs), observation
 
 
+@contextmanager
+def uncompressed_cache(spark: SparkSession) -> Iterator[None]:
+    """Build the caches materialized inside the block without columnar compression.
+
+    Why: the validated events are cached for one job and read three times (curate, quarantine, counts); on 2 cores
+    compressing them cost more CPU than reading the smaller cache saved (persist + count 5.7 s -> 4.0 s at 1M
+    events). Memory stays bounded: the cache is MEMORY_AND_DISK, so a day too large for memory spills to disk.
+    """
+    key = "spark.sql.inMemoryColumnarStorage.compressed"
+    before = spark.conf.get(key, "true")
+    spark.conf.set(key, "false")
+    try:
+        yield
+    finally:
+        spark.conf.set(key, before)
+
+
 def _timed(phases: dict[str, float], name: str, fn: Callable[..., _T], *args: Any) -> _T:
     started = time.perf_counter()
     try:
@@ -268,7 +286,8 @@ def clean_days(spark: SparkSession, settings: Settings, dates: list[dt.date]) ->
         validated = _right_sized(validated, total_bytes, spark.sparkContext.defaultParallelism).persist()
         writing: Future | None = None
         try:
-            _timed(phases, "validate", _count_validation, validated, reports, paths)
+            with uncompressed_cache(spark):  # the count materializes the cache
+                _timed(phases, "validate", _count_validation, validated, reports, paths)
             for day, report in reports.items():
                 check_gate(report, cfg, events_folder(settings, day))
             passed = [d for d, r in reports.items() if r.gate_passed]
