@@ -14,7 +14,8 @@ loaded, tables existing). Then, over day 2's event files:
 
 Before anything is timed, both paths run once on a small shop (JIT warm-up), and each size's files are read once
 (page cache). The figure is ``ratio_vs_bare`` = coldrec seconds / bare seconds (goal: <= 2); the coldrec phases are
-printed too (``catalog`` runs in a thread beside ``validate``). Last line: one JSON object.
+printed too (``catalog`` runs in threads beside ``validate``; ``events`` is written in a thread beside the
+catalog's end and ``quarantine``). Last line: one JSON object.
 
     python bench/clean.py [--sizes 1M,5M] [--workdir bench/out/clean] [--master local[2]]
 """
