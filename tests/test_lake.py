@@ -86,3 +86,34 @@ def test_partition_overwrite_is_idempotent_and_isolated(spark, settings) -> None
     # time travel with delta-rs: the version before the last write still has the old day 2
     _, previous = _read(path, version=table.version() - 1)
     assert previous.equals(first)
+
+
+def test_an_older_table_gets_the_contracts_properties_and_stats_only_where_listed(spark, settings) -> None:
+    """A table made before a property joined its contract (here: silver.events' statistics columns) is brought up
+    to it by ensure_table, once; files written afterwards carry min/max statistics only for the listed columns."""
+    from delta.tables import DeltaTable as SparkTable
+    from deltalake import DeltaTable
+
+    from coldrec import lake
+    from coldrec.data import schemas as S
+
+    spec = lake.TABLES["silver.events"]
+    path = lake.table_path(settings, "silver.events")
+    SparkTable.create(spark).location(path).addColumns(spec.schema).partitionedBy(*spec.partition_by).execute()
+    lake.ensure_table(spark, settings, "silver.events")
+    version = DeltaTable(path).version()
+    lake.ensure_table(spark, settings, "silver.events")  # nothing drifted any more: no new commit
+    table = DeltaTable(path)
+    assert table.version() == version
+    config = table.metadata().configuration
+    listed = spec.properties["delta.dataSkippingStatsColumns"]
+    assert config["delta.dataSkippingStatsColumns"] == listed
+    assert "delta.constraints.not_after_ingest" in config
+
+    ts = dt.datetime(2024, 3, 1, 10)
+    row = ("e1", "u1", "i1", "view", ts, None, "s1", None, None, False, "f.jsonl", D1, D1)
+    frame = spark.createDataFrame([row], S.SILVER_EVENTS)
+    lake.overwrite_where(frame, settings, "silver.events", f"ingest_date = DATE'{D1.isoformat()}'")
+    actions = DeltaTable(path).get_add_actions(flatten=True).column_names
+    with_min = {name.removeprefix("min.") for name in actions if name.startswith("min.")}
+    assert with_min == set(listed.split(","))
