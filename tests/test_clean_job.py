@@ -259,9 +259,10 @@ def test_catalog_latest_record_wins_and_unknown_item_policy(spark, settings):
     _lines(landing / "items" / "date=2026-11-01" / "part-00000.jsonl", [{"item_id": "i1", "title": "One", "price": 11}])
     _lines(landing / "users" / "date=2026-11-01" / "part-00000.jsonl", [{"user_id": "u1", "age": 30}])
     _events(settings.landing_uri, D1, [_ev("a1", "u1", "i1", "view", "2026-11-01T10:00:00Z")])
-    run_clean(spark, settings, D1)
+    first = run_clean(spark, settings, D1)
     items = {r["item_id"]: (r["price"], r["updated_date"]) for r in _table(spark, settings, "silver.items")}
     assert items == {"i1": (11.0, D1), "i2": (21.0, D1)}  # the dated delta beats the snapshot on the same day
+    assert (first.items.inserted, first.items.updated, first.users.inserted) == (2, 0, 1)  # first load: appends
 
     snapshot.unlink()
     _lines(landing / "items" / "date=2026-11-02" / "part-00000.jsonl", [{"item_id": "i1", "title": "One", "price": 12}])
@@ -274,9 +275,12 @@ def test_catalog_latest_record_wins_and_unknown_item_policy(spark, settings):
     s = _settings(unknown_item_policy="quarantine", max_reject_share=0.5)
     report = run_clean(spark, s, D2)
     assert report.rejected_by_reason == {"unknown_item": 1} and report.accepted == 1
+    assert (report.items.inserted, report.items.updated) == (0, 1)  # the MERGE's own counts: i1 changed price
+    assert (report.users.inserted, report.users.updated) == (0, 1)
     assert {r["event_id"] for r in _table(spark, s, "silver.events")} == {"a1", "b1"}
 
-    run_clean(spark, settings, D1)  # rerun of an older date: its item record (price 11) must not win over Nov 2's
+    rerun = run_clean(spark, settings, D1)  # rerun of an older date: its record (price 11) must not win over Nov 2's
+    assert (rerun.items.inserted, rerun.items.updated, rerun.users.updated) == (0, 0, 0)
     items = {r["item_id"]: (r["price"], r["updated_date"]) for r in _table(spark, settings, "silver.items")}
     assert items == {"i1": (12.0, D2), "i2": (21.0, D1)}
     users = {r["user_id"]: (r["age"], r["updated_date"]) for r in _table(spark, settings, "silver.users")}
