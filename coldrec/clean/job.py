@@ -178,23 +178,22 @@ def _timed(phases: dict[str, float], name: str, fn: Callable[..., _T], *args: An
         phases[name] = phases.get(name, 0.0) + time.perf_counter() - started
 
 
-def _settle(pending: Future | None) -> None:
-    """Wait for a background write (also after a failure elsewhere): its error, if any, is secondary then."""
+def _settle(pending: Future | None) -> Any:
+    """Wait for a background task in a ``finally``: its result, or None when it failed (on the normal path its error
+    was already raised through ``result()``; after a failure elsewhere, that failure is the one to report)."""
     if pending is None:
-        return
+        return None
     try:
-        pending.result()
-    except Exception:  # the caller is already raising
-        return
+        return pending.result()
+    except Exception:
+        return None
 
 
 def _release(pending: Future) -> None:
-    """Wait for a catalog thread (also after a failure elsewhere) and drop its cached frames."""
-    try:
-        result = pending.result()
-    except Exception:  # the caller is already raising; the catalog thread's own error is secondary
-        return
-    result.release()
+    """Wait for a catalog thread and drop its cached frames."""
+    result = _settle(pending)
+    if result is not None:
+        result.release()
 
 
 def _clean_catalog(spark: SparkSession, settings: Settings, kind: CatalogKind, dates: list[dt.date]) -> CatalogResult:
