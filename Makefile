@@ -4,6 +4,10 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.coldrec-installed
+# No pip wheel cache: torch's CUDA wheels alone are gigabytes, and a cached copy beside the installed one has run a
+# small CI disk out of space.
+PIP := $(BIN)/python -m pip --no-cache-dir
+VENV_MB ?= 8500
 IVY_STAMP := .coldrec/ivy/.resolved
 # `make test` runs everything but the `slow` tests (real data sets, DAG runs, a Spark cluster): those run with
 # `make test-all` or `make test PYTEST_ARGS="-m slow"`.
@@ -22,9 +26,11 @@ $(STAMP): requirements.txt pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
 	@if [ -f $(STAMP) ] && [ "$$(cat $(STAMP))" = "$$(cat requirements.txt pyproject.toml | sha256sum)" ]; then touch $(STAMP); exit 0; fi; \
 	 set -e; [ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV); \
-	 $(BIN)/python -m pip install --quiet --upgrade pip; \
-	 $(BIN)/python -m pip install --quiet -r requirements.txt; \
-	 $(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .; \
+	 free_mb=$$(df -Pm . | awk 'NR==2 {print $$4}'); echo "setup: $$free_mb MB free here; the venv needs about $(VENV_MB) MB"; \
+	 if [ "$$free_mb" -lt $(VENV_MB) ]; then echo "setup: WARNING: only $$free_mb MB free; the install may fail with 'No space left on device'" >&2; fi; \
+	 $(PIP) install --quiet --upgrade pip; \
+	 $(PIP) install --quiet -r requirements.txt; \
+	 $(PIP) install --quiet --no-deps --no-build-isolation -e .; \
 	 cat requirements.txt pyproject.toml | sha256sum > $(STAMP)
 
 # Delta jars resolved once from Maven Central into a project-local Ivy cache (no races between tasks).
