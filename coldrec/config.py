@@ -67,7 +67,7 @@ class SimilarityConfig(BaseModel):
     top_k: int = Field(50, ge=1, description="neighbours kept per item and per user")
     heavy_user_cap: int = Field(1000, ge=1, description="item-item: users with more items keep their strongest ones")
     heavy_item_cap: int = Field(1000, ge=1, description="user-user: items with more users keep their strongest ones")
-    item_block_size: int = Field(8192, ge=1, description="max items per block of X.T @ X (one Spark task each)")
+    item_block_size: int = Field(32768, ge=1, description="max items per block of X.T @ X (one Spark task each)")
     user_block_size: int = Field(65536, ge=1, description="max users per block of X @ X.T")
     rows_per_partition: int = Field(2_000_000, ge=1, description="interactions per task when grouping by user")
     user_user: bool = Field(True, description="also compute gold.user_similarity")

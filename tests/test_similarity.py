@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pytest
+import scipy.sparse as sp
 
 # Spark's Python workers must run this interpreter (numpy, numba); set before the session fixture starts Spark.
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
@@ -226,6 +227,32 @@ def test_plan_blocks_balances_entries_and_caps_size() -> None:
     assert starts[0] == 0 and starts[-1] == len(counts)
     assert np.all(np.diff(starts) <= 4) and np.all(np.diff(starts) >= 1)
     assert len(blocks.plan_blocks(np.ones(10, np.int64), block_size=100, min_blocks=3)) - 1 == 3
+    # whole waves: 3 blocks of the size cap on 2 cores take as long as 4, so 4 balanced blocks are cut
+    assert len(blocks.plan_blocks(np.ones(30, np.int64), block_size=10, min_blocks=2)) - 1 == 4
+
+
+def test_block_members_bitmap_and_sorted_pairs_agree() -> None:
+    rng = np.random.default_rng(5)
+    sizes = rng.integers(1, 6, 40)
+    block = rng.integers(0, 7, int(sizes.sum())).astype(np.int32)
+    key = np.repeat(np.arange(40), sizes)
+    want = [np.unique(key[block == b]) for b in range(7)]
+    got = blocks.block_members(block, sizes, 7)  # small: the bit map
+    big = blocks.block_members(block, sizes, 7, bitmap_limit=0)  # the sorted pairs
+    for b in range(7):
+        np.testing.assert_array_equal(got[b], want[b])
+        np.testing.assert_array_equal(big[b], want[b])
+
+
+def test_block_columns_is_the_csc_of_the_block() -> None:
+    W, M = random_matrix(30, 20, 0.3, seed=8)
+    csr = sp.csr_matrix(W * M)
+    col_ptr, col_row, col_val = blocks.block_columns(csr.indptr, csr.indices, csr.data, 5, 12)
+    want = sp.csc_matrix(csr[:, 5:12])
+    want.sort_indices()
+    np.testing.assert_array_equal(col_ptr, want.indptr)
+    np.testing.assert_array_equal(col_row, want.indices)
+    np.testing.assert_array_equal(col_val, want.data)
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -260,6 +287,10 @@ def test_spark_item_and_user_similarity_match_dense(spark, metric: str) -> None:
     item = item_similarity(df, params)
     assert item.stats["blocks"] >= 4 and item.stats["partitions"] >= 2
     got = _collect(item)
+    # what the block tasks counted comes back through the accumulator once the neighbours were computed
+    assert item.stats["work"] == (M.sum(1) ** 2).sum() and item.stats["nnz"] == M.sum()
+    assert item.stats["keys"] == np.count_nonzero(M.sum(1)) and item.stats["capped_keys"] == 0
+    assert item.stats["max_block_work"] < item.stats["work"]
     want = reference(W, M, metric, 4, center="key" if metric == "pearson" else None)
     assert_same_topk(got, {i: v for i, v in want.items() if v})
     assert set(got) == {i for i, v in want.items() if v}

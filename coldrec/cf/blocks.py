@@ -5,7 +5,8 @@ Two steps run inside Spark tasks (:mod:`coldrec.cf.similarity` wires them with `
 1. :func:`stage_rows` gets every entry of a set of *keys* (users for item-item) -- all entries of a key land in the
    same task. It applies the heavy-key cap and the centering, then, for every entity *block* (a contiguous range of
    entity indices), serializes the full rows of the keys that touch that block into one CSR blob. It also emits the
-   task's share of the per-entity statistics (count, sum of squares, work).
+   task's share of the per-entity statistics (count, sum of squares, work), addressed to every block: each block's
+   task sums the shares itself, so the staged rows flow through one shuffle and are never cached or collected.
 2. :func:`compute_block` gets all blobs of one block, stacks them into one CSR, and runs the fused kernel
    (:func:`coldrec.cf.kernel.block_topk`) over the block's columns.
 
@@ -16,7 +17,7 @@ the heavy-key cap breaks weight ties by a seeded permutation of entity indices.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,14 +27,15 @@ import pyarrow.compute as pc
 #: Metrics the kernel knows (cosine and Pearson share a code: Pearson only changes the values fed in).
 METRICS = ("cosine", "pearson", "jaccard")
 
-#: ``block`` value of the rows that carry per-entity statistics instead of a CSR blob.
-STATS_BLOCK = -1
+#: ``kind`` of a staged row: a CSR blob of rows, or a share of the per-entity statistics.
+CSR, STATS = 0, 1
 
 STAGED_ARROW_SCHEMA = pa.schema(
     [
         pa.field("block", pa.int32(), nullable=False),
         pa.field("pkey", pa.int64(), nullable=False),
         pa.field("part", pa.int32(), nullable=False),
+        pa.field("kind", pa.int8(), nullable=False),
         pa.field("payload", pa.binary(), nullable=False),
     ]
 )
@@ -69,15 +71,19 @@ class BlockPlan:
 
 
 def plan_blocks(counts: np.ndarray, block_size: int, min_blocks: int) -> np.ndarray:
-    """Block boundaries over entity indices: at least ``min_blocks`` blocks (one per core keeps every core busy),
-    at most ``block_size`` entities each, cut at equal shares of entries so the work is balanced.
+    """Block boundaries over entity indices: a multiple of ``min_blocks`` blocks (one per core keeps every core busy;
+    3 equal blocks on 2 cores take as long as 4), at most ``block_size`` entities each, cut at equal shares of
+    entries so the work is balanced.
 
     Entries are the proxy for work: an entity's work is ``sum_{u in U_i} n_u`` ~ ``|U_i| x mean activity``.
+    Fewer blocks mean less shuffle (a key's row is copied to every block it touches), so no more are cut than the
+    cores and the size cap ask for.
     """
     n = len(counts)
     if n == 0:
         return np.zeros(1, dtype=np.int64)
-    n_blocks = max(1, min(n, max(min_blocks, -(-n // block_size))))
+    step = max(1, min_blocks)
+    n_blocks = max(1, min(n, -(-max(step, -(-n // block_size)) // step) * step))
     cum = np.cumsum(counts, dtype=np.float64)
     targets = cum[-1] * np.arange(1, n_blocks) / n_blocks
     cuts = np.searchsorted(cum, targets, side="left") + 1
@@ -198,6 +204,26 @@ def cap_and_center(
     return ptr, entity, value, sizes
 
 
+def block_members(
+    block: np.ndarray, sizes: np.ndarray, n_blocks: int, bitmap_limit: int | None = None
+) -> list[np.ndarray]:
+    """For each block, the key codes (ascending) with at least one entry in it; entries are grouped by key code.
+
+    A (blocks x keys) bit map is O(entries) with no sort; when it would be large next to the entries (many blocks),
+    the sorted unique (block, key) pairs take its place.
+    """
+    n_keys = len(sizes)
+    key = np.repeat(np.arange(n_keys, dtype=np.int64), sizes)
+    limit = 8 * len(block) + 1_000_000 if bitmap_limit is None else bitmap_limit
+    if n_blocks * n_keys <= limit:
+        touches = np.zeros((n_blocks, n_keys), dtype=bool)
+        touches[block, key] = True
+        return [np.flatnonzero(row) for row in touches]
+    pairs = np.unique(block.astype(np.int64) * n_keys + key)  # sorted by block, then key
+    bounds = np.searchsorted(pairs // n_keys, np.arange(n_blocks + 1))
+    return [pairs[lo:hi] % n_keys for lo, hi in itertools.pairwise(bounds)]
+
+
 def stage_rows(
     keys: pa.Array,
     entity: np.ndarray,
@@ -225,15 +251,8 @@ def stage_rows(
     work = np.bincount(entity, weights=np.repeat(sizes, sizes).astype(np.float64), minlength=plan.n_entities)
     stats = encode_stats(counts, sumsq, work, n_keys, n_capped)
 
-    block = plan.block_of(entity)
-    group = np.repeat(np.arange(n_keys, dtype=np.int64), sizes)
-    pairs = np.unique(block.astype(np.int64) * n_keys + group)  # sorted by block, then key
-    pair_block = pairs // n_keys
-    pair_key = pairs % n_keys
-    bounds = np.searchsorted(pair_block, np.arange(plan.n_blocks + 1))
     blobs: dict[int, bytes] = {}
-    for b in range(plan.n_blocks):
-        members = pair_key[bounds[b] : bounds[b + 1]]
+    for b, members in enumerate(block_members(plan.block_of(entity), sizes, plan.n_blocks)):
         if members.size == 0:
             continue
         lens = sizes[members]
@@ -255,18 +274,23 @@ def stage_partition(
     value = table.column("value").to_numpy().astype(np.float64) if "value" in table.column_names else weight.copy()
     blobs, stats = stage_rows(table.column("key"), entity, weight, value, plan, opts)
     del table
-    yield _staged_batch([STATS_BLOCK], [0], part, [stats])
+    for b in range(plan.n_blocks):  # every block's task needs every task's statistics (norms of all neighbours)
+        yield _staged_batch(b, plan, part, STATS, stats)
     for b, blob in blobs.items():  # one blob per batch keeps every Arrow binary column far below 2 GiB
-        yield _staged_batch([b], [plan.pkeys[b] if plan.pkeys else b], part, [blob])
+        yield _staged_batch(b, plan, part, CSR, blob)
 
 
-def _staged_batch(blocks: list[int], pkeys: list[int], part: int, payloads: list[bytes]) -> pa.RecordBatch:
+def _staged_batch(block: int, plan: BlockPlan, part: int, kind: int, payload: bytes) -> pa.RecordBatch:
+    """One staged row; the payload is wrapped, not copied (blobs are hundreds of MB per task at scale)."""
+    offsets = np.asarray([0, len(payload)], dtype=np.int32)
+    binary = pa.BinaryArray.from_buffers(pa.binary(), 1, [None, pa.py_buffer(offsets), pa.py_buffer(payload)])
     return pa.RecordBatch.from_arrays(
         [
-            pa.array(blocks, pa.int32()),
-            pa.array(pkeys, pa.int64()),
-            pa.array([part] * len(blocks), pa.int32()),
-            pa.array(payloads, pa.binary()),
+            pa.array([block], pa.int32()),
+            pa.array([plan.pkeys[block] if plan.pkeys else block], pa.int64()),
+            pa.array([part], pa.int32()),
+            pa.array([kind], pa.int8()),
+            binary,
         ],
         schema=STAGED_ARROW_SCHEMA,
     )
@@ -294,12 +318,15 @@ def block_columns(
     indptr: np.ndarray, indices: np.ndarray, values: np.ndarray, start: int, stop: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """CSC of the entity columns ``start..stop-1`` over the same rows (counting sort: rows stay in order)."""
-    rows = np.repeat(np.arange(len(indptr) - 1, dtype=np.int32), np.diff(indptr))
-    mask = (indices >= start) & (indices < stop)
-    cols = indices[mask] - start
-    order = np.argsort(cols, kind="stable")
-    col_ptr = np.concatenate([[0], np.cumsum(np.bincount(cols, minlength=stop - start))]).astype(np.int64)
-    return col_ptr, rows[mask][order], values[mask][order]
+    from coldrec.cf.kernel import csr_block_to_csc
+
+    return csr_block_to_csc(
+        np.ascontiguousarray(indptr, dtype=np.int64),
+        np.ascontiguousarray(indices, dtype=np.int32),
+        np.ascontiguousarray(values, dtype=np.float64),
+        start,
+        stop,
+    )
 
 
 def compute_block(
@@ -329,18 +356,29 @@ def compute_block(
 
 
 def compute_partition(
-    batches: Iterable[pa.RecordBatch], plan: BlockPlan, stats: EntityStats, opts: ComputeOptions
+    batches: Iterable[pa.RecordBatch],
+    plan: BlockPlan,
+    opts: ComputeOptions,
+    report: Callable[[int, EntityStats], None] | None = None,
 ) -> Iterator[pa.RecordBatch]:
-    """``mapInArrow`` body of step 2: staged blob rows (normally one block per task) -> neighbour rows with ids."""
+    """``mapInArrow`` body of step 2: staged rows (normally one block per task) -> neighbour rows with ids.
+
+    A block's statistics are the sum of the shares addressed to it; ``report(block, stats)`` sees them (run info).
+    """
     table = pa.Table.from_batches(list(batches))
     if table.num_rows == 0:
         return
     table = table.sort_by([("block", "ascending"), ("part", "ascending")])
     blocks = table.column("block").to_numpy()
+    kinds = table.column("kind").to_numpy()
     payloads = table.column("payload")
     for b in np.unique(blocks):
-        rows = np.flatnonzero(blocks == b)
-        blobs = [payloads[int(r)].as_buffer() for r in rows]
+        stats = EntityStats.zeros(plan.n_entities)
+        for r in np.flatnonzero((blocks == b) & (kinds == STATS)):
+            stats.add_blob(payloads[int(r)].as_buffer())
+        if report is not None:
+            report(int(b), stats)
+        blobs = [payloads[int(r)].as_buffer() for r in np.flatnonzero((blocks == b) & (kinds == CSR))]
         src, dst, sim, sup = compute_block(blobs, int(b), plan, stats, opts)
         yield pa.RecordBatch.from_arrays(
             [

@@ -178,6 +178,32 @@ def block_topk(
     return out_src[:n_out], out_dst[:n_out], out_sim[:n_out], out_sup[:n_out]
 
 
+@njit(cache=True, nogil=True)
+def csr_block_to_csc(row_ptr, row_idx, row_val, start, stop):  # pragma: no cover - compiled
+    """CSC ``(col_ptr, col_row, col_val)`` of the columns ``start..stop-1`` of a CSR matrix, rows ascending in each
+    column: a two-pass counting sort, O(nnz), where an argsort of the column indices was O(nnz log nnz)."""
+    n_cols = stop - start
+    col_ptr = np.zeros(n_cols + 1, dtype=np.int64)
+    for q in range(row_idx.shape[0]):
+        j = row_idx[q]
+        if start <= j < stop:
+            col_ptr[j - start + 1] += 1
+    for c in range(n_cols):
+        col_ptr[c + 1] += col_ptr[c]
+    fill = col_ptr[:-1].copy()
+    col_row = np.empty(col_ptr[n_cols], dtype=np.int32)
+    col_val = np.empty(col_ptr[n_cols], dtype=np.float64)
+    for u in range(row_ptr.shape[0] - 1):
+        for q in range(row_ptr[u], row_ptr[u + 1]):
+            j = row_idx[q]
+            if start <= j < stop:
+                c = j - start
+                col_row[fill[c]] = u
+                col_val[fill[c]] = row_val[q]
+                fill[c] += 1
+    return col_ptr, col_row, col_val
+
+
 def warm_up() -> None:
     """Compile (or load from numba's on-disk cache) the kernel in this process.
 
@@ -185,6 +211,7 @@ def warm_up() -> None:
     local executors load it instead of each compiling it again at the same time.
     """
     one = np.zeros(2, dtype=np.int64)
+    csr_block_to_csc(one, np.zeros(0, np.int32), np.zeros(0, np.float64), 0, 1)
     block_topk(
         one,
         np.zeros(0, np.int32),

@@ -23,11 +23,15 @@ materialized). Steps:
 
 1. ``groupBy(item).count`` -> sorted item ids (index order = id order) and block boundaries (driver: O(items));
 2. ``repartition(P, user)`` + ``mapInArrow``: each task caps and centers its users' rows and, for each block,
-   writes one CSR blob with the full rows of the users touching that block, plus its share of per-item norms and
-   counts; shuffle volume ``sum_u n_u * blocks_touched(u) <= nnz * B``;
-3. ``repartition(B, block)`` + ``mapInArrow``: the task of block b stacks its blobs and runs the kernel for the
-   block's items: ``W_b = sum_u n_u * n_ub`` multiply-adds, memory ``O(W_b + items)`` (its input is at most W_b
-   entries, the accumulators one slot per item), output ``<= K`` rows per item.
+   writes one CSR blob with the full rows of the users touching that block, plus, addressed to every block, its
+   share of the per-item norms and counts; shuffle volume ``sum_u n_u * blocks_touched(u) <= nnz * B`` (+ ``P * B``
+   statistics shares of at most ``32 * items`` bytes);
+3. ``repartition(B, block)`` + ``mapInArrow``: the task of block b sums the statistics shares, stacks its blobs and
+   runs the kernel for the block's items: ``W_b = sum_u n_u * n_ub`` multiply-adds, memory ``O(W_b + items)`` (its
+   input is at most W_b entries, the accumulators one slot per item), output ``<= K`` rows per item.
+
+Steps 2 and 3 are one Spark job, pipelined through one shuffle: nothing is cached and nothing but the block plan
+goes through the driver (the run info -- keys, capped keys, work -- comes back in an accumulator).
 
 So time ~ ``c_shuffle * nnz * B + c_kernel * W / cores + c_out * K * items``; memory per task is bounded by the
 block's work (cut by ``item_block_size`` and the cap). ``bench/similarity.py`` prints ``W`` and the seconds per
@@ -37,12 +41,13 @@ block's work (cut by ``item_block_size`` and the cap). ``bench/similarity.py`` p
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 import math
 from dataclasses import dataclass, field
 from typing import Literal
 
-from pyspark import StorageLevel, TaskContext
+import numpy as np
+from pyspark import TaskContext
+from pyspark.accumulators import Accumulator, AccumulatorParam
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -66,6 +71,7 @@ _STAGED_SCHEMA = T.StructType(
         T.StructField("block", T.IntegerType(), False),
         T.StructField("pkey", T.LongType(), False),
         T.StructField("part", T.IntegerType(), False),
+        T.StructField("kind", T.ByteType(), False),
         T.StructField("payload", T.BinaryType(), False),
     ]
 )
@@ -102,24 +108,49 @@ class SimilarityParams:
         )
 
 
+class _MaxArray(AccumulatorParam):
+    """Element-wise max of float arrays: a slot written by a task re-run (retry, second action) is not counted twice."""
+
+    def zero(self, value: np.ndarray) -> np.ndarray:
+        return np.zeros_like(value)
+
+    def addInPlace(self, value1: np.ndarray, value2: np.ndarray) -> np.ndarray:
+        np.maximum(value1, value2, out=value1)
+        return value1
+
+
 @dataclass
 class SimilarityResult:
     """The neighbour lists (``id, neighbor_id, similarity, support``) and what it took to compute them.
 
-    ``neighbors`` reads a persisted intermediate: write or collect it, then call :meth:`release`.
+    ``neighbors`` is lazy: write or collect it once, then read :attr:`stats` (the counts that the tasks computed
+    are there once they ran) and call :meth:`release`.
     """
 
     neighbors: DataFrame
-    stats: dict[str, float] = field(default_factory=dict)
-    _cached: list[DataFrame] = field(default_factory=list)
+    info: dict[str, float] = field(default_factory=dict)
     _broadcasts: list = field(default_factory=list)
+    _totals: Accumulator | None = None
+
+    @property
+    def stats(self) -> dict[str, float]:
+        """Plan sizes, plus what the tasks counted: keys, capped keys, entries after the cap, work, max block work."""
+        out = dict(self.info)
+        if self._totals is not None:
+            n_keys, n_capped, *per_block = self._totals.value
+            nnz, work = np.asarray(per_block).reshape(2, -1)
+            out.update(
+                keys=float(n_keys),
+                capped_keys=float(n_capped),
+                nnz=float(nnz.sum()),
+                work=float(work.sum()),
+                max_block_work=float(work.max()),
+            )
+        return out
 
     def release(self) -> None:
-        for df in self._cached:
-            df.unpersist()
         for bc in self._broadcasts:
             bc.destroy()
-        self._cached.clear()
         self._broadcasts.clear()
 
 
@@ -190,9 +221,9 @@ def topk_similarity(
     plan_starts = blocks.plan_blocks(counts, params.block_size, cores)
     n_blocks = len(plan_starts) - 1
     if nnz == 0:
-        return SimilarityResult(spark.createDataFrame([], NEIGHBORS_SCHEMA), {"nnz": 0.0, "entities": 0.0})
+        return SimilarityResult(spark.createDataFrame([], NEIGHBORS_SCHEMA), {"nnz": 0.0, "entities": 0.0, "work": 0.0})
     plan = blocks.BlockPlan(ent.column("entity").combine_chunks(), plan_starts, partition_keys(n_blocks))
-    n_parts = max(cores, math.ceil(nnz / params.rows_per_partition))
+    n_parts = math.ceil(max(cores, math.ceil(nnz / params.rows_per_partition)) / cores) * cores  # whole waves
     stage_opts = blocks.StageOptions(cap=params.cap, center_by_key=center_by_key, seed=params.seed)
     bc_plan = sc.broadcast(plan)
 
@@ -207,36 +238,31 @@ def topk_similarity(
     ]
     if value_col:
         cols.append(F.col(value_col).cast("double").alias("value"))
-    staged = (
-        entries.select(*cols)
-        .repartition(n_parts, "key")
-        .mapInArrow(stage, _STAGED_SCHEMA)
-        .persist(StorageLevel.MEMORY_AND_DISK)
-    )
-    stats = blocks.EntityStats.zeros(plan.n_entities)
-    for batch in staged.where(F.col("block") == blocks.STATS_BLOCK).select("payload").toArrow().to_batches():
-        for blob in batch.column(0):
-            stats.add_blob(blob.as_buffer())
-    bc_stats = sc.broadcast(stats)
+    staged = entries.select(*cols).repartition(n_parts, "key").mapInArrow(stage, _STAGED_SCHEMA)
     compute_opts = blocks.ComputeOptions(params.metric, params.k, params.shrinkage, params.min_support)
     kernel.warm_up()
+    # [keys, capped keys, entries per block..., work per block...], filled by the block tasks
+    totals = sc.accumulator(np.zeros(2 + 2 * n_blocks), _MaxArray())
+
+    def report(block: int, stats: blocks.EntityStats) -> None:  # executor side: run info for the driver
+        lo, hi = plan_starts[block], plan_starts[block + 1]
+        slots = np.zeros(2 + 2 * n_blocks)
+        slots[:2] = stats.n_keys, stats.n_capped
+        slots[2 + block] = stats.counts[lo:hi].sum()
+        slots[2 + n_blocks + block] = stats.work[lo:hi].sum()
+        totals.add(slots)
 
     def compute(batches):  # executor side of step 3
-        yield from blocks.compute_partition(batches, bc_plan.value, bc_stats.value, compute_opts)
+        yield from blocks.compute_partition(batches, bc_plan.value, compute_opts, report)
 
-    neighbors = staged.where(F.col("block") >= 0).repartition(n_blocks, "pkey").mapInArrow(compute, NEIGHBORS_SCHEMA)
+    neighbors = staged.repartition(n_blocks, "pkey").mapInArrow(compute, NEIGHBORS_SCHEMA)
     info = {
         "entities": float(plan.n_entities),
-        "keys": float(stats.n_keys),
         "nnz_before_cap": float(nnz),
-        "nnz": float(stats.counts.sum()),
-        "capped_keys": float(stats.n_capped),
-        "work": float(stats.work.sum()),
-        "max_block_work": float(max(stats.work[lo:hi].sum() for lo, hi in itertools.pairwise(plan_starts))),
         "blocks": float(n_blocks),
         "partitions": float(n_parts),
     }
-    return SimilarityResult(neighbors, info, [staged], [bc_plan, bc_stats])
+    return SimilarityResult(neighbors, info, [bc_plan], totals)
 
 
 def item_similarity(interactions: DataFrame, params: SimilarityParams) -> SimilarityResult:
