@@ -117,3 +117,29 @@ def test_an_older_table_gets_the_contracts_properties_and_stats_only_where_liste
     actions = DeltaTable(path).get_add_actions(flatten=True).column_names
     with_min = {name.removeprefix("min.") for name in actions if name.startswith("min.")}
     assert with_min == set(listed.split(","))
+
+
+def test_ensure_table_checks_once_per_process_but_recreates_a_removed_table(spark, settings) -> None:
+    """The contract check runs once per table in a process (later writes skip ~1 s of Delta commands); a table
+    removed since then is created again, with its constraints."""
+    import shutil
+
+    from deltalake import DeltaTable
+
+    from coldrec import lake
+
+    path = lake.table_path(settings, "gold.item_similarity")
+    lake.ensure_table(spark, settings, "gold.item_similarity")
+    version = DeltaTable(path).version()
+    sc = spark.sparkContext
+    sc.setJobGroup("ensure-again", "second ensure_table")
+    try:
+        lake.ensure_table(spark, settings, "gold.item_similarity")
+    finally:
+        sc.setLocalProperty("spark.jobGroup.id", None)
+    assert sc.statusTracker().getJobIdsForGroup("ensure-again") == []  # the full check runs a Spark job
+    assert DeltaTable(path).version() == version
+    shutil.rmtree(path)
+    lake.ensure_table(spark, settings, "gold.item_similarity")
+    config = DeltaTable(path).metadata().configuration
+    assert {"delta.constraints.not_self", "delta.constraints.support_positive"} <= set(config)
