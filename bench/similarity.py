@@ -133,6 +133,7 @@ def run_coldrec(spark, settings, cap: int) -> tuple[float, dict]:
     from coldrec.interactions import read_interactions
 
     params = SimilarityParams(metric="cosine", k=K, cap=cap, block_size=settings.similarity.item_block_size)
+    lake.forget_checked_tables()  # the nightly task is a process of its own: it pays the table's contract check
     started = time.perf_counter()
     inter = read_interactions(spark, settings, RUN_DATE).select("user_id", "item_id", "weight")
     result = item_similarity(inter, params)

@@ -133,6 +133,12 @@ def register_table(spec: TableSpec) -> None:
 _ENSURED: set[tuple[str, str]] = set()
 
 
+def forget_checked_tables() -> None:
+    """Make the next :func:`ensure_table` of every table run its full check again, as in a new process (the
+    benchmarks time what a nightly task, a process of its own, pays)."""
+    _ENSURED.clear()
+
+
 def ensure_table(spark: SparkSession, settings: Settings, name: str) -> DeltaTable:
     """Create the table with its contract if it does not exist yet; return it.
 

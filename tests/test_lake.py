@@ -139,6 +139,13 @@ def test_ensure_table_checks_once_per_process_but_recreates_a_removed_table(spar
         sc.setLocalProperty("spark.jobGroup.id", None)
     assert sc.statusTracker().getJobIdsForGroup("ensure-again") == []  # the full check runs a Spark job
     assert DeltaTable(path).version() == version
+    lake.forget_checked_tables()  # as in a new process: the full check again
+    sc.setJobGroup("ensure-forgotten", "ensure_table after forget")
+    try:
+        lake.ensure_table(spark, settings, "gold.item_similarity")
+    finally:
+        sc.setLocalProperty("spark.jobGroup.id", None)
+    assert sc.statusTracker().getJobIdsForGroup("ensure-forgotten") != []
     shutil.rmtree(path)
     lake.ensure_table(spark, settings, "gold.item_similarity")
     config = DeltaTable(path).metadata().configuration
