@@ -7,7 +7,7 @@ What is timed (default 100k users x 20k items, latent 64, batches of 4096 users,
 - ``matmul``: the same GEMMs (same batch shapes, same output buffer), nothing else;
 - ``blend``: the nightly Recommender's block path for a sample of users (an embedding source, item-kNN over a sparse
   top-50 similarity and segment popularity, z-scored and blended per segment, masked, top-200 pool), reported as
-  users/s beside it.
+  users/s beside it, with the nightly default block size and again in blocks of 4096 users.
 GFLOP/s counts the GEMM's 2 * users * items * dim flops for both, so ``share_of_matmul`` = matmul time / scoring time.
 Last line: JSON with share_of_matmul, users_per_s, gflops, matmul_gflops, device.
 """
@@ -59,8 +59,9 @@ def bench_scoring(U, V, b, seen, k, batch, two_stage: bool = True) -> float:
     return time.perf_counter() - t0
 
 
-def bench_blend(n_users: int, n_items: int, dim: int, rng: np.random.Generator) -> float:
-    """users/s of the nightly Recommender block path on a sample of users (see module doc)."""
+def bench_blend(n_users: int, n_items: int, dim: int, rng: np.random.Generator, batch_users: int = 0) -> float:
+    """users/s of the nightly Recommender block path on a sample of users (see module doc); ``batch_users`` 0 is
+    the nightly default (auto by device)."""
     from coldrec.config import RecommendConfig
     from coldrec.recommend.blending import BlendWeights
     from coldrec.recommend.candidates import ItemKNNSource, PopularitySource, Source, UserBatch
@@ -82,7 +83,7 @@ def bench_blend(n_users: int, n_items: int, dim: int, rng: np.random.Generator) 
     sim = sp.csr_matrix((rng.random(n_items * nbr).astype(np.float32),
                          (np.repeat(np.arange(n_items), nbr), rng.integers(0, n_items, n_items * nbr))),
                         shape=(n_items, n_items))  # fmt: skip
-    cfg = RecommendConfig(batch_users=2048)
+    cfg = RecommendConfig(batch_users=batch_users)  # 0: the nightly default, 512 users per block on CPU, 4096 on CUDA
     weights = BlendWeights({s: {"autoencoder": 0.4, "cf": 0.4, "popular": 0.2} for s in ("new", "light", "heavy")})
     sources = {"autoencoder": Embedding(U, V), "cf": ItemKNNSource(sim),
                "popular": PopularitySource(rng.random((4, n_items)).astype(np.float32))}  # fmt: skip
@@ -92,8 +93,8 @@ def bench_blend(n_users: int, n_items: int, dim: int, rng: np.random.Generator) 
                   rng.integers(0, 4, n_users))  # fmt: skip
     rec = Recommender(sources, weights, cfg, 20)
     t0 = time.perf_counter()
-    for lo in range(0, n_users, cfg.batch_users):
-        rec.score_block(cat, lo, min(lo + cfg.batch_users, n_users))
+    for lo in range(0, n_users, rec.batch_users):
+        rec.score_block(cat, lo, min(lo + rec.batch_users, n_users))
     return n_users / (time.perf_counter() - t0)
 
 
@@ -146,6 +147,10 @@ def main() -> None:
     }
     if args.blend_users:
         result["blend_users_per_s"] = round(bench_blend(args.blend_users, args.items, args.dim, rng), 1)
+        # the same path in blocks of 4096 users (the default before 2026-12-04), same run
+        result["blend_users_per_s_blocks_4096"] = round(
+            bench_blend(args.blend_users, args.items, args.dim, np.random.default_rng(0), 4096), 1
+        )
     print(f"scoring {result['gflops']} GFLOP/s vs matmul {result['matmul_gflops']} GFLOP/s "
           f"= {result['share_of_matmul']:.0%} of matmul; {result['users_per_s']:,.0f} users/s")  # fmt: skip
     print(json.dumps(result))

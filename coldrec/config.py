@@ -160,7 +160,12 @@ class RecommendConfig(BaseModel):
     tune_days: int = Field(7, ge=0, description="nightly: tune blend weights on the last N days (0: configured)")
     tune_min_users: int = Field(30, ge=1, description="hold-out users a segment needs in the tuning half")
     tune_max_users: int = Field(2000, ge=1, description="hold-out users per half used for tuning (sampled)")
-    batch_users: int = Field(4096, ge=1, description="users per score block (memory = batch x items x 4 bytes)")
+    batch_users: int = Field(
+        0,
+        ge=0,
+        description="users per score block (memory = batch x items x 4 bytes per source); 0 = auto: 512 on CPU, "
+        "where blocks that stay in cache gave 1.6x the users/s of 4096 at 50k items, 4096 on CUDA",
+    )
     device: Literal["auto", "cpu", "cuda"] = "auto"
     model_version: str | None = Field(None, description="recorded in gold.recommendations; None: the champion's")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import scipy.sparse as sp
 import torch
@@ -199,6 +200,20 @@ def test_recommender_end_to_end_by_hand():
     assert got[("u2", 2)][:2] == ("i1", "popular")
     assert len(out) == 6 and out["rank"].tolist() == [1, 2] * 3
     assert out.loc[(out.user_id == "u0") & (out["rank"] == 1), "score"].item() == pytest.approx(1.875, abs=2e-3)
+    # the block size changes nothing but speed: one block of all users (auto) gives the same lists
+    auto = Recommender(rec.sources, weights, cfg.model_copy(update={"batch_users": 0}), top_n=2)
+    assert auto.batch_users == 512 and len(range(0, cat.n_users, auto.batch_users)) == 1
+    pd.testing.assert_frame_equal(auto.recommend(cat), out)
+
+
+def test_auto_score_block_size_by_device() -> None:
+    """0 = auto: small cache-friendly blocks on CPU, large ones on CUDA; a configured size always wins."""
+    cfg = RecommendConfig()
+    assert cfg.batch_users == 0
+    assert Recommender({}, BlendWeights({}), cfg, 10).batch_users == 512
+    assert Recommender({}, BlendWeights({}), cfg, 10, device=torch.device("cuda")).batch_users == 4096
+    fixed = cfg.model_copy(update={"batch_users": 100})
+    assert Recommender({}, BlendWeights({}), fixed, 10, device=torch.device("cuda")).batch_users == 100
 
 
 @pytest.mark.spark

@@ -69,6 +69,11 @@ class Recommender:
     #: figures of the run (hold-out NDCG per segment, counts) recorded in ops.run_metrics by score_all_users
     metrics: dict[str, float] = field(default_factory=dict)
 
+    @property
+    def batch_users(self) -> int:
+        """Users per score block: the configured number, or by device (``recommend.batch_users`` = 0)."""
+        return self.cfg.batch_users or (4096 if self.device.type == "cuda" else 512)
+
     def score_block(self, cat: Catalog, lo: int, hi: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(pool scores, pool item indices, pool source indices) for users lo:hi: blend, mask bought, top pool."""
         users = np.arange(lo, hi)
@@ -93,8 +98,8 @@ class Recommender:
         n_cat = len(cat.category_names)
         affinity = cat.category_affinity if cat.category_affinity is not None else np.zeros((n_cat, n_cat), np.float32)
         frames = []
-        for lo in range(0, cat.n_users, self.cfg.batch_users):
-            hi = min(lo + self.cfg.batch_users, cat.n_users)
+        for lo in range(0, cat.n_users, self.batch_users):
+            hi = min(lo + self.batch_users, cat.n_users)
             values, idx, src = self.score_block(cat, lo, hi)
             pool_items, pool_scores, pool_src = idx.cpu().numpy(), values.cpu().numpy(), src.cpu().numpy()
             bought_cats = user_category_matrix(cat.bought[lo:hi], cat.item_category, n_cat)
