@@ -132,20 +132,20 @@ def test_ensure_table_checks_once_per_process_but_recreates_a_removed_table(spar
     lake.ensure_table(spark, settings, "gold.item_similarity")
     version = DeltaTable(path).version()
     sc = spark.sparkContext
-    sc.setJobGroup("ensure-again", "second ensure_table")
-    try:
-        lake.ensure_table(spark, settings, "gold.item_similarity")
-    finally:
-        sc.setLocalProperty("spark.jobGroup.id", None)
-    assert sc.statusTracker().getJobIdsForGroup("ensure-again") == []  # the full check runs a Spark job
+
+    def jobs_of_ensure(group: str) -> list[int]:
+        """Spark jobs that one ensure_table call ran (the full check runs at least one)."""
+        sc.setJobGroup(group, "ensure_table")
+        try:
+            lake.ensure_table(spark, settings, "gold.item_similarity")
+        finally:
+            sc.setLocalProperty("spark.jobGroup.id", None)
+        return sc.statusTracker().getJobIdsForGroup(group)
+
+    assert jobs_of_ensure("ensure-again") == []
     assert DeltaTable(path).version() == version
     lake.forget_checked_tables()  # as in a new process: the full check again
-    sc.setJobGroup("ensure-forgotten", "ensure_table after forget")
-    try:
-        lake.ensure_table(spark, settings, "gold.item_similarity")
-    finally:
-        sc.setLocalProperty("spark.jobGroup.id", None)
-    assert sc.statusTracker().getJobIdsForGroup("ensure-forgotten") != []
+    assert jobs_of_ensure("ensure-forgotten") != []
     shutil.rmtree(path)
     lake.ensure_table(spark, settings, "gold.item_similarity")
     config = DeltaTable(path).metadata().configuration
