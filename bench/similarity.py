@@ -129,6 +129,7 @@ def read_lists(spark, path: str) -> dict[int, set[int]]:
 
 def run_coldrec(spark, settings, cap: int) -> tuple[float, dict]:
     from coldrec import lake
+    from coldrec.cf.files import partition_files
     from coldrec.cf.similarity import SimilarityParams, item_similarity, with_run_columns
     from coldrec.interactions import read_interactions
 
@@ -136,7 +137,8 @@ def run_coldrec(spark, settings, cap: int) -> tuple[float, dict]:
     lake.forget_checked_tables()  # the nightly task is a process of its own: it pays the table's contract check
     started = time.perf_counter()
     inter = read_interactions(spark, settings, RUN_DATE).select("user_id", "item_id", "weight")
-    result = item_similarity(inter, params)
+    files = partition_files(lake.table_path(settings, "gold.interactions"), "run_date", RUN_DATE.isoformat())
+    result = item_similarity(inter, params, files)  # as the nightly task calls it
     try:
         lake.overwrite_partition(
             with_run_columns(result.neighbors, "cosine", RUN_DATE), settings, "gold.item_similarity", RUN_DATE

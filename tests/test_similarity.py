@@ -300,6 +300,87 @@ def test_spark_item_and_user_similarity_match_dense(spark, metric: str) -> None:
     assert_same_topk(user, {i: v for i, v in want_u.items() if v})
 
 
+def _write_gold_interactions(spark, settings, W, M, run_date: dt.date, files: int) -> None:
+    from pyspark.sql import functions as F
+
+    from coldrec import lake
+
+    df = (
+        _interactions_df(spark, W, M)
+        .repartition(files)  # several files: users and items spread over them
+        .withColumn("run_date", F.lit(run_date))
+        .withColumn("n_events", F.lit(1).cast("long"))
+        .withColumn("purchased", F.lit(False))
+        .withColumn("last_ts", F.lit(dt.datetime(2024, 1, 31, 12)))
+    )
+    lake.overwrite_partition(df, settings, "gold.interactions", run_date)
+
+
+@pytest.mark.spark
+@pytest.mark.parametrize("metric", ["cosine", "pearson", "jaccard"])
+def test_reading_the_partition_files_in_the_tasks_gives_the_spark_result(spark, settings, metric: str) -> None:
+    from coldrec import lake
+    from coldrec.cf.files import partition_files
+    from coldrec.cf.similarity import SimilarityParams, item_similarity, user_similarity
+    from coldrec.interactions import read_interactions
+
+    W, M = random_matrix(60, 35, 0.2, seed=11)
+    day = dt.date(2024, 1, 31)
+    _write_gold_interactions(spark, settings, W, M, day, files=3)
+    everyone = np.ones_like(M, dtype=bool)  # another date: every pair, which must not be read
+    _write_gold_interactions(spark, settings, np.full(M.shape, 0.5), everyone, day - dt.timedelta(days=1), 2)
+    files = partition_files(lake.table_path(settings, "gold.interactions"), "run_date", day.isoformat())
+    assert files is not None and len(files) == 3 and all("run_date=2024-01-31" in f for f in files)
+    inter = read_interactions(spark, settings, day).select("user_id", "item_id", "weight")
+    params = SimilarityParams(metric=metric, k=4, block_size=8, rows_per_partition=100)
+    direct = item_similarity(inter, params, files)
+    assert direct.info["read_from_files"] == 1.0
+    got = _collect(direct)
+    assert direct.stats["work"] == (M.sum(1) ** 2).sum() and direct.stats["nnz"] == M.sum()
+    via_spark = _collect(item_similarity(inter, params))
+    assert got.keys() == via_spark.keys()
+    for key, lst in via_spark.items():  # same neighbours, support and similarity (float sums may differ by ulps)
+        assert [(n, c) for n, _, c in got[key]] == [(n, c) for n, _, c in lst]
+        np.testing.assert_allclose([v for _, v, _ in got[key]], [v for _, v, _ in lst], rtol=1e-12)
+    want = reference(W, M, metric, 4, center="key" if metric == "pearson" else None)
+    assert_same_topk(got, {i: v for i, v in want.items() if v})
+
+    user = user_similarity(inter, SimilarityParams(metric=metric, k=4, block_size=16), files)
+    assert user.info["read_from_files"] == (0.0 if metric == "pearson" else 1.0)  # Pearson centers in Spark
+    want_u = reference(W.T, M.T, metric, 4, center="entity" if metric == "pearson" else None)
+    assert_same_topk(_collect(user), {i: v for i, v in want_u.items() if v})
+
+
+@pytest.mark.spark
+def test_partition_files_falls_back_to_spark_for_deletion_vectors_and_missing_tables(spark, settings) -> None:
+    from coldrec import lake
+    from coldrec.cf.files import partition_files
+
+    W, M = random_matrix(10, 8, 0.5, seed=2)
+    _write_gold_interactions(spark, settings, W, M, dt.date(2024, 1, 31), files=1)
+    path = lake.table_path(settings, "gold.interactions")
+    assert partition_files(path, "run_date", "2024-01-31")
+    assert partition_files(path, "run_date", "2023-01-01") == []  # a date without rows: no files
+    spark.sql(f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES ('delta.enableDeletionVectors' = 'true')")
+    assert partition_files(path, "run_date", "2024-01-31") is None  # rows may hide in deletion vectors
+    assert partition_files(str(Path(path).parent / "nothing_here"), "run_date", "2024-01-31") is None
+
+
+def test_string_buckets_are_fnv1a_of_the_utf8_bytes() -> None:
+    from coldrec.cf.files import string_buckets
+
+    def fnv1a(text: str) -> int:
+        h = 14695981039346656037
+        for byte in text.encode():
+            h = ((h ^ byte) * 1099511628211) % 2**64
+        return h
+
+    values = ["u0001", "", "ünïcode", "u0001", "a much longer user id than most"]
+    arr = pa.array(["skip", *values]).slice(1)  # a sliced array: offsets start past 0
+    np.testing.assert_array_equal(string_buckets(arr, 7), [fnv1a(v) % 7 for v in values])
+    np.testing.assert_array_equal(string_buckets(pa.array(values, pa.large_string()), 7), string_buckets(arr, 7))
+
+
 @pytest.mark.spark
 def test_partition_keys_follow_spark_hash(spark) -> None:
     from pyspark.sql import functions as F

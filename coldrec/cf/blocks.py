@@ -274,16 +274,91 @@ def stage_partition(
     value = table.column("value").to_numpy().astype(np.float64) if "value" in table.column_names else weight.copy()
     blobs, stats = stage_rows(table.column("key"), entity, weight, value, plan, opts)
     del table
+    yield from _staged_batches(blobs, stats, plan, part)
+
+
+def _staged_batches(blobs: dict[int, bytes], stats: bytes, plan: BlockPlan, part: int) -> Iterator[pa.RecordBatch]:
     for b in range(plan.n_blocks):  # every block's task needs every task's statistics (norms of all neighbours)
         yield _staged_batch(b, plan, part, STATS, stats)
     for b, blob in blobs.items():  # one blob per batch keeps every Arrow binary column far below 2 GiB
         yield _staged_batch(b, plan, part, CSR, blob)
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# Step 1 from files (see coldrec.cf.files): read + bucket keys by hash, then stage each bucket's keys
+# ---------------------------------------------------------------------------------------------------------------
+BUCKETED_ARROW_SCHEMA = pa.schema(
+    [pa.field("pkey", pa.int64(), nullable=False), pa.field("payload", pa.binary(), nullable=False)]
+)
+
+
+@dataclass(frozen=True)
+class FileColumns:
+    """Which Parquet columns are the key, the entity and the weight."""
+
+    key: str
+    entity: str
+    weight: str
+
+
+def bucket_files(
+    files: list[str], cols: FileColumns, plan: BlockPlan, bucket_pkeys: tuple[int, ...]
+) -> Iterator[pa.RecordBatch]:
+    """Read ``files`` and send every key's entries to one bucket (FNV-1a of the key mod the number of buckets):
+    one IPC payload per bucket with ``key`` (string), ``entity`` (index in the plan) and ``weight``."""
+    from coldrec.cf.files import read_columns, string_buckets, to_ipc
+
+    table = read_columns(files, [cols.key, cols.entity, cols.weight])
+    if table.num_rows == 0:
+        return
+    keys = table.column(cols.key).combine_chunks()
+    if not pa.types.is_string(keys.type):
+        keys = keys.cast(pa.string())
+    entity = pc.index_in(table.column(cols.entity).cast(pa.string()), value_set=plan.entity_ids).combine_chunks()
+    bucket = string_buckets(keys, len(bucket_pkeys))
+    order = np.argsort(bucket, kind="stable")
+    out = pa.table(
+        {
+            "key": keys.take(order),
+            "entity": entity.cast(pa.int32()).take(order),
+            "weight": table.column(cols.weight).combine_chunks().cast(pa.float64()).take(order),
+        }
+    )
+    bounds = np.searchsorted(bucket[order], np.arange(len(bucket_pkeys) + 1))
+    for b, (lo, hi) in enumerate(itertools.pairwise(bounds)):
+        if hi > lo:
+            payload = to_ipc(out.slice(lo, hi - lo))
+            yield pa.RecordBatch.from_arrays(
+                [pa.array([bucket_pkeys[b]], pa.int64()), _binary(payload)], schema=BUCKETED_ARROW_SCHEMA
+            )
+
+
+def stage_buckets(
+    batches: Iterable[pa.RecordBatch], plan: BlockPlan, opts: StageOptions, part: int
+) -> Iterator[pa.RecordBatch]:
+    """``mapInArrow`` body of step 1 after :func:`bucket_files`: one bucket's payloads -> staged blob rows."""
+    from coldrec.cf.files import from_ipc
+
+    payloads = [p.as_buffer() for batch in batches for p in batch.column("payload")]
+    data = from_ipc(payloads)
+    if data is None or data.num_rows == 0:
+        return
+    weight = data.column("weight").to_numpy()
+    entity = data.column("entity").to_numpy()
+    blobs, stats = stage_rows(data.column("key"), entity, weight, weight.copy(), plan, opts)
+    del data, payloads
+    yield from _staged_batches(blobs, stats, plan, part)
+
+
+def _binary(payload: bytes) -> pa.BinaryArray:
+    """A one-element binary array over ``payload`` without copying it."""
+    offsets = np.asarray([0, len(payload)], dtype=np.int32)
+    return pa.BinaryArray.from_buffers(pa.binary(), 1, [None, pa.py_buffer(offsets), pa.py_buffer(payload)])
+
+
 def _staged_batch(block: int, plan: BlockPlan, part: int, kind: int, payload: bytes) -> pa.RecordBatch:
     """One staged row; the payload is wrapped, not copied (blobs are hundreds of MB per task at scale)."""
-    offsets = np.asarray([0, len(payload)], dtype=np.int32)
-    binary = pa.BinaryArray.from_buffers(pa.binary(), 1, [None, pa.py_buffer(offsets), pa.py_buffer(payload)])
+    binary = _binary(payload)
     return pa.RecordBatch.from_arrays(
         [
             pa.array([block], pa.int32()),
@@ -368,17 +443,18 @@ def compute_partition(
     table = pa.Table.from_batches(list(batches))
     if table.num_rows == 0:
         return
-    table = table.sort_by([("block", "ascending"), ("part", "ascending")])
-    blocks = table.column("block").to_numpy()
-    kinds = table.column("kind").to_numpy()
+    # rows in (block, source part) order by index: sorting the table itself would copy every payload
+    order = np.lexsort((table.column("part").to_numpy(), table.column("block").to_numpy()))
+    blocks = table.column("block").to_numpy()[order]
+    kinds = table.column("kind").to_numpy()[order]
     payloads = table.column("payload")
     for b in np.unique(blocks):
         stats = EntityStats.zeros(plan.n_entities)
-        for r in np.flatnonzero((blocks == b) & (kinds == STATS)):
+        for r in order[(blocks == b) & (kinds == STATS)]:
             stats.add_blob(payloads[int(r)].as_buffer())
         if report is not None:
             report(int(b), stats)
-        blobs = [payloads[int(r)].as_buffer() for r in np.flatnonzero((blocks == b) & (kinds == CSR))]
+        blobs = [payloads[int(r)].as_buffer() for r in order[(blocks == b) & (kinds == CSR)]]
         src, dst, sim, sup = compute_block(blobs, int(b), plan, stats, opts)
         yield pa.RecordBatch.from_arrays(
             [

@@ -11,6 +11,7 @@ from pyspark.sql import functions as F
 from rich.console import Console
 
 from coldrec import lake
+from coldrec.cf.files import partition_files
 from coldrec.cf.similar_items import item_popularity, similar_items
 from coldrec.cf.similarity import (
     SimilarityParams,
@@ -50,6 +51,8 @@ def run_similarities(spark: SparkSession, settings: Settings, run_date: dt.date)
         console.log(f"[similarity] gold.interactions has no {run_date} partition: building it")
         metrics.update({f"interactions_{k}": v for k, v in run_interactions(spark, settings, run_date).items()})
     inter = read_interactions(spark, settings, run_date).select(S.USER_ID, S.ITEM_ID, "weight")
+    # the tasks read the partition's Parquet files themselves when they are plain Parquet (see coldrec.cf.files)
+    files = partition_files(lake.table_path(settings, "gold.interactions"), S.RUN_DATE, run_date.isoformat())
 
     sides = [("item", "gold.item_similarity", item_similarity)]
     if cfg.user_user:
@@ -58,7 +61,7 @@ def run_similarities(spark: SparkSession, settings: Settings, run_date: dt.date)
         params = SimilarityParams.from_config(cfg, side, seed=settings.seed)  # type: ignore[arg-type]
         console.log(f"[similarity] {side}-{side} {params.metric}, top {params.k}, cap {params.cap}")
         started = time.perf_counter()
-        result = fn(inter, params)
+        result = fn(inter, params, files)
         _write_neighbors(result, settings, table, params.metric, run_date)
         metrics.update({f"{side}_{k}": v for k, v in result.stats.items()})
         metrics[f"{side}_seconds"] = round(time.perf_counter() - started, 3)

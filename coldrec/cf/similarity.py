@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -53,6 +54,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from coldrec.cf import blocks, kernel
+from coldrec.cf.files import entity_counts
 from coldrec.config import SimilarityConfig
 from coldrec.data import schemas as S
 
@@ -65,6 +67,9 @@ NEIGHBORS_SCHEMA = T.StructType(
         T.StructField("similarity", T.DoubleType(), False),
         T.StructField("support", T.LongType(), False),
     ]
+)
+_BUCKETED_SCHEMA = T.StructType(
+    [T.StructField("pkey", T.LongType(), False), T.StructField("payload", T.BinaryType(), False)]
 )
 _STAGED_SCHEMA = T.StructType(
     [
@@ -195,6 +200,12 @@ def partition_keys(n: int) -> tuple[int, ...]:
     return tuple(found[b] for b in range(n))
 
 
+def _file_tasks(spark, files: Sequence[str], cores: int) -> tuple[DataFrame, int]:
+    """One row per reading task (its number); task i reads ``files[i::n]``."""
+    n = max(1, min(len(files), 4 * cores))
+    return spark.range(0, n, 1, n), n
+
+
 def topk_similarity(
     entries: DataFrame,
     params: SimilarityParams,
@@ -204,17 +215,34 @@ def topk_similarity(
     weight_col: str = "weight",
     value_col: str | None = None,
     center_by_key: bool = False,
+    files: Sequence[str] | None = None,
 ) -> SimilarityResult:
     """Top-K similar entities (columns of the key x entity matrix) by the block algorithm of the module docstring.
 
     ``weight_col`` orders the cap; ``value_col`` (default: the weight) is what the products use. ``center_by_key``
-    centers values by each key's mean (Pearson item-item, key = user).
+    centers values by each key's mean (Pearson item-item, key = user). ``files``: the Parquet files that hold
+    ``entries`` (:func:`coldrec.cf.files.partition_files`); when given (and there is no ``value_col``) the tasks
+    read them themselves instead of receiving ``entries`` through Spark (same result, see :mod:`coldrec.cf.files`).
     """
     spark = entries.sparkSession
     sc = spark.sparkContext
     cores = max(1, sc.defaultParallelism)
+    direct = files is not None and value_col is None
+    file_list = list(files or [])
+    cols = blocks.FileColumns(key_col, entity_col, weight_col)
 
-    ent = entries.groupBy(F.col(entity_col).alias("entity")).agg(F.count(F.lit(1)).alias("n")).toArrow()
+    if direct:
+        tasks, n_read = _file_tasks(spark, file_list, cores)
+
+        def count(batches):  # executor side of step 1 (direct read)
+            for batch in batches:
+                for i in batch.column("id").to_pylist():
+                    yield from entity_counts(file_list[i::n_read], entity_col).to_batches()
+
+        shares = tasks.mapInArrow(count, "entity string, n long")
+        ent = shares.groupBy("entity").agg(F.sum("n").alias("n")).toArrow()
+    else:
+        ent = entries.groupBy(F.col(entity_col).alias("entity")).agg(F.count(F.lit(1)).alias("n")).toArrow()
     ent = ent.sort_by("entity")
     counts = ent.column("n").to_numpy()
     nnz = int(counts.sum())
@@ -231,14 +259,29 @@ def topk_similarity(
         part = TaskContext.get().partitionId()
         yield from blocks.stage_partition(batches, bc_plan.value, stage_opts, part)
 
-    cols = [
-        F.col(key_col).cast("string").alias("key"),
-        F.col(entity_col).cast("string").alias("entity"),
-        F.col(weight_col).cast("double").alias("weight"),
-    ]
-    if value_col:
-        cols.append(F.col(value_col).cast("double").alias("value"))
-    staged = entries.select(*cols).repartition(n_parts, "key").mapInArrow(stage, _STAGED_SCHEMA)
+    if direct:
+        bucket_pkeys = partition_keys(n_parts)
+
+        def read(batches):  # executor side of step 2 (direct read): files -> one payload per key bucket
+            for batch in batches:
+                for i in batch.column("id").to_pylist():
+                    yield from blocks.bucket_files(file_list[i::n_read], cols, bc_plan.value, bucket_pkeys)
+
+        def stage_bucket(batches):  # executor side of step 2 (direct read): a bucket's payloads -> blobs
+            part = TaskContext.get().partitionId()
+            yield from blocks.stage_buckets(batches, bc_plan.value, stage_opts, part)
+
+        bucketed = tasks.mapInArrow(read, _BUCKETED_SCHEMA).repartition(n_parts, "pkey")
+        staged = bucketed.mapInArrow(stage_bucket, _STAGED_SCHEMA)
+    else:
+        selected = [
+            F.col(key_col).cast("string").alias("key"),
+            F.col(entity_col).cast("string").alias("entity"),
+            F.col(weight_col).cast("double").alias("weight"),
+        ]
+        if value_col:
+            selected.append(F.col(value_col).cast("double").alias("value"))
+        staged = entries.select(*selected).repartition(n_parts, "key").mapInArrow(stage, _STAGED_SCHEMA)
     compute_opts = blocks.ComputeOptions(params.metric, params.k, params.shrinkage, params.min_support)
     kernel.warm_up()
     # [keys, capped keys, entries per block..., work per block...], filled by the block tasks
@@ -257,6 +300,7 @@ def topk_similarity(
 
     neighbors = staged.repartition(n_blocks, "pkey").mapInArrow(compute, NEIGHBORS_SCHEMA)
     info = {
+        "read_from_files": float(direct),
         "entities": float(plan.n_entities),
         "nnz_before_cap": float(nnz),
         "blocks": float(n_blocks),
@@ -265,8 +309,11 @@ def topk_similarity(
     return SimilarityResult(neighbors, info, [bc_plan], totals)
 
 
-def item_similarity(interactions: DataFrame, params: SimilarityParams) -> SimilarityResult:
-    """Item-item top-K from ``gold.interactions`` rows (``user_id, item_id, weight``); the cap is per user."""
+def item_similarity(
+    interactions: DataFrame, params: SimilarityParams, files: Sequence[str] | None = None
+) -> SimilarityResult:
+    """Item-item top-K from ``gold.interactions`` rows (``user_id, item_id, weight``); the cap is per user.
+    ``files``: the partition's Parquet files, read by the tasks themselves (see :func:`topk_similarity`)."""
     return topk_similarity(
         interactions,
         params,
@@ -274,18 +321,22 @@ def item_similarity(interactions: DataFrame, params: SimilarityParams) -> Simila
         entity_col=S.ITEM_ID,
         weight_col="weight",
         center_by_key=params.metric == "pearson",
+        files=files,
     )
 
 
-def user_similarity(interactions: DataFrame, params: SimilarityParams) -> SimilarityResult:
-    """User-user top-K: the same machinery on X.T (key = item, the cap is per item); Pearson centers by user."""
+def user_similarity(
+    interactions: DataFrame, params: SimilarityParams, files: Sequence[str] | None = None
+) -> SimilarityResult:
+    """User-user top-K: the same machinery on X.T (key = item, the cap is per item); Pearson centers by user
+    (a Spark window, so Pearson reads through Spark even when ``files`` are given)."""
     df = interactions
     value_col = None
     if params.metric == "pearson":
         df = df.withColumn("value", F.col("weight") - F.avg("weight").over(Window.partitionBy(S.USER_ID)))
         value_col = "value"
     return topk_similarity(
-        df, params, key_col=S.ITEM_ID, entity_col=S.USER_ID, weight_col="weight", value_col=value_col
+        df, params, key_col=S.ITEM_ID, entity_col=S.USER_ID, weight_col="weight", value_col=value_col, files=files
     )
 
 
