@@ -130,7 +130,8 @@ def read_lists(spark, path: str) -> dict[int, set[int]]:
 def run_coldrec(spark, settings, cap: int) -> tuple[float, dict]:
     from coldrec import lake
     from coldrec.cf.files import partition_files
-    from coldrec.cf.similarity import SimilarityParams, item_similarity, with_run_columns
+    from coldrec.cf.pipeline import similarity_to_table
+    from coldrec.cf.similarity import SimilarityParams, item_similarity
     from coldrec.interactions import read_interactions
 
     params = SimilarityParams(metric="cosine", k=K, cap=cap, block_size=settings.similarity.item_block_size)
@@ -138,14 +139,9 @@ def run_coldrec(spark, settings, cap: int) -> tuple[float, dict]:
     started = time.perf_counter()
     inter = read_interactions(spark, settings, RUN_DATE).select("user_id", "item_id", "weight")
     files = partition_files(lake.table_path(settings, "gold.interactions"), "run_date", RUN_DATE.isoformat())
-    result = item_similarity(inter, params, files)  # as the nightly task calls it
-    try:
-        lake.overwrite_partition(
-            with_run_columns(result.neighbors, "cosine", RUN_DATE), settings, "gold.item_similarity", RUN_DATE
-        )
-    finally:
-        result.release()
-    return time.perf_counter() - started, result.stats
+    # as the nightly task calls it (coldrec.cf.pipeline.run_similarities)
+    stats = similarity_to_table(settings, item_similarity, inter, params, files, "gold.item_similarity", RUN_DATE)
+    return time.perf_counter() - started, stats
 
 
 def run_mllib(spark, settings, out_path: str, timeout: float) -> tuple[float, bool]:

@@ -10,6 +10,9 @@ by key (``MERGE``): a rerun gives the same table content, and readers see the ol
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from delta.tables import DeltaTable
@@ -137,6 +140,22 @@ def forget_checked_tables() -> None:
     """Make the next :func:`ensure_table` of every table run its full check again, as in a new process (the
     benchmarks time what a nightly task, a process of its own, pays)."""
     _ENSURED.clear()
+
+
+@contextmanager
+def ensured_meanwhile(spark: SparkSession, settings: Settings, *names: str) -> Iterator[None]:
+    """Run :func:`ensure_table` for ``names`` in a thread while the block runs (e.g. while a job computes what
+    will be written): its driver-side Delta commands then overlap with that work instead of preceding the write,
+    whose own ``ensure_table`` finds the check done. An error of the check is raised after the block; when the
+    block itself fails, its error is the one that propagates."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="coldrec-ensure") as pool:
+        checked = pool.submit(lambda: [ensure_table(spark, settings, name) for name in names])
+        try:
+            yield
+        except BaseException:
+            checked.exception()  # wait for the thread, keep the block's error
+            raise
+        checked.result()
 
 
 def ensure_table(spark: SparkSession, settings: Settings, name: str) -> DeltaTable:

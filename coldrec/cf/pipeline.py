@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Callable
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -27,9 +28,23 @@ from coldrec.interactions import interactions_exist, read_interactions, run_inte
 console = Console(stderr=True)
 
 
-def _write_neighbors(result: SimilarityResult, settings: Settings, table: str, metric: str, run_date: dt.date) -> None:
+def similarity_to_table(
+    settings: Settings,
+    compute: Callable[..., SimilarityResult],
+    inter: DataFrame,
+    params: SimilarityParams,
+    files: list[str] | None,
+    table: str,
+    run_date: dt.date,
+) -> dict[str, float]:
+    """One side's neighbours (``compute`` = item_similarity / user_similarity) into the run date's partition of
+    ``table``; returns the run's stats. The table's contract check runs beside the block plan's Spark job (see
+    :func:`coldrec.lake.ensured_meanwhile`)."""
+    with lake.ensured_meanwhile(inter.sparkSession, settings, table):
+        result = compute(inter, params, files)
     try:
-        lake.overwrite_partition(with_run_columns(result.neighbors, metric, run_date), settings, table, run_date)
+        lake.overwrite_partition(with_run_columns(result.neighbors, params.metric, run_date), settings, table, run_date)
+        return result.stats
     finally:
         result.release()
 
@@ -61,11 +76,10 @@ def run_similarities(spark: SparkSession, settings: Settings, run_date: dt.date)
         params = SimilarityParams.from_config(cfg, side, seed=settings.seed)  # type: ignore[arg-type]
         console.log(f"[similarity] {side}-{side} {params.metric}, top {params.k}, cap {params.cap}")
         started = time.perf_counter()
-        result = fn(inter, params, files)
-        _write_neighbors(result, settings, table, params.metric, run_date)
-        metrics.update({f"{side}_{k}": v for k, v in result.stats.items()})
+        stats = similarity_to_table(settings, fn, inter, params, files, table, run_date)
+        metrics.update({f"{side}_{k}": v for k, v in stats.items()})
         metrics[f"{side}_seconds"] = round(time.perf_counter() - started, 3)
-        console.log(f"[similarity] {table} written in {metrics[f'{side}_seconds']} s (work {result.stats['work']:.3g})")
+        console.log(f"[similarity] {table} written in {metrics[f'{side}_seconds']} s (work {stats['work']:.3g})")
 
     cf = (
         lake.read_table(spark, settings, "gold.item_similarity")
