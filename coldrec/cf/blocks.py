@@ -306,7 +306,7 @@ def bucket_files(
 ) -> Iterator[pa.RecordBatch]:
     """Read ``files`` and send every key's entries to one bucket (FNV-1a of the key mod the number of buckets):
     one IPC payload per bucket with ``key`` (string), ``entity`` (index in the plan) and ``weight``."""
-    from coldrec.cf.files import read_columns, string_buckets, to_ipc
+    from coldrec.cf.files import bucket_order, read_columns, string_buckets, to_ipc
 
     table = read_columns(files, [cols.key, cols.entity, cols.weight])
     if table.num_rows == 0:
@@ -315,8 +315,7 @@ def bucket_files(
     if not pa.types.is_string(keys.type):
         keys = keys.cast(pa.string())
     entity = pc.index_in(table.column(cols.entity).cast(pa.string()), value_set=plan.entity_ids).combine_chunks()
-    bucket = string_buckets(keys, len(bucket_pkeys))
-    order = np.argsort(bucket, kind="stable")
+    order, bounds = bucket_order(string_buckets(keys, len(bucket_pkeys)), len(bucket_pkeys))
     out = pa.table(
         {
             "key": keys.take(order),
@@ -324,7 +323,6 @@ def bucket_files(
             "weight": table.column(cols.weight).combine_chunks().cast(pa.float64()).take(order),
         }
     )
-    bounds = np.searchsorted(bucket[order], np.arange(len(bucket_pkeys) + 1))
     for b, (lo, hi) in enumerate(itertools.pairwise(bounds)):
         if hi > lo:
             payload = to_ipc(out.slice(lo, hi - lo))
