@@ -33,6 +33,12 @@ materialized). Steps:
 Steps 2 and 3 are one Spark job, pipelined through one shuffle: nothing is cached and nothing but the block plan
 goes through the driver (the run info -- keys, capped keys, work -- comes back in an accumulator).
 
+Input: when the caller passes the Parquet files of the run date's partition (:mod:`coldrec.cf.files`: plain
+Parquet, reader protocol 1), steps 1 and 2 read them in the tasks with pyarrow instead of receiving the rows from
+Spark (the JVM -> Arrow hand-over costs ~1 us per row and core): step 1 sums per-file value counts, step 2 first
+sends each key's entries to one bucket (FNV-1a of the key, one Arrow IPC payload per bucket and file task) and
+stages per bucket. Same neighbours either way.
+
 So time ~ ``c_shuffle * nnz * B + c_kernel * W / cores + c_out * K * items``; memory per task is bounded by the
 block's work (cut by ``item_block_size`` and the cap). ``bench/similarity.py`` prints ``W`` and the seconds per
 10^8 multiply-adds at two sizes. User-user is the same machinery on ``X.T`` (key = item, entity = user).
@@ -47,6 +53,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
+import pyarrow as pa
 from pyspark import TaskContext
 from pyspark.accumulators import Accumulator, AccumulatorParam
 from pyspark.sql import DataFrame, Window
@@ -200,10 +207,78 @@ def partition_keys(n: int) -> tuple[int, ...]:
     return tuple(found[b] for b in range(n))
 
 
-def _file_tasks(spark, files: Sequence[str], cores: int) -> tuple[DataFrame, int]:
-    """One row per reading task (its number); task i reads ``files[i::n]``."""
-    n = max(1, min(len(files), 4 * cores))
-    return spark.range(0, n, 1, n), n
+@dataclass(frozen=True)
+class _Input:
+    """Where step 1 and 2 read the key x entity entries: ``entries`` through Spark, or (``files`` not None) the
+    Parquet files holding them, read by ``n_read`` tasks (task i: ``files[i::n_read]``; see coldrec.cf.files)."""
+
+    entries: DataFrame
+    cols: blocks.FileColumns
+    value_col: str | None
+    files: list[str] | None
+    n_read: int
+
+    @classmethod
+    def of(
+        cls,
+        entries: DataFrame,
+        key_col: str,
+        entity_col: str,
+        weight_col: str,
+        value_col: str | None,
+        files: Sequence[str] | None,
+        cores: int,
+    ) -> _Input:
+        direct = files is not None and value_col is None  # a value column is computed in Spark (Pearson)
+        listed = list(files) if direct else None
+        n_read = max(1, min(len(listed), 4 * cores)) if listed is not None else 0
+        return cls(entries, blocks.FileColumns(key_col, entity_col, weight_col), value_col, listed, n_read)
+
+    def tasks(self) -> DataFrame:
+        return self.entries.sparkSession.range(0, self.n_read, 1, self.n_read)
+
+    def entity_counts(self) -> pa.Table:
+        """``entity, n`` of every entity (step 1)."""
+        if self.files is None:
+            grouped = self.entries.groupBy(F.col(self.cols.entity).alias("entity"))
+            return grouped.agg(F.count(F.lit(1)).alias("n")).toArrow()
+        files, n_read, entity_col = self.files, self.n_read, self.cols.entity
+
+        def count(batches):  # executor side: one task's files
+            for batch in batches:
+                for i in batch.column("id").to_pylist():
+                    yield from entity_counts(files[i::n_read], entity_col).to_batches()
+
+        shares = self.tasks().mapInArrow(count, "entity string, n long")
+        return shares.groupBy("entity").agg(F.sum("n").alias("n")).toArrow()
+
+    def staged(self, n_parts: int, bc_plan, opts: blocks.StageOptions) -> DataFrame:
+        """Step 2: the staged rows (CSR blobs and statistics shares per block) of ``n_parts`` groups of keys."""
+        if self.files is None:
+
+            def stage(batches):  # executor side: a group of keys -> blobs
+                yield from blocks.stage_partition(batches, bc_plan.value, opts, TaskContext.get().partitionId())
+
+            selected = [
+                F.col(self.cols.key).cast("string").alias("key"),
+                F.col(self.cols.entity).cast("string").alias("entity"),
+                F.col(self.cols.weight).cast("double").alias("weight"),
+            ]
+            if self.value_col:
+                selected.append(F.col(self.value_col).cast("double").alias("value"))
+            return self.entries.select(*selected).repartition(n_parts, "key").mapInArrow(stage, _STAGED_SCHEMA)
+        files, n_read, cols, pkeys = self.files, self.n_read, self.cols, partition_keys(n_parts)
+
+        def read(batches):  # executor side: files -> one payload per key bucket
+            for batch in batches:
+                for i in batch.column("id").to_pylist():
+                    yield from blocks.bucket_files(files[i::n_read], cols, bc_plan.value, pkeys)
+
+        def stage_bucket(batches):  # executor side: a bucket's payloads -> blobs
+            yield from blocks.stage_buckets(batches, bc_plan.value, opts, TaskContext.get().partitionId())
+
+        bucketed = self.tasks().mapInArrow(read, _BUCKETED_SCHEMA).repartition(n_parts, "pkey")
+        return bucketed.mapInArrow(stage_bucket, _STAGED_SCHEMA)
 
 
 def topk_similarity(
@@ -227,23 +302,9 @@ def topk_similarity(
     spark = entries.sparkSession
     sc = spark.sparkContext
     cores = max(1, sc.defaultParallelism)
-    direct = files is not None and value_col is None
-    file_list = list(files or [])
-    cols = blocks.FileColumns(key_col, entity_col, weight_col)
+    source = _Input.of(entries, key_col, entity_col, weight_col, value_col, files, cores)
 
-    if direct:
-        tasks, n_read = _file_tasks(spark, file_list, cores)
-
-        def count(batches):  # executor side of step 1 (direct read)
-            for batch in batches:
-                for i in batch.column("id").to_pylist():
-                    yield from entity_counts(file_list[i::n_read], entity_col).to_batches()
-
-        shares = tasks.mapInArrow(count, "entity string, n long")
-        ent = shares.groupBy("entity").agg(F.sum("n").alias("n")).toArrow()
-    else:
-        ent = entries.groupBy(F.col(entity_col).alias("entity")).agg(F.count(F.lit(1)).alias("n")).toArrow()
-    ent = ent.sort_by("entity")
+    ent = source.entity_counts().sort_by("entity")
     counts = ent.column("n").to_numpy()
     nnz = int(counts.sum())
     plan_starts = blocks.plan_blocks(counts, params.block_size, cores)
@@ -254,34 +315,7 @@ def topk_similarity(
     n_parts = math.ceil(max(cores, math.ceil(nnz / params.rows_per_partition)) / cores) * cores  # whole waves
     stage_opts = blocks.StageOptions(cap=params.cap, center_by_key=center_by_key, seed=params.seed)
     bc_plan = sc.broadcast(plan)
-
-    def stage(batches):  # executor side of step 2
-        part = TaskContext.get().partitionId()
-        yield from blocks.stage_partition(batches, bc_plan.value, stage_opts, part)
-
-    if direct:
-        bucket_pkeys = partition_keys(n_parts)
-
-        def read(batches):  # executor side of step 2 (direct read): files -> one payload per key bucket
-            for batch in batches:
-                for i in batch.column("id").to_pylist():
-                    yield from blocks.bucket_files(file_list[i::n_read], cols, bc_plan.value, bucket_pkeys)
-
-        def stage_bucket(batches):  # executor side of step 2 (direct read): a bucket's payloads -> blobs
-            part = TaskContext.get().partitionId()
-            yield from blocks.stage_buckets(batches, bc_plan.value, stage_opts, part)
-
-        bucketed = tasks.mapInArrow(read, _BUCKETED_SCHEMA).repartition(n_parts, "pkey")
-        staged = bucketed.mapInArrow(stage_bucket, _STAGED_SCHEMA)
-    else:
-        selected = [
-            F.col(key_col).cast("string").alias("key"),
-            F.col(entity_col).cast("string").alias("entity"),
-            F.col(weight_col).cast("double").alias("weight"),
-        ]
-        if value_col:
-            selected.append(F.col(value_col).cast("double").alias("value"))
-        staged = entries.select(*selected).repartition(n_parts, "key").mapInArrow(stage, _STAGED_SCHEMA)
+    staged = source.staged(n_parts, bc_plan, stage_opts)
     compute_opts = blocks.ComputeOptions(params.metric, params.k, params.shrinkage, params.min_support)
     kernel.warm_up()
     # [keys, capped keys, entries per block..., work per block...], filled by the block tasks
@@ -300,7 +334,7 @@ def topk_similarity(
 
     neighbors = staged.repartition(n_blocks, "pkey").mapInArrow(compute, NEIGHBORS_SCHEMA)
     info = {
-        "read_from_files": float(direct),
+        "read_from_files": float(source.files is not None),
         "entities": float(plan.n_entities),
         "nnz_before_cap": float(nnz),
         "blocks": float(n_blocks),
