@@ -364,6 +364,7 @@ def test_partition_files_falls_back_to_spark_for_deletion_vectors_and_missing_ta
     spark.sql(f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES ('delta.enableDeletionVectors' = 'true')")
     assert partition_files(path, "run_date", "2024-01-31") is None  # rows may hide in deletion vectors
     assert partition_files(str(Path(path).parent / "nothing_here"), "run_date", "2024-01-31") is None
+    assert partition_files("s3a://bucket/lake/gold/interactions", "run_date", "2024-01-31") is None  # Hadoop-only
 
 
 def test_string_buckets_are_fnv1a_of_the_utf8_bytes() -> None:

@@ -9,7 +9,8 @@ carries the shuffles (a few large binary rows per task, cheap for the JVM). Othe
 (:func:`partition_files` returns None) the job reads through Spark as before; both give the same neighbours.
 
 The driver lists the files with delta-rs (metadata only, no data); the listing is the committed snapshot, so a
-concurrent writer cannot hand the job half a commit.
+concurrent writer cannot hand the job half a commit. Only URIs that pyarrow resolves take this path (local paths,
+s3://, gs://, hdfs://); a lake addressed through Hadoop's own schemes (s3a://, as in docker/) is read by Spark.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 from numba import njit
 
@@ -37,7 +39,10 @@ def partition_files(table_uri: str, partition_col: str, value: str) -> list[str]
         if protocol.min_reader_version > 1 or protocol.reader_features:
             log.info("%s: reader protocol %s, reading through Spark", table_uri, protocol.min_reader_version)
             return None
-        return sorted(table.file_uris(file_pruning_predicate=[(partition_col, "=", value)]))
+        files = sorted(table.file_uris(file_pruning_predicate=[(partition_col, "=", value)]))
+        if files:  # the tasks read with pyarrow: a scheme it does not know (e.g. Hadoop's s3a://) stays with Spark
+            pafs.FileSystem.from_uri(files[0])
+        return files
     except Exception as exc:  # no table, no delta-rs, a storage it cannot reach: Spark reads it instead
         log.info("%s: not listed by delta-rs (%s), reading through Spark", table_uri, exc)
         return None
