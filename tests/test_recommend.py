@@ -9,6 +9,7 @@ import scipy.sparse as sp
 import torch
 
 from coldrec.config import RecommendConfig
+from coldrec.evaluate.encode import Encoder, brand_codes
 from coldrec.recommend.blending import (
     BlendWeights,
     activity_segment,
@@ -17,7 +18,13 @@ from coldrec.recommend.blending import (
     tune_segment_weights,
     zscore_,
 )
-from coldrec.recommend.candidates import ItemKNNSource, PopularitySource, segment_popularity_table
+from coldrec.recommend.candidates import (
+    BrandSource,
+    ItemKNNSource,
+    PopularitySource,
+    UserBatch,
+    segment_popularity_table,
+)
 from coldrec.recommend.cross_category import category_affinity, user_affinity, user_category_matrix
 from coldrec.recommend.filters import rank_within_category, select_top_n
 from coldrec.recommend.reasons import cf_anchor
@@ -179,6 +186,23 @@ def _catalog() -> Catalog:
         demographic_segment=np.zeros(3, dtype=np.int64),
         similarity_t=sp.csr_matrix(sim.T),
     ), sim
+
+
+def test_brand_codes_normalise_and_follow_the_encoder_order():
+    items = pd.DataFrame({"item_id": ["c", "a", "b", "d", "e"], "brand": ["Zed", " ACME ", "acme", None, "  "]})
+    enc = Encoder(np.array(["u"], dtype=object), np.array(["a", "b", "c", "d", "e", "f"], dtype=object))
+    codes = brand_codes(items, enc)
+    assert codes[0] == codes[1] >= 0 and codes[2] >= 0 and codes[2] != codes[0]  # a, b: acme; c: zed
+    assert list(codes[3:]) == [-1, -1, -1]  # none, blank, and an item missing from the frame
+
+
+def test_brand_source_scores_the_users_share_of_the_brand_by_hand():
+    # items 0, 1: brand 0; item 2: brand 1; item 3: no brand
+    source = BrandSource(np.array([0, 0, 1, -1]))
+    history = sp.csr_matrix(np.array([[2.0, 0, 1.0, 0], [0, 0, 0, 0], [0, 0, 0, 5.0]], dtype=np.float32))
+    batch = UserBatch(np.arange(3), history, None, np.zeros(3, dtype=np.int64))
+    expected = np.array([[2 / 3, 2 / 3, 1 / 3, 0], [0, 0, 0, 0], [0, 0, 0, 0]], dtype=np.float32)
+    np.testing.assert_allclose(source.block(batch).numpy(), expected, rtol=1e-6)
 
 
 def test_recommender_end_to_end_by_hand():

@@ -30,6 +30,7 @@ from coldrec.recommend.blending import (
 )
 from coldrec.recommend.candidates import (
     AutoencoderSource,
+    BrandSource,
     ContentNeighbourCFSource,
     ContentSource,
     EASESource,
@@ -45,13 +46,15 @@ MAX_TUNING_USERS = 2000
 FOLD_CANDIDATES = 1000  # below this many held-out items the cold-item weights are tuned on several folds
 
 
-def _sources_for(kind: str) -> tuple[str, ...]:
-    """Which sources can say something on a split: history-based ones need a history, cold items need content."""
+def _sources_for(kind: str, has_brands: bool = False) -> tuple[str, ...]:
+    """Which sources can say something on a split: history-based ones need a history, cold items need content
+    (brand affinity only where items have brands)."""
+    brand = ("brand",) if has_brands else ()
     if kind == COLD_USER:
         return ("autoencoder", "gan", "popular")
     if kind == COLD_ITEM:
-        return ("content_cf", "autoencoder", "content", "popular")
-    return ("cf", "ease", "autoencoder", "content", "popular")
+        return ("content_cf", "autoencoder", "content", *brand, "popular")
+    return ("cf", "ease", "autoencoder", "content", *brand, "popular")
 
 
 class ColdrecMethod(Method):
@@ -108,7 +111,8 @@ class ColdrecMethod(Method):
         return train_models(data, cfg, None, log_to_mlflow=False, seed=self.seed, show_progress=False)
 
     def _build_sources(self, ctx, models) -> dict[str, Source]:
-        names = _sources_for(ctx.kind)
+        brands = ctx.prepared.item_brand
+        names = _sources_for(ctx.kind, brands is not None and bool((brands >= 0).any()))
         out: dict[str, Source] = {}
         S = None
         ease = None
@@ -133,6 +137,8 @@ class ColdrecMethod(Method):
                 out[n] = GanCFSource(models, S, seed=self.seed)
             elif n == "content":
                 out[n] = ContentSource(ctx.prepared.item_content)
+            elif n == "brand":
+                out[n] = BrandSource(brands)
             elif n == "popular":
                 if ctx.kind == COLD_ITEM:  # held-out items have no popularity of their own: their categories do
                     table = CategoryPopularity().fit(ctx.view).item_score[None, :]

@@ -128,6 +128,17 @@ def tokens_of(items: pd.DataFrame, enc: Encoder, fields: tuple[str, ...]) -> lis
     return out
 
 
+def brand_codes(items: pd.DataFrame, enc: Encoder) -> np.ndarray:
+    """Each item's brand as an integer code in ``enc`` item order (-1: none); brands compare trimmed and
+    lower-cased, as the content tokens do."""
+    frame = items.drop_duplicates(S.ITEM_ID, keep="last").set_index(items[S.ITEM_ID].astype(str).rename("iid"))
+    brands = frame[S.BRAND].reindex(pd.Index(enc.item_ids, name="iid")) if S.BRAND in frame else None
+    if brands is None:
+        return np.full(enc.n_items, -1, dtype=np.int64)
+    norm = brands.where(brands.map(lambda b: isinstance(b, str))).str.strip().str.lower().replace("", np.nan)
+    return pd.factorize(norm, use_na_sentinel=True)[0].astype(np.int64)
+
+
 def content_matrix(token_lists: list[list[str]], min_df: int = 1) -> tuple[sp.csr_matrix, list[str]]:
     """TF-IDF (smooth idf, sublinear tf), rows L2-normalised: items x tokens. Items without tokens are zero rows."""
     vocab: dict[str, int] = {}

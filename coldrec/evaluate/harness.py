@@ -29,7 +29,7 @@ from coldrec.data import schemas as S
 from coldrec.evaluate import metrics as M
 from coldrec.evaluate.baselines import Method, TrainView, sar_affinity
 from coldrec.evaluate.dataset import EvalDataset, interactions
-from coldrec.evaluate.encode import Encoder, content_matrix, tokens_of, top_category, user_segments
+from coldrec.evaluate.encode import Encoder, brand_codes, content_matrix, tokens_of, top_category, user_segments
 from coldrec.evaluate.splits import COLD_ITEM, COLD_USER, STRATIFIED, WARM, Split, make_split
 from coldrec.recommend.topk import csr_rows_to_torch, mask_topk_
 
@@ -50,6 +50,8 @@ class Prepared:
     category_labels: list[str]
     item_content: sp.csr_matrix
     item_category_tokens: sp.csr_matrix
+    #: brand code per item (-1: none), for the brand-affinity source
+    item_brand: np.ndarray | None = None
 
     @classmethod
     def build(cls, ds: EvalDataset, min_rating: float = 4.0) -> Prepared:
@@ -59,7 +61,7 @@ class Prepared:
         cat, cat_labels = top_category(ds.items, enc)
         content, _ = content_matrix(tokens_of(ds.items, enc, (S.CATEGORY_PATH, S.BRAND, S.TITLE, S.DESCRIPTION)))
         cat_tokens = _category_tokens(ds, enc)
-        return cls(ds, enc, inter, seg, seg_labels, cat, cat_labels, content, cat_tokens)
+        return cls(ds, enc, inter, seg, seg_labels, cat, cat_labels, content, cat_tokens, brand_codes(ds.items, enc))
 
 
 def _category_tokens(ds: EvalDataset, enc: Encoder) -> sp.csr_matrix:

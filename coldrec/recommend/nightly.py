@@ -19,10 +19,11 @@ from pyspark.sql import functions as F
 
 from coldrec import lake
 from coldrec.data import schemas as S
-from coldrec.evaluate.encode import AGE_BANDS, Encoder, content_matrix, tokens_of
+from coldrec.evaluate.encode import AGE_BANDS, Encoder, brand_codes, content_matrix, tokens_of
 from coldrec.recommend.blending import BlendWeights
 from coldrec.recommend.candidates import (
     AutoencoderSource,
+    BrandSource,
     ContentNeighbourCFSource,
     ContentSource,
     EASESource,
@@ -119,6 +120,7 @@ def build_nightly(spark, settings, run_date: dt.date) -> tuple[Recommender, Cata
     enc = Encoder(user_ids, item_ids)
     fields = (S.CATEGORY_PATH, S.BRAND, S.TITLE, S.DESCRIPTION)
     content, _ = content_matrix(tokens_of(items.reset_index(names=S.ITEM_ID), enc, fields))
+    item_brand = brand_codes(items.reset_index(names=S.ITEM_ID), enc)
 
     model_version = cfg.model_version or "none"
     user_features = None
@@ -135,7 +137,7 @@ def build_nightly(spark, settings, run_date: dt.date) -> tuple[Recommender, Cata
             models = CatalogAlignedModels(models, item_ids)
             log.info("champion on tonight's catalog: %d of %d items known to it", models.n_known, len(item_ids))
             model_version = cfg.model_version or str(models.mlflow.get("version", "champion"))
-    sources = make_sources(history, segment, content, S_mat, cfg, models, settings.seed)
+    sources = make_sources(history, segment, content, S_mat, cfg, models, settings.seed, item_brand)
     weights = BlendWeights({k: dict(v) for k, v in cfg.blend_weights.items()})
     metrics: dict[str, float] = {}
     if cfg.tune_days > 0 and len(inter):
@@ -144,7 +146,7 @@ def build_nightly(spark, settings, run_date: dt.date) -> tuple[Recommender, Cata
         )
         recent = (pd.to_datetime(inter["last_ts"], utc=True) >= cutoff).to_numpy()
         weights, metrics = tune_on_holdout(
-            history, recent, r, c, segment, content, cfg, models, user_features, weights, settings.seed
+            history, recent, r, c, segment, content, cfg, models, user_features, weights, settings.seed, item_brand
         )
         metrics["holdout_days"] = float((pd.Timestamp(run_date, tz="UTC") + pd.Timedelta(days=1) - cutoff).days)
         if metrics.get("tuned", 0.0) == 0.0:
@@ -187,8 +189,10 @@ def make_sources(
     cfg,
     models,
     seed: int,
+    item_brand: np.ndarray | None = None,
 ) -> dict[str, Source]:
-    """The blend's sources over one history matrix (the full one for scoring, a truncated one for tuning)."""
+    """The blend's sources over one history matrix (the full one for scoring, a truncated one for tuning);
+    ``item_brand`` (codes, -1 = none) adds the brand-affinity source when some item has a brand."""
     knn = ItemKNNSource(similarity)
     sources: dict[str, Source] = {"cf": knn}
     base: Source = knn
@@ -202,6 +206,8 @@ def make_sources(
     has_interactions = np.diff(sp.csc_matrix(history).indptr) > 0
     sources["content_cf"] = ContentNeighbourCFSource(base, content, has_interactions, cfg.content_neighbors)
     sources["content"] = ContentSource(content)
+    if item_brand is not None and (np.asarray(item_brand) >= 0).any():
+        sources["brand"] = BrandSource(item_brand)
     sources["popular"] = PopularitySource(segment_popularity_table(history, segment))
     if models is not None:
         sources["autoencoder"] = AutoencoderSource(models)
@@ -222,6 +228,7 @@ def tune_on_holdout(
     user_features: np.ndarray | None,
     defaults: BlendWeights,
     seed: int,
+    item_brand: np.ndarray | None = None,
 ) -> tuple[BlendWeights, dict[str, float]]:
     """Tune the blend per activity segment on the last ``tune_days`` of interactions, and measure it.
 
@@ -249,7 +256,7 @@ def tune_on_holdout(
     binary = sp.csr_matrix((past > 0).astype(np.float32))
     users = np.random.default_rng(seed).permutation(users)[: 2 * cfg.tune_max_users]
     sim = item_cosine_topk_rows(binary, past[users].indices, 100)  # the rows the tuning users' items need
-    sources = make_sources(past, segment, content, sim, cfg, models, seed)
+    sources = make_sources(past, segment, content, sim, cfg, models, seed, item_brand)
     halves = (np.sort(users[: users.size // 2]), np.sort(users[users.size // 2 :]))
     prepared = []
     for half in halves:

@@ -32,8 +32,8 @@ from coldrec.recommend.topk import csr_rows_to_torch, mask_topk_
 
 CROSS = "cross_category"
 #: blend source name -> the ``source`` value written to gold.recommendations (EASE is item-item CF; content
-#: neighbours are content)
-SOURCE_LABELS = {"ease": "cf", "content_cf": "content"}
+#: neighbours and brand affinity are content)
+SOURCE_LABELS = {"ease": "cf", "content_cf": "content", "brand": "content"}
 
 
 @dataclass
