@@ -135,8 +135,8 @@ def brand_codes(items: pd.DataFrame, enc: Encoder) -> np.ndarray:
     brands = frame[S.BRAND].reindex(pd.Index(enc.item_ids, name="iid")) if S.BRAND in frame else None
     if brands is None:
         return np.full(enc.n_items, -1, dtype=np.int64)
-    norm = brands.where(brands.map(lambda b: isinstance(b, str))).str.strip().str.lower().replace("", np.nan)
-    return pd.factorize(norm, use_na_sentinel=True)[0].astype(np.int64)
+    norm = brands.astype("string").str.strip().str.lower()
+    return pd.factorize(norm.mask(norm == ""), use_na_sentinel=True)[0].astype(np.int64)
 
 
 def content_matrix(token_lists: list[list[str]], min_df: int = 1) -> tuple[sp.csr_matrix, list[str]]:
