@@ -192,7 +192,8 @@ class ColdrecMethod(Method):
                 [f["truth"][r] for f, r in zip(folds, rows, strict=True)],
                 exclude=[None if f["exclude"] is None else f["exclude"][r] for f, r in zip(folds, rows, strict=True)],
                 candidates=[f["candidates"] for f in folds],
-            )  # 0.1 steps; with five or more sources a 0.2 grid refined by single moves
+                step=0.1 if len(folds[0]["z"]) <= 4 else 0.2,
+            )
             weights[s_name], tuned[s_name] = {n: round(x, 3) for n, x in w.items()}, round(v, 4)
         fallback = next(iter(weights.values())) if weights else {n: 1.0 / len(folds[0]["z"]) for n in folds[0]["z"]}
         for s_name in SEGMENTS:

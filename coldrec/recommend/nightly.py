@@ -275,7 +275,9 @@ def tune_on_holdout(
             opinions = {n: z[r0] for n, z in z0.items() if np.any(z[r0] != 0)}
             if not opinions:
                 continue
-            tuned_w, _ = tune_segment_weights(opinions, truth_all[b0.users[r0]], exclude=past[b0.users[r0]])
+            tuned_w, _ = tune_segment_weights(
+                opinions, truth_all[b0.users[r0]], exclude=past[b0.users[r0]], step=0.2 if len(opinions) > 4 else 0.1
+            )
             weights[name] = {n: tuned_w.get(n, 0.0) for n in z0}
     tuned = BlendWeights(weights)
     total, _ = blend_scores(blocks1, tuned, s1)
