@@ -134,26 +134,6 @@ def test_tune_weights_finds_the_informative_source():
     assert v == pytest.approx(1.0)
 
 
-def test_tuning_refines_a_coarse_grid_to_the_finer_step():
-    # Five sources, so the search starts on a 0.2 grid. Four users rank item 0 (relevant) against item 1. With
-    # weights w on "a" and 1 - w on "b", user u's item 0 leads by w - t_u (t = 0.05, 0.15, 0.25) or by t_u - w
-    # (t = 0.35, last user): all four hit only for w in (0.25, 0.35); w = 0.2 or 0.4 hits three. Any weight on the
-    # three decoys gives item 1 a lead of 5 x weight, so they only hurt.
-    thresholds = np.array([0.05, 0.15, 0.25, 0.35], dtype=np.float32)
-    above = np.array([1, 1, 1, -1], dtype=np.float32)  # +1: hits when w > t; -1: hits when w < t
-    zeros = np.zeros(4, dtype=np.float32)
-    a = np.stack([above * (1 - thresholds), zeros], axis=1)
-    b = np.stack([-above * thresholds, zeros], axis=1)
-    decoy = np.stack([zeros, zeros + 5], axis=1)
-    blocks = {"a": a, "b": b, "d1": decoy, "d2": decoy, "d3": decoy}
-    truth = sp.csr_matrix(np.array([[1, 0]] * 4, dtype=np.float32))
-    w, v = tune_segment_weights(blocks, truth, k=1, step=0.1)
-    assert w == pytest.approx({"a": 0.3, "b": 0.7, "d1": 0.0, "d2": 0.0, "d3": 0.0})
-    assert v == pytest.approx(1.0)
-    _, coarse_v = tune_segment_weights(blocks, truth, k=1, step=0.2)  # the 0.2 grid alone
-    assert coarse_v == pytest.approx(0.75)
-
-
 def test_mask_topk_excludes_and_pads():
     block = torch.tensor([[0.1, 0.9, 0.5], [0.3, 0.2, 0.1]])
     _values, idx = mask_topk_(block, 3, exclude=(torch.tensor([0]), torch.tensor([1])),

@@ -12,7 +12,7 @@ source's opinion counts", and a source with no opinion for a user (all-equal sco
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -102,10 +102,6 @@ def blend(
     return total, attribute(blocks, W, every)
 
 
-#: rounds of single-step moves after the coarse grid (see :func:`_refine`)
-REFINE_ROUNDS = 6
-
-
 def simplex_grid(n: int, step: float) -> np.ndarray:
     """All weight vectors on the simplex with the given step (n sources)."""
     m = round(1 / step)
@@ -165,46 +161,11 @@ def tune_segment_weights(
     excludes = [exclude] * n if exclude is None or sp.issparse(exclude) else list(exclude)  # type: ignore[arg-type]
     cands = [candidates] * n if candidates is None or isinstance(candidates, np.ndarray) else list(candidates)
     names = list(folds[0])
-
-    def mean_ndcg(points: np.ndarray) -> np.ndarray:
-        per_fold = [grid_ndcg(z, t, points, exclude=e, candidates=c, k=k)
-                    for z, t, e, c in zip(folds, truths, excludes, cands, strict=True)]  # fmt: skip
-        return np.mean(per_fold, axis=0)
-
-    coarse = step if len(names) <= 4 else max(step, 0.2)
-    grid = simplex_grid(len(names), coarse)
-    values = mean_ndcg(grid)
+    grid = simplex_grid(len(names), step if len(names) <= 4 else max(step, 0.2))
+    values = np.mean(
+        [grid_ndcg(z, t, grid, exclude=e, candidates=c, k=k) for z, t, e, c in zip(folds, truths, excludes, cands,
+                                                                                     strict=True)],
+        axis=0,
+    )  # fmt: skip
     best = int(np.argmax(values))
-    weights, value = grid[best], float(values[best])
-    if coarse > step:
-        weights, value = _refine(weights, value, step, mean_ndcg)
-    return {name: float(x) for name, x in zip(names, weights, strict=True)}, value
-
-
-def _refine(
-    weights: np.ndarray, value: float, step: float, mean_ndcg: Callable[[np.ndarray], np.ndarray]
-) -> tuple[np.ndarray, float]:
-    """Hill-climb from a coarse grid point on the ``step`` lattice: each round tries every move of one ``step`` of
-    weight from one source to another and keeps the best move while it improves.
-
-    Why: a full grid at step 0.1 over five or more sources is thousands of points, so the search starts on a 0.2
-    grid; with five sources that grid cannot express e.g. 0.3 / 0.7 between two of them, and a blend of five
-    sources tuned there spread 0.2 over every source (a category-popularity source that ranks cold items near
-    random included). A few rounds of n(n-1) moves reach the finer weights at a fraction of the full grid's cost.
-    """
-    m = round(1 / step)
-    units = np.rint(weights * m).astype(np.int64)
-    for _ in range(REFINE_ROUNDS):
-        moves = [(i, j) for i in np.flatnonzero(units > 0) for j in range(units.size) if j != i]
-        if not moves:
-            break
-        points = np.repeat(units[None, :], len(moves), axis=0)
-        for row, (i, j) in enumerate(moves):
-            points[row, i] -= 1
-            points[row, j] += 1
-        values = mean_ndcg(points.astype(np.float32) / m)
-        best = int(np.argmax(values))
-        if values[best] <= value + 1e-12:
-            break
-        units, value = points[best], float(values[best])
-    return units.astype(np.float32) / m, value
+    return {name: float(x) for name, x in zip(names, grid[best], strict=True)}, float(values[best])
