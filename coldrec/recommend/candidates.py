@@ -31,6 +31,8 @@ class UserBatch:
     history: sp.csr_matrix
     features: np.ndarray | None
     demographic_segment: np.ndarray
+    #: the history as the linear sources read it (recency-weighted, same pattern as ``history``); None: ``history``
+    signal: sp.csr_matrix | None = None
     #: blocks already computed for this batch, by source object id: a source that builds on another (content
     #: neighbours on EASE) reuses its block instead of recomputing it. The blend z-scores blocks in place, so a
     #: source reading another's block clones it, and all blocks of a batch are computed before blending.
@@ -42,6 +44,11 @@ class UserBatch:
         if key not in self.cache:
             self.cache[key] = source.block(self)
         return self.cache[key]
+
+    @property
+    def weighted(self) -> sp.csr_matrix:
+        """What item-kNN, EASE, content and brand multiply: ``signal`` when given, else the plain history."""
+        return self.signal if self.signal is not None else self.history
 
     @property
     def n_history(self) -> np.ndarray:
@@ -73,7 +80,7 @@ class ItemKNNSource(Source):
         self.S = sp.csr_matrix(similarity, dtype=np.float32)
 
     def block(self, batch: UserBatch) -> torch.Tensor:
-        return _dense(batch.history @ self.S)
+        return _dense(batch.weighted @ self.S)
 
 
 class EASESource(Source):
@@ -89,7 +96,7 @@ class EASESource(Source):
             self.B_rows[keep] = B
 
     def block(self, batch: UserBatch) -> torch.Tensor:
-        sub = np.asarray(batch.history @ self.B_rows, dtype=np.float32)
+        sub = np.asarray(batch.weighted @ self.B_rows, dtype=np.float32)
         if self.keep.size == self.n_items:
             return torch.from_numpy(sub)
         out = torch.zeros((len(batch), self.n_items), dtype=torch.float32)
@@ -186,7 +193,7 @@ class ContentSource(Source):
         self.C = sp.csr_matrix(item_content, dtype=np.float32)
 
     def block(self, batch: UserBatch) -> torch.Tensor:
-        profile = np.asarray((batch.history @ self.C).toarray(), dtype=np.float32)
+        profile = np.asarray((batch.weighted @ self.C).toarray(), dtype=np.float32)
         profile /= np.maximum(np.linalg.norm(profile, axis=1, keepdims=True), 1e-12)
         return _dense(np.asarray(self.C @ profile.T).T)
 
@@ -210,7 +217,7 @@ class BrandSource(Source):
         self.B = sp.csr_matrix((ones, (has, codes[has])), shape=(codes.size, n_brands))  # items x brands
 
     def block(self, batch: UserBatch) -> torch.Tensor:
-        history = sp.csr_matrix(batch.history, dtype=np.float32)
+        history = sp.csr_matrix(batch.weighted, dtype=np.float32)
         total = np.asarray(history.sum(axis=1), dtype=np.float32).ravel()
         share = sp.diags(1.0 / np.maximum(total, 1e-12)) @ (history @ self.B)  # users x brands
         return _dense((self.B @ share.T).T)
