@@ -9,7 +9,7 @@ import scipy.sparse as sp
 import torch
 
 from coldrec.config import RecommendConfig
-from coldrec.evaluate.encode import Encoder, brand_codes
+from coldrec.evaluate.encode import Encoder, brand_codes, latest_by_id
 from coldrec.recommend.blending import (
     BlendWeights,
     activity_segment,
@@ -343,3 +343,12 @@ def test_tuning_hold_out_never_overlaps_the_champions_training_data():
     assert holdout_start(day, 7, "2026-11-01") == utc("2026-11-08")  # an old champion: the full window
     assert holdout_start(day, 7, "2026-11-13") == utc("2026-11-14")  # trained through the 13th: only the 14th
     assert holdout_start(day, 7, "2026-11-14") == utc("2026-11-15")  # trained tonight: nothing left to tune on
+
+
+def test_catalog_alignment_keeps_each_ids_last_record():
+    """Duplicate ids (as strings: 7 and "7" are one item) keep their last record; unknown ids are all-NA."""
+    items = pd.DataFrame({"item_id": [7, "8", "7"], "brand": ["Old", "B", " New "]})
+    out = latest_by_id(items, "item_id", np.array(["7", "9", "8"], dtype=object))
+    assert out["brand"].tolist()[0] == " New " and pd.isna(out["brand"].tolist()[1]) and out["brand"].tolist()[2] == "B"
+    enc = Encoder(np.array(["u"], dtype=object), np.array(["7", "8", "9"], dtype=object))
+    assert brand_codes(items, enc).tolist() == [0, 1, -1]

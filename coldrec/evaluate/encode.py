@@ -65,6 +65,14 @@ class Encoder:
         return sp.csr_matrix((frame.to_numpy(), (r, c)), shape=(self.n_users, self.n_items), dtype=np.float32)
 
 
+def latest_by_id(frame: pd.DataFrame, id_col: str, ids: np.ndarray) -> pd.DataFrame:
+    """One row per entry of ``ids`` (an encoder's order): ``frame``'s last record with that id (ids compared as
+    strings), all-NA where it has none. Every per-item / per-user matrix is built on this alignment."""
+    out = frame.set_axis(pd.Index(frame[id_col].astype(str).to_numpy(), name=id_col), axis=0)
+    out = out[~out.index.duplicated(keep="last")]
+    return out.reindex(pd.Index(ids, name=id_col))
+
+
 def _natural(index: pd.Index) -> list[str]:
     """Numeric ids in numeric order, others lexical, so indices are stable and readable."""
     values = pd.Series(index.astype(str))
@@ -77,8 +85,7 @@ def _natural(index: pd.Index) -> list[str]:
 def user_segments(users: pd.DataFrame, enc: Encoder) -> tuple[np.ndarray, list[str]]:
     """Segment per user = gender x age band (the demographics a new user declares); unknown values form their own
     band. Returns (segment index per user, segment labels)."""
-    frame = users.drop_duplicates(S.USER_ID, keep="last").set_index(users[S.USER_ID].astype(str).rename("uid"))
-    frame = frame.reindex(pd.Index(enc.user_ids, name="uid"))
+    frame = latest_by_id(users, S.USER_ID, enc.user_ids)
     gender = frame[S.GENDER].astype("string").str.upper().fillna("?")
     age = pd.to_numeric(frame[S.AGE], errors="coerce")
     band = pd.Series(np.digitize(age.fillna(-1).to_numpy(), AGE_BANDS), index=frame.index)
@@ -92,8 +99,7 @@ def user_segments(users: pd.DataFrame, enc: Encoder) -> tuple[np.ndarray, list[s
 def top_category(items: pd.DataFrame, enc: Encoder) -> tuple[np.ndarray, list[str]]:
     """Category per item for cross-category logic and per-category caps: the first level of ``category_path`` at
     which items differ (a data-set-wide root such as "Movies" or "Beauty" says nothing). ``-1`` = unknown."""
-    frame = items.drop_duplicates(S.ITEM_ID, keep="last").set_index(items[S.ITEM_ID].astype(str).rename("iid"))
-    paths = frame[S.CATEGORY_PATH].reindex(pd.Index(enc.item_ids, name="iid")).astype("string")
+    paths = latest_by_id(items, S.ITEM_ID, enc.item_ids)[S.CATEGORY_PATH].astype("string")
     levels = paths.str.split(S.CATEGORY_SEP, regex=False)
     depth = int(levels.str.len().max()) if levels.notna().any() else 0
     chosen = pd.Series(pd.NA, index=paths.index, dtype="string")
@@ -108,8 +114,7 @@ def top_category(items: pd.DataFrame, enc: Encoder) -> tuple[np.ndarray, list[st
 
 def tokens_of(items: pd.DataFrame, enc: Encoder, fields: tuple[str, ...]) -> list[list[str]]:
     """Content tokens per item: every category-path prefix, the brand, and words of title/description."""
-    frame = items.drop_duplicates(S.ITEM_ID, keep="last").set_index(items[S.ITEM_ID].astype(str).rename("iid"))
-    frame = frame.reindex(pd.Index(enc.item_ids, name="iid"))
+    frame = latest_by_id(items, S.ITEM_ID, enc.item_ids)
     out: list[list[str]] = [[] for _ in range(enc.n_items)]
     if S.CATEGORY_PATH in fields:
         for i, path in enumerate(frame[S.CATEGORY_PATH].tolist()):
@@ -131,11 +136,9 @@ def tokens_of(items: pd.DataFrame, enc: Encoder, fields: tuple[str, ...]) -> lis
 def brand_codes(items: pd.DataFrame, enc: Encoder) -> np.ndarray:
     """Each item's brand as an integer code in ``enc`` item order (-1: none); brands compare trimmed and
     lower-cased, as the content tokens do."""
-    frame = items.drop_duplicates(S.ITEM_ID, keep="last").set_index(items[S.ITEM_ID].astype(str).rename("iid"))
-    brands = frame[S.BRAND].reindex(pd.Index(enc.item_ids, name="iid")) if S.BRAND in frame else None
-    if brands is None:
+    if S.BRAND not in items:
         return np.full(enc.n_items, -1, dtype=np.int64)
-    norm = brands.astype("string").str.strip().str.lower()
+    norm = latest_by_id(items, S.ITEM_ID, enc.item_ids)[S.BRAND].astype("string").str.strip().str.lower()
     return pd.factorize(norm.mask(norm == ""), use_na_sentinel=True)[0].astype(np.int64)
 
 

@@ -18,7 +18,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from coldrec.data import schemas as S
-from coldrec.evaluate.encode import AGE_BANDS, Encoder, content_matrix, tokens_of
+from coldrec.evaluate.encode import AGE_BANDS, Encoder, content_matrix, latest_by_id, tokens_of
 
 #: content columns kept (most frequent first); 4096 keeps every token seen in >= 2 items of MovieLens-100K (986) and
 #: Amazon Beauty (1,299, of them 435 brands: at 1024 the rarest brands, the most telling content of a new item, fell
@@ -50,8 +50,7 @@ def _onehot(values: pd.Series, min_count: int = 1) -> np.ndarray:
 
 def demographic_features(users: pd.DataFrame, enc: Encoder) -> np.ndarray:
     """One-hot gender, age band, country, region and declared interests (+ a 'known age' flag and scaled age)."""
-    frame = users.drop_duplicates(S.USER_ID, keep="last")
-    frame = frame.set_index(frame[S.USER_ID].astype(str).rename("uid")).reindex(pd.Index(enc.user_ids, name="uid"))
+    frame = latest_by_id(users, S.USER_ID, enc.user_ids)
     parts = []
     for col in (S.GENDER, S.COUNTRY, S.REGION):
         parts.append(_onehot(frame[col].astype("string").str.upper().fillna("?"), min_count=2))
@@ -94,8 +93,7 @@ def item_features(items: pd.DataFrame, enc: Encoder, real_dates: bool) -> np.nda
         df = np.asarray((content > 0).sum(axis=0)).ravel()
         content = content[:, np.argsort(-df, kind="stable")[:MAX_CONTENT_COLUMNS]]
     parts = [np.asarray(content.toarray(), dtype=np.float32)]
-    frame = items.drop_duplicates(S.ITEM_ID, keep="last")
-    frame = frame.set_index(frame[S.ITEM_ID].astype(str).rename("iid")).reindex(pd.Index(enc.item_ids, name="iid"))
+    frame = latest_by_id(items, S.ITEM_ID, enc.item_ids)
     price = pd.to_numeric(frame[S.PRICE], errors="coerce")
     if price.notna().any():
         lp = np.log1p(price.fillna(price.median()).clip(lower=0).to_numpy(np.float32))

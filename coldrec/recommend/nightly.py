@@ -119,8 +119,9 @@ def build_nightly(spark, settings, run_date: dt.date) -> tuple[Recommender, Cata
     )
     enc = Encoder(user_ids, item_ids)
     fields = (S.CATEGORY_PATH, S.BRAND, S.TITLE, S.DESCRIPTION)
-    content, _ = content_matrix(tokens_of(items.reset_index(names=S.ITEM_ID), enc, fields))
-    item_brand = brand_codes(items.reset_index(names=S.ITEM_ID), enc)
+    catalog_rows = items.reset_index(names=S.ITEM_ID)
+    content, _ = content_matrix(tokens_of(catalog_rows, enc, fields))
+    item_brand = brand_codes(catalog_rows, enc)
 
     model_version = cfg.model_version or "none"
     user_features = None
