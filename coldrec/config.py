@@ -14,7 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, PositiveFloat, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: The project root when running from a checkout; local defaults live under it.
@@ -158,6 +158,11 @@ class RecommendConfig(BaseModel):
     ease_max_items: int = Field(6000, ge=0, description="EASE source on the N most popular items (0: no EASE)")
     ease_l2: float = Field(500.0, gt=0, description="EASE ridge penalty")
     tune_days: int = Field(7, ge=0, description="nightly: tune blend weights on the last N days (0: configured)")
+    recency_half_lives: list[PositiveFloat] = Field(
+        [5.0, 10.0, 20.0, 40.0],
+        description="history half-lives (in interactions, latest = weight 1) tried beside the plain history on the "
+        "tuning hold-out; the best by EASE alone weights what the linear sources read ([]: no recency weighting)",
+    )
     tune_min_users: int = Field(30, ge=1, description="hold-out users a segment needs in the tuning half")
     tune_max_users: int = Field(2000, ge=1, description="hold-out users per half used for tuning (sampled)")
     batch_users: int = Field(

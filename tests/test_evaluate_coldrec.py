@@ -14,7 +14,7 @@ from coldrec.evaluate.coldrec_method import ColdrecMethod
 from coldrec.evaluate.dataset import load_dataset
 from coldrec.evaluate.encode import Encoder
 from coldrec.evaluate.harness import Prepared, run_harness
-from coldrec.evaluate.recency import recency_history, recency_rank
+from coldrec.evaluate.recency import frame_recency_rank, recency_history
 from coldrec.recommend.candidates import ItemKNNSource, UserBatch
 from tests.test_evaluate_harness import make_landing
 
@@ -29,7 +29,7 @@ def _frame() -> pd.DataFrame:
 
 
 def test_recency_rank_counts_the_users_later_rows():
-    assert recency_rank(_frame()).tolist() == [2, 0, 1, 0, 1, 2]
+    assert frame_recency_rank(_frame()).tolist() == [2, 0, 1, 0, 1, 2]
 
 
 def test_recency_history_by_hand():

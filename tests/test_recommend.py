@@ -352,3 +352,47 @@ def test_catalog_alignment_keeps_each_ids_last_record():
     assert out["brand"].tolist()[0] == " New " and pd.isna(out["brand"].tolist()[1]) and out["brand"].tolist()[2] == "B"
     enc = Encoder(np.array(["u"], dtype=object), np.array(["7", "8", "9"], dtype=object))
     assert brand_codes(items, enc).tolist() == [0, 1, -1]
+
+
+def test_recency_rank_and_weights_by_hand():
+    from coldrec.recommend.recency import recency_rank, recency_weights, weighted_history
+
+    users = np.array([1, 0, 1, 0, 1])
+    ts = np.array([30, 10, 10, 20, 10])  # user 1: rows 2 and 4 tie on ts -> input order (4 is later)
+    assert recency_rank(users, ts).tolist() == [0, 1, 2, 0, 1]
+    assert recency_rank(np.array([], dtype=np.int64)).tolist() == []
+    np.testing.assert_allclose(recency_weights(np.array([0, 1, 4]), 2.0), [1.0, 0.5**0.5, 0.25])
+    with pytest.raises(ValueError, match="half_life"):
+        recency_weights(np.array([0]), 0.0)
+    history = sp.csr_matrix(np.array([[4.0, 2.0], [1.0, 0.0]], dtype=np.float32))
+    rows, cols = np.array([0, 0, 1]), np.array([0, 1, 0])
+    rank = recency_rank(rows, np.array([5, 9, 1]))  # user 0: item 1 is the latest
+    signal = weighted_history(history, rows, cols, rank, 1.0).toarray()
+    np.testing.assert_allclose(signal, [[2.0, 2.0], [1.0, 0.0]])
+    assert weighted_history(history, rows, cols, rank, None) is None
+
+
+def test_half_life_choice_keeps_the_plain_history_unless_decay_ranks_better():
+    from coldrec.recommend.recency import best_half_life, ndcg_by_half_life
+
+    truth = sp.csr_matrix(np.array([[0, 1, 0], [0, 0, 1]], dtype=np.float32))
+    right = np.array([[0.0, 1.0, 0.5], [0.0, 0.5, 1.0]], dtype=np.float32)  # the truth on top
+    wrong = np.array([[1.0, 0.0, 0.5], [1.0, 0.5, 0.0]], dtype=np.float32)  # item 0 (never relevant) on top
+    scores = ndcg_by_half_life(lambda h: right if h == 10.0 else wrong, truth, [None, 5.0, 10.0], k=1)
+    assert scores == {None: 0.0, 5.0: 0.0, 10.0: 1.0}
+    assert best_half_life(scores, [None, 5.0, 10.0]) == 10.0
+    assert best_half_life({None: 0.5, 5.0: 0.5}, [None, 5.0]) is None  # a tie keeps the plain history
+
+
+def test_recommender_reads_the_catalogs_recency_signal():
+    """cf scores from the weighted history when the catalog carries one; history still decides the segment."""
+    cat, sim = _catalog()
+    weights = BlendWeights({"new": {"cf": 1.0}, "light": {"cf": 1.0}, "heavy": {"cf": 1.0}})
+    cfg = RecommendConfig(cross_category_slots=0, candidate_pool=5, batch_users=3)
+    rec = Recommender({"cf": ItemKNNSource(sim)}, weights, cfg, top_n=1)
+    # user0 also viewed item2 long ago: on the plain history item3 (0.9 from item2) beats item1 (0.8 from item0)
+    cat.history = sp.csr_matrix(np.array([[1, 0, 1, 0, 0], [0] * 5, [0, 0, 1, 0, 0]], dtype=np.float32))
+    assert rec.recommend(cat).set_index("user_id").loc["u0", "item_id"] == "i3"
+    # with item2 weighted down to 0.5 (older), item1 (0.8) beats item3 (0.45)
+    cat.signal = sp.csr_matrix(np.array([[1, 0, 0.5, 0, 0], [0] * 5, [0, 0, 1, 0, 0]], dtype=np.float32))
+    assert rec.recommend(cat).set_index("user_id").loc["u0", "item_id"] == "i1"

@@ -24,14 +24,13 @@ import torch
 from coldrec.config import RecommendConfig, TrainConfig
 from coldrec.evaluate.baselines import EASE, CategoryPopularity, Method, item_cosine_topk
 from coldrec.evaluate.features import build_features, item_features
-from coldrec.evaluate.recency import HALF_LIVES, recency_history
+from coldrec.evaluate.recency import recency_history
 from coldrec.evaluate.splits import COLD_ITEM, COLD_USER, WARM, make_split
 from coldrec.recommend.blending import (
     SEGMENTS,
     BlendWeights,
     activity_segment,
     blend_scores,
-    grid_ndcg,
     tune_segment_weights,
     zscore_,
 )
@@ -48,10 +47,9 @@ from coldrec.recommend.candidates import (
     UserBatch,
     segment_popularity_table,
 )
+from coldrec.recommend.recency import REFERENCE_SOURCES, best_half_life, ndcg_by_half_life
 
 MAX_TUNING_USERS = 2000
-#: the source that picks the recency half-life: the first of these the split has (all read the history linearly)
-RECENCY_REFERENCE: tuple[str, ...] = ("ease", "content_cf", "cf")
 #: splits whose question is "what comes next": only there can the latest history say more than the rest. The random
 #: hold-outs (cold items, the stratified anchor) ask about interactions spread over the whole history; there the
 #: validation gain of a decay was noise (cold items, both data sets: +2.8% on validation, -3% on the test)
@@ -79,15 +77,16 @@ class ColdrecMethod(Method):
 
     def __init__(self, train_cfg: TrainConfig, rec_cfg: RecommendConfig, seed: int = 42, log=print,
                  test_share: float = 0.2, val_folds: dict[str, int] | None = None,
-                 use_models: bool = True, half_lives: tuple[float | None, ...] = HALF_LIVES) -> None:  # fmt: skip
+                 use_models: bool = True, half_lives: tuple[float | None, ...] | None = None) -> None:  # fmt: skip
         self.train_cfg, self.rec_cfg, self.seed, self.log, self.test_share = train_cfg, rec_cfg, seed, log, test_share
         #: validation folds per split kind: a random item hold-out is dominated by a few items, so the cold-item
         #: weights are tuned on the mean over several folds
         self.val_folds = val_folds if val_folds is not None else {COLD_ITEM: 3}
         #: False: blend only the sources that need no training run (item-kNN, EASE, content, popularity)
         self.use_models = use_models
-        #: recency half-lives tried on validation (None: the plain 0/1 history); ``(None,)`` turns decay off
-        self.half_lives = half_lives
+        #: recency half-lives tried on validation (None: the plain 0/1 history); ``(None,)`` turns decay off;
+        #: default: the plain history and the nightly's ``recommend.recency_half_lives``
+        self.half_lives = half_lives if half_lives is not None else (None, *rec_cfg.recency_half_lives)
         self.half_life: float | None = None
         self._item_matrix: np.ndarray | None = None
         self.half_life_scores: dict[str, dict[str, float]] = {}
@@ -183,17 +182,18 @@ class ColdrecMethod(Method):
     def _half_life_ndcg(self, fold: dict[str, object]) -> dict[float | None, float]:
         """Validation NDCG@10 of the fold's reference source alone, per half-life ({} when no source qualifies)."""
         vctx, vsources, keep = fold["vctx"], fold["sources"], fold["keep"]
-        ref = next((n for n in RECENCY_REFERENCE if n in vsources), None)
+        ref = next((n for n in REFERENCE_SOURCES if n in vsources), None)
         if ref is None or vctx.kind not in RECENCY_SPLITS or len(self.half_lives) < 2:
             return {}
-        exclude = vctx.exclude[keep] if vctx.exclude is not None else None
-        out: dict[float | None, float] = {}
-        for h in self.half_lives:
-            block = vsources[ref].block(self._batch(vctx, vctx.eval_users[keep], fold["feats"], h)).numpy()
-            out[h] = float(grid_ndcg({ref: block}, vctx.truth[keep], np.ones((1, 1)), exclude=exclude,
-                                     candidates=vctx.candidates)[0])  # fmt: skip
         fold["reference"] = ref
-        return out
+        users = vctx.eval_users[keep]
+        return ndcg_by_half_life(
+            lambda h: vsources[ref].block(self._batch(vctx, users, fold["feats"], h)).numpy(),
+            vctx.truth[keep],
+            self.half_lives,
+            exclude=vctx.exclude[keep] if vctx.exclude is not None else None,
+            candidates=vctx.candidates,
+        )
 
     def _choose_half_life(self, kind: str, folds: list[dict[str, object]]) -> None:
         """The half-life with the best mean validation NDCG@10 over the folds; ties keep the earlier entry, so the
@@ -203,7 +203,7 @@ class ColdrecMethod(Method):
             self.half_life = self.half_lives[0]
             return
         mean = {h: float(np.mean([f[h] for f in per_fold])) for h in self.half_lives}
-        self.half_life = max(self.half_lives, key=lambda h: (mean[h], -self.half_lives.index(h)))
+        self.half_life = best_half_life(mean, self.half_lives)
         self.half_life_scores[kind] = {str(h): round(v, 4) for h, v in mean.items()}
         self.log(f"coldrec [{kind}] history half-life by {folds[0]['reference']} on validation: "
                  f"{self.half_life_scores[kind]} -> {self.half_life}")  # fmt: skip

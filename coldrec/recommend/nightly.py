@@ -35,6 +35,13 @@ from coldrec.recommend.candidates import (
     segment_popularity_table,
 )
 from coldrec.recommend.cross_category import category_affinity
+from coldrec.recommend.recency import (
+    REFERENCE_SOURCES,
+    best_half_life,
+    ndcg_by_half_life,
+    recency_rank,
+    weighted_history,
+)
 from coldrec.recommend.scoring import Catalog, Recommender
 from coldrec.recommend.topk import pick_device
 
@@ -90,6 +97,7 @@ def build_nightly(spark, settings, run_date: dt.date) -> tuple[Recommender, Cata
     r, c = uidx.get_indexer(inter[S.USER_ID]), iidx.get_indexer(inter[S.ITEM_ID])
     shape = (len(user_ids), len(item_ids))
     history = sp.csr_matrix((inter["weight"].to_numpy(np.float32), (r, c)), shape=shape)
+    last_ns = pd.to_datetime(inter["last_ts"], utc=True).astype("int64").to_numpy()
     bought_mask = inter["purchased"].to_numpy(bool)
     bought = sp.csr_matrix((np.ones(bought_mask.sum(), np.float32), (r[bought_mask], c[bought_mask])), shape=shape)
     exclude = _exclusions(spark, settings, run_date, cfg.exclude_event_types, uidx, iidx, shape, bought)
@@ -147,12 +155,15 @@ def build_nightly(spark, settings, run_date: dt.date) -> tuple[Recommender, Cata
         )
         recent = (pd.to_datetime(inter["last_ts"], utc=True) >= cutoff).to_numpy()
         weights, metrics = tune_on_holdout(
-            history, recent, r, c, segment, content, cfg, models, user_features, weights, settings.seed, item_brand
+            history, recent, r, c, segment, content, cfg, models, user_features, weights, settings.seed, item_brand,
+            last_ns,
         )
         metrics["holdout_days"] = float((pd.Timestamp(run_date, tz="UTC") + pd.Timedelta(days=1) - cutoff).days)
         if metrics.get("tuned", 0.0) == 0.0:
             log.info("blend: configured weights (hold-out from %s: %d users, too few to tune on)",
                      cutoff.date(), int(metrics.get("holdout_users", 0)))  # fmt: skip
+    half_life = metrics.get("recency_half_life", 0.0) or None
+    signal = weighted_history(history, r, c, recency_rank(r, last_ns), half_life) if half_life else None
     metrics.update(
         {"users": float(len(user_ids)), "items": float(len(item_ids)), "new_items": float(is_new.sum()),
          "model_used": float(models is not None)}
@@ -161,7 +172,7 @@ def build_nightly(spark, settings, run_date: dt.date) -> tuple[Recommender, Cata
         user_ids=user_ids, item_ids=item_ids, history=history, exclude=exclude, bought=bought,
         item_category=item_category, category_names=category_names, item_titles=titles, item_is_new=is_new,
         demographic_segment=segment, user_features=user_features, category_affinity=affinity,
-        similarity_t=sp.csr_matrix(S_mat.T),
+        similarity_t=sp.csr_matrix(S_mat.T), signal=signal,
     )  # fmt: skip
     rec = Recommender(sources, weights, cfg, settings.top_n, pick_device(cfg.device))
     rec.metrics = metrics
@@ -230,6 +241,7 @@ def tune_on_holdout(
     defaults: BlendWeights,
     seed: int,
     item_brand: np.ndarray | None = None,
+    last_ns: np.ndarray | None = None,
 ) -> tuple[BlendWeights, dict[str, float]]:
     """Tune the blend per activity segment on the last ``tune_days`` of interactions, and measure it.
 
@@ -238,6 +250,10 @@ def tune_on_holdout(
     :func:`holdout_start`). Hold-out users are split in halves: weights are tuned on one half and NDCG@10 is
     measured on the other, so the recorded metric is not the tuned-on figure. A segment with fewer than
     ``tune_min_users`` users in the tuning half keeps its configured weights.
+
+    With ``last_ns`` (each row's latest event, ns) and ``recommend.recency_half_lives``, the tuning half first
+    picks the history's recency half-life (:mod:`coldrec.recommend.recency`; the plain history unless one ranks
+    better), recorded as ``recency_half_life`` (0: none); the weights are then tuned on that weighted history.
     """
     from coldrec.evaluate.baselines import item_cosine_topk_rows
     from coldrec.evaluate.metrics import RankedLists
@@ -259,10 +275,14 @@ def tune_on_holdout(
     sim = item_cosine_topk_rows(binary, past[users].indices, 100)  # the rows the tuning users' items need
     sources = make_sources(past, segment, content, sim, cfg, models, seed, item_brand)
     halves = (np.sort(users[: users.size // 2]), np.sort(users[users.size // 2 :]))
+    past_rank = None if last_ns is None else recency_rank(rows[keep], last_ns[keep])
+    half_life = _holdout_half_life(past, rows[keep], cols[keep], past_rank, sources, halves[0], truth_all,
+                                   user_features, segment, cfg)  # fmt: skip
+    signal = weighted_history(past, rows[keep], cols[keep], past_rank, half_life)
     prepared = []
     for half in halves:
         feats = None if user_features is None else user_features[half]
-        batch = UserBatch(half, past[half], feats, segment[half])
+        batch = UserBatch(half, past[half], feats, segment[half], None if signal is None else signal[half])
         blocks = {n: batch.block_of(s) for n, s in sources.items()}
         prepared.append((batch, blocks, activity_segment(batch.n_history, cfg.light_max_interactions)))
     (b0, blocks0, s0), (b1, blocks1, s1) = prepared
@@ -288,6 +308,7 @@ def tune_on_holdout(
     lists = RankedLists.build(top, truth1)
     metrics = {
         "tuned": 1.0,
+        "recency_half_life": float(half_life or 0.0),
         "holdout_ndcg_at_10": lists.mean("ndcg", 10),
         "holdout_hit_rate_at_10": lists.mean("hit_rate", 10),
         "holdout_users": float(len(b1.users)),
@@ -297,6 +318,28 @@ def tune_on_holdout(
         if seg_rows.size:
             metrics[f"holdout_ndcg_at_10_{name}"] = RankedLists.build(top[seg_rows], truth1[seg_rows]).mean("ndcg", 10)
     return tuned, metrics
+
+
+def _holdout_half_life(past, rows, cols, rank, sources, users, truth_all, user_features, segment,
+                       cfg) -> float | None:  # fmt: skip
+    """The recency half-life that ranks the tuning half's hold-out best by the strongest history source alone
+    (``rank``: each past row's recency rank; None: no timestamps, no recency weighting)."""
+    ref = next((n for n in REFERENCE_SOURCES if n in sources), None)
+    if rank is None or not cfg.recency_half_lives or ref is None:
+        return None
+    feats = None if user_features is None else user_features[users]
+
+    def block_for(h: float | None) -> np.ndarray:
+        signal = weighted_history(past, rows, cols, rank, h)
+        batch = UserBatch(users, past[users], feats, segment[users], None if signal is None else signal[users])
+        return sources[ref].block(batch).numpy()
+
+    half_lives = [None, *cfg.recency_half_lives]
+    scores = ndcg_by_half_life(block_for, truth_all[users], half_lives, exclude=past[users])
+    chosen = best_half_life(scores, half_lives)
+    log.info("history half-life by %s on the hold-out: %s -> %s", ref,
+             {str(h): round(v, 4) for h, v in scores.items()}, chosen)  # fmt: skip
+    return chosen
 
 
 def _exclusions(spark, settings, run_date, types, uidx, iidx, shape, bought) -> sp.csr_matrix:

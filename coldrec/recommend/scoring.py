@@ -53,6 +53,7 @@ class Catalog:
     user_features: np.ndarray | None = None
     category_affinity: np.ndarray | None = None  # categories x categories
     similarity_t: sp.csr_matrix | None = None  # items x items, row i = neighbours pointing at i (for reasons)
+    signal: sp.csr_matrix | None = None  # recency-weighted history for the linear sources (None: ``history``)
 
     @property
     def n_users(self) -> int:
@@ -78,7 +79,8 @@ class Recommender:
         """(pool scores, pool item indices, pool source indices) for users lo:hi: blend, mask bought, top pool."""
         users = np.arange(lo, hi)
         feats = cat.user_features[lo:hi] if cat.user_features is not None else None
-        batch = UserBatch(users, cat.history[lo:hi], feats, cat.demographic_segment[lo:hi])
+        signal = cat.signal[lo:hi] if cat.signal is not None else None
+        batch = UserBatch(users, cat.history[lo:hi], feats, cat.demographic_segment[lo:hi], signal)
         segment = activity_segment(batch.n_history, self.cfg.light_max_interactions)
         # a source that no user of this block weighs is never computed (tuned weights are often sparse)
         names = list(self.sources)
