@@ -367,9 +367,10 @@ def test_recency_rank_and_weights_by_hand():
     history = sp.csr_matrix(np.array([[4.0, 2.0], [1.0, 0.0]], dtype=np.float32))
     rows, cols = np.array([0, 0, 1]), np.array([0, 1, 0])
     rank = recency_rank(rows, np.array([5, 9, 1]))  # user 0: item 1 is the latest
-    signal = weighted_history(history, rows, cols, rank, 1.0).toarray()
+    values = np.asarray(history[rows, cols]).ravel()
+    signal = weighted_history(values, rows, cols, rank, 1.0, history.shape).toarray()
     np.testing.assert_allclose(signal, [[2.0, 2.0], [1.0, 0.0]])
-    assert weighted_history(history, rows, cols, rank, None) is None
+    assert weighted_history(values, rows, cols, rank, None, history.shape) is None
 
 
 def test_half_life_choice_keeps_the_plain_history_unless_decay_ranks_better():

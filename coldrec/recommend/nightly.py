@@ -163,7 +163,8 @@ def build_nightly(spark, settings, run_date: dt.date) -> tuple[Recommender, Cata
             log.info("blend: configured weights (hold-out from %s: %d users, too few to tune on)",
                      cutoff.date(), int(metrics.get("holdout_users", 0)))  # fmt: skip
     half_life = metrics.get("recency_half_life", 0.0) or None
-    signal = weighted_history(history, r, c, recency_rank(r, last_ns), half_life) if half_life else None
+    weight = inter["weight"].to_numpy(np.float32)
+    signal = weighted_history(weight, r, c, recency_rank(r, last_ns), half_life, shape) if half_life else None
     metrics.update(
         {"users": float(len(user_ids)), "items": float(len(item_ids)), "new_items": float(is_new.sum()),
          "model_used": float(models is not None)}
@@ -276,9 +277,9 @@ def tune_on_holdout(
     sources = make_sources(past, segment, content, sim, cfg, models, seed, item_brand)
     halves = (np.sort(users[: users.size // 2]), np.sort(users[users.size // 2 :]))
     past_rank = None if last_ns is None else recency_rank(rows[keep], last_ns[keep])
-    half_life = _holdout_half_life(past, rows[keep], cols[keep], past_rank, sources, halves[0], truth_all,
-                                   user_features, segment, cfg)  # fmt: skip
-    signal = weighted_history(past, rows[keep], cols[keep], past_rank, half_life)
+    half_life = _holdout_half_life(vals[keep], rows[keep], cols[keep], past_rank, past, sources, halves[0],
+                                   truth_all, user_features, segment, cfg)  # fmt: skip
+    signal = weighted_history(vals[keep], rows[keep], cols[keep], past_rank, half_life, shape)
     prepared = []
     for half in halves:
         feats = None if user_features is None else user_features[half]
@@ -320,17 +321,17 @@ def tune_on_holdout(
     return tuned, metrics
 
 
-def _holdout_half_life(past, rows, cols, rank, sources, users, truth_all, user_features, segment,
+def _holdout_half_life(vals, rows, cols, rank, past, sources, users, truth_all, user_features, segment,
                        cfg) -> float | None:  # fmt: skip
     """The recency half-life that ranks the tuning half's hold-out best by the strongest history source alone
-    (``rank``: each past row's recency rank; None: no timestamps, no recency weighting)."""
+    (``vals, rows, cols``: the past entries; ``rank``: their recency ranks, None without timestamps: no weighting)."""
     ref = next((n for n in REFERENCE_SOURCES if n in sources), None)
     if rank is None or not cfg.recency_half_lives or ref is None:
         return None
     feats = None if user_features is None else user_features[users]
 
     def block_for(h: float | None) -> np.ndarray:
-        signal = weighted_history(past, rows, cols, rank, h)
+        signal = weighted_history(vals, rows, cols, rank, h, past.shape)
         batch = UserBatch(users, past[users], feats, segment[users], None if signal is None else signal[users])
         return sources[ref].block(batch).numpy()
 

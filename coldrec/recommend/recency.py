@@ -42,13 +42,14 @@ def recency_weights(rank: np.ndarray, half_life: float) -> np.ndarray:
     return np.power(0.5, np.asarray(rank, dtype=np.float64) / half_life)
 
 
-def weighted_history(history: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray, rank: np.ndarray,
-                     half_life: float | None) -> sp.csr_matrix | None:  # fmt: skip
-    """``history`` with each (row, col) entry scaled by its recency weight; None when ``half_life`` is None."""
+def weighted_history(values: np.ndarray, rows: np.ndarray, cols: np.ndarray, rank: np.ndarray,
+                     half_life: float | None, shape: tuple[int, int]) -> sp.csr_matrix | None:  # fmt: skip
+    """users x items: each (row, col) entry's ``values`` scaled by its recency weight; None when ``half_life`` is
+    None (the plain history serves)."""
     if half_life is None:
         return None
-    vals = np.asarray(history[rows, cols]).ravel() * recency_weights(rank, half_life)
-    out = sp.csr_matrix((vals.astype(np.float32), (rows, cols)), shape=history.shape)
+    vals = (np.asarray(values, dtype=np.float64) * recency_weights(rank, half_life)).astype(np.float32)
+    out = sp.csr_matrix((vals, (rows, cols)), shape=shape)
     out.sum_duplicates()
     return out
 
