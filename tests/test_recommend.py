@@ -420,11 +420,11 @@ def test_holdout_tuning_picks_a_recency_half_life_when_the_latest_item_predicts_
         ts += [1, 1]
     rows, cols, ts = np.array(rows), np.array(cols), np.array(ts, dtype=np.int64)
     shape = (n_learners + n_teachers, n_items)
-    history = sp.csr_matrix((np.ones(rows.size, np.float32), (rows, cols)), shape=shape)
+    history = sp.csr_matrix((values := np.ones(rows.size, np.float32), (rows, cols)), shape=shape)
     cfg = RecommendConfig(tune_min_users=20)
     defaults = BlendWeights({k: dict(v) for k, v in cfg.blend_weights.items()})
-    args = (history, ts >= 10, rows, cols, np.zeros(shape[0], np.int64), sp.identity(n_items, format="csr"), cfg,
-            None, None, defaults, 0, None)  # fmt: skip
+    args = (history, ts >= 10, rows, cols, values, np.zeros(shape[0], np.int64), sp.identity(n_items, format="csr"),
+            cfg, None, None, defaults, 0, None)  # fmt: skip
     _, with_recency = tune_on_holdout(*args, ts)
     assert with_recency["recency_half_life"] == 5.0  # every half-life ranks right; ties keep the first
     assert with_recency["holdout_ndcg_at_10"] > 0.9

@@ -96,7 +96,8 @@ def build_nightly(spark, settings, run_date: dt.date) -> tuple[Recommender, Cata
     iidx = pd.Index(item_ids)
     r, c = uidx.get_indexer(inter[S.USER_ID]), iidx.get_indexer(inter[S.ITEM_ID])
     shape = (len(user_ids), len(item_ids))
-    history = sp.csr_matrix((inter["weight"].to_numpy(np.float32), (r, c)), shape=shape)
+    weight = inter["weight"].to_numpy(np.float32)
+    history = sp.csr_matrix((weight, (r, c)), shape=shape)
     last_ns = pd.to_datetime(inter["last_ts"], utc=True).astype("int64").to_numpy()
     bought_mask = inter["purchased"].to_numpy(bool)
     bought = sp.csr_matrix((np.ones(bought_mask.sum(), np.float32), (r[bought_mask], c[bought_mask])), shape=shape)
@@ -155,15 +156,14 @@ def build_nightly(spark, settings, run_date: dt.date) -> tuple[Recommender, Cata
         )
         recent = (pd.to_datetime(inter["last_ts"], utc=True) >= cutoff).to_numpy()
         weights, metrics = tune_on_holdout(
-            history, recent, r, c, segment, content, cfg, models, user_features, weights, settings.seed, item_brand,
-            last_ns,
-        )
+            history, recent, r, c, weight, segment, content, cfg, models, user_features, weights, settings.seed,
+            item_brand, last_ns,
+        )  # fmt: skip
         metrics["holdout_days"] = float((pd.Timestamp(run_date, tz="UTC") + pd.Timedelta(days=1) - cutoff).days)
         if metrics.get("tuned", 0.0) == 0.0:
             log.info("blend: configured weights (hold-out from %s: %d users, too few to tune on)",
                      cutoff.date(), int(metrics.get("holdout_users", 0)))  # fmt: skip
     half_life = metrics.get("recency_half_life", 0.0) or None
-    weight = inter["weight"].to_numpy(np.float32)
     signal = weighted_history(weight, r, c, recency_rank(r, last_ns), half_life, shape) if half_life else None
     metrics.update(
         {"users": float(len(user_ids)), "items": float(len(item_ids)), "new_items": float(is_new.sum()),
@@ -234,6 +234,7 @@ def tune_on_holdout(
     recent: np.ndarray,
     rows: np.ndarray,
     cols: np.ndarray,
+    values: np.ndarray,
     segment: np.ndarray,
     content: sp.csr_matrix,
     cfg,
@@ -251,6 +252,7 @@ def tune_on_holdout(
     :func:`holdout_start`). Hold-out users are split in halves: weights are tuned on one half and NDCG@10 is
     measured on the other, so the recorded metric is not the tuned-on figure. A segment with fewer than
     ``tune_min_users`` users in the tuning half keeps its configured weights.
+    ``rows, cols, values`` are the history's entries (what it was built from, ``recent`` aligned with them).
 
     With ``last_ns`` (each row's latest event, ns) and ``recommend.recency_half_lives``, the tuning half first
     picks the history's recency half-life (:mod:`coldrec.recommend.recency`; the plain history unless one ranks
@@ -263,7 +265,7 @@ def tune_on_holdout(
 
     shape = history.shape
     keep = ~recent
-    vals = np.asarray(history[rows, cols]).ravel()
+    vals = np.asarray(values, dtype=np.float32)
     past = sp.csr_matrix((vals[keep], (rows[keep], cols[keep])), shape=shape)
     truth_all = sp.csr_matrix((np.ones(int(recent.sum()), np.float32), (rows[recent], cols[recent])), shape=shape)
     truth_all = sp.csr_matrix(truth_all - truth_all.multiply(past > 0))  # a repeat of an old pair is not news
