@@ -299,12 +299,10 @@ def timed_nightly(base: Path, info: dict, env: dict[str, str], log: Path, timeou
 
 def published_rows(base: Path, run_date: str) -> int | None:
     try:
-        from deltalake import DeltaTable
+        from coldrec.delta_read import read_delta
 
-        table = DeltaTable(str(base / "lake" / "gold" / "recommendations"))
-        return table.to_pyarrow_table(
-            filters=[("run_date", "=", dt.date.fromisoformat(run_date))], columns=["user_id"]
-        ).num_rows
+        day = [("run_date", "=", run_date)]
+        return read_delta(str(base / "lake" / "gold" / "recommendations"), partitions=day, columns=["user_id"]).num_rows
     except Exception:
         return None
 

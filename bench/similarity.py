@@ -116,9 +116,9 @@ def recall(got: dict[int, set[int]], exact: dict[int, np.ndarray]) -> float:
 
 
 def read_lists(spark, path: str) -> dict[int, set[int]]:
-    from deltalake import DeltaTable
+    from coldrec.delta_read import read_delta
 
-    t = DeltaTable(path).to_pyarrow_table(columns=["id", "neighbor_id"])
+    t = read_delta(path, columns=["id", "neighbor_id"])
     src = np.asarray([int(s[1:]) for s in t.column("id").to_pylist()])
     dst = np.asarray([int(s[1:]) for s in t.column("neighbor_id").to_pylist()])
     got: dict[int, set[int]] = {}

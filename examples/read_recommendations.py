@@ -13,12 +13,31 @@ import argparse
 from pathlib import Path
 
 
+def native_filesystem(table_uri: str):
+    """pyarrow's own file system rooted at the table (None: let delta-rs pick its own).
+
+    Why: delta-rs's default file system for pyarrow calls back into Rust through Python, and with deltalake 1.6 /
+    pyarrow 25 a process that read through it often aborts at exit ("terminate called without an active
+    exception", exit code 134) after the read succeeded. pyarrow's native file systems do not.
+    """
+    import pyarrow.fs as pa_fs
+
+    uri = "s3://" + table_uri.removeprefix("s3a://") if table_uri.startswith("s3a://") else table_uri
+    try:
+        if "://" not in uri:
+            return pa_fs.SubTreeFileSystem(str(Path(uri).resolve()), pa_fs.LocalFileSystem())
+        raw, root = pa_fs.FileSystem.from_uri(uri)
+        return pa_fs.SubTreeFileSystem(root, raw)
+    except (ValueError, OSError):  # a scheme pyarrow does not know
+        return None
+
+
 def latest_lists(lake: str, run_date: str | None = None, version: int | None = None, engine: str = "duckdb"):
     """The lists of one run as a Polars DataFrame (engine=polars) or a DuckDB relation (engine=duckdb)."""
     from deltalake import DeltaTable
 
-    table = DeltaTable(f"{lake.rstrip('/')}/gold/recommendations", version=version)
-    dataset = table.to_pyarrow_dataset()
+    uri = f"{lake.rstrip('/')}/gold/recommendations"
+    dataset = DeltaTable(uri, version=version).to_pyarrow_dataset(filesystem=native_filesystem(uri))
     if engine == "polars":
         import polars as pl
 

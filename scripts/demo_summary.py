@@ -86,10 +86,11 @@ def show_tables(settings) -> None:
 
 def show_lists(settings, run_date: str) -> bool:
     import duckdb
-    from deltalake import DeltaTable
+
+    from coldrec.delta_read import delta_dataset
 
     try:
-        recs = DeltaTable(table_path(settings, "gold.recommendations")).to_pyarrow_dataset()
+        recs = delta_dataset(table_path(settings, "gold.recommendations"))
     except Exception:
         console.print("[red]gold.recommendations does not exist: nothing was published[/red]")
         return False
@@ -130,10 +131,11 @@ def show_lists(settings, run_date: str) -> bool:
 
 def show_metrics(settings, run_date: str) -> None:
     import duckdb
-    from deltalake import DeltaTable
+
+    from coldrec.delta_read import delta_dataset
 
     try:
-        metrics = DeltaTable(table_path(settings, "ops.run_metrics")).to_pyarrow_dataset()
+        metrics = delta_dataset(table_path(settings, "ops.run_metrics"))
     except Exception:
         return
     con = duckdb.connect()

@@ -45,6 +45,7 @@ def test_spark_submit_job_on_a_generated_day_read_back_without_spark(settings):
 
     from coldrec import lake
     from coldrec.data.generator import generate_shop
+    from coldrec.delta_read import read_delta
     from coldrec.spark import submit_conf
 
     root = Path(settings.landing_uri)
@@ -67,7 +68,7 @@ def test_spark_submit_job_on_a_generated_day_read_back_without_spark(settings):
 
     events = DeltaTable(lake.table_path(settings, "silver.events"))
     assert events.metadata().partition_columns == ["event_date"]
-    table = events.to_pyarrow_table()
+    table = read_delta(lake.table_path(settings, "silver.events"))
     assert set(table.column("event_id").to_pylist()) == expected_ids
     assert table.num_rows == len(expected_ids)
     assert set(table.column("ingest_date").to_pylist()) == {DAY}
@@ -84,12 +85,12 @@ def test_spark_submit_job_on_a_generated_day_read_back_without_spark(settings):
     }
 
     # quarantine: the day's injected bad lines of events, items and users (all under date=DAY folders)
-    rejected = DeltaTable(lake.table_path(settings, "silver.rejected")).to_pyarrow_table().to_pylist()
+    rejected = read_delta(lake.table_path(settings, "silver.rejected")).to_pylist()
     expected_bad = [r for r in truth.bad_records if r["kind"] != "duplicate" and f"date={DAY}" in r["file"]]
     assert sorted((r["dataset"], r["source_file"].rsplit("/", 3)[-3]) for r in rejected) == sorted(
         (r["dataset"], r["file"].split("/")[0]) for r in expected_bad
     )
-    metrics = DeltaTable(lake.table_path(settings, "ops.run_metrics")).to_pyarrow_table().to_pylist()
+    metrics = read_delta(lake.table_path(settings, "ops.run_metrics")).to_pylist()
     clean = {m["metric"]: m["value"] for m in metrics if m["stage"] == "clean" and m["run_date"] == DAY}
     assert clean["input_rows"] == clean["accepted"] + clean["rejected"] + clean["duplicates_removed"]
     assert clean["accepted"] == len(expected_ids)
@@ -97,9 +98,8 @@ def test_spark_submit_job_on_a_generated_day_read_back_without_spark(settings):
 
 @pytest.mark.slow
 def test_cli_gate_failure_exit_code_and_quarantine(settings):
-    from deltalake import DeltaTable
-
     from coldrec import lake
+    from coldrec.delta_read import read_delta
 
     folder = Path(settings.landing_uri) / "events" / "date=2026-11-01"
     folder.mkdir(parents=True)
@@ -117,10 +117,10 @@ def test_cli_gate_failure_exit_code_and_quarantine(settings):
     assert "data-quality gate failed" in done.stderr and "2/3 records rejected" in done.stderr
     report = json.loads([ln for ln in done.stdout.splitlines() if ln.startswith("{")][-1])
     assert (report["gate_passed"], report["input_rows"], report["rejected"]) == (False, 3, 2)
-    rejected = DeltaTable(lake.table_path(settings, "silver.rejected")).to_pyarrow_table().to_pylist()
+    rejected = read_delta(lake.table_path(settings, "silver.rejected")).to_pylist()
     assert sorted(r["raw"] for r in rejected) == ["not json", "not json either"]
     assert not Path(lake.table_path(settings, "silver.events")).exists() or (
-        DeltaTable(lake.table_path(settings, "silver.events")).to_pyarrow_table().num_rows == 0
+        read_delta(lake.table_path(settings, "silver.events")).num_rows == 0
     )
 
 

@@ -665,12 +665,11 @@ def _submit_jobs(master: str, landing: Path, lake: Path, home: Path, log: Path) 
 
 
 def _read_sorted(lake: Path, name: str):
-    from deltalake import DeltaTable
-
     from coldrec.config import load_settings
+    from coldrec.delta_read import read_delta
     from coldrec.lake import table_path
 
-    frame = DeltaTable(table_path(load_settings({"lake_uri": str(lake)}), name)).to_pandas()
+    frame = read_delta(table_path(load_settings({"lake_uri": str(lake)}), name)).to_pandas()
     for col in frame.columns:  # exact columns compared as text (arrays such as interests included)
         if frame[col].dtype.kind not in "fc":
             frame[col] = frame[col].map(lambda v: json.dumps(v.tolist() if hasattr(v, "tolist") else v, default=str))

@@ -64,9 +64,9 @@ def _run(cmd: list[str], env: dict[str, str], log: Path, timeout: int) -> subpro
 
 
 def _recommendations(lake: Path):
-    from deltalake import DeltaTable
+    from coldrec.delta_read import read_delta
 
-    return DeltaTable(str(lake / "gold" / "recommendations")).to_pandas()
+    return read_delta(str(lake / "gold" / "recommendations")).to_pandas()
 
 
 @pytest.fixture(scope="module")
@@ -92,15 +92,16 @@ def nightly(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 def test_nightly_publishes_complete_lists(nightly: dict) -> None:
     import pandas as pd
-    from deltalake import DeltaTable
+
+    from coldrec.delta_read import read_delta
 
     base, recs = nightly["base"], nightly["first"]
     assert nightly["proc"].returncode == 0, nightly["log"].read_text()[-5000:]
     day = recs[recs["run_date"] == pd.Timestamp(RUN_DATE).date()]
     assert len(day) > 0, "nothing published for the run date"
 
-    events = DeltaTable(str(base / "lake" / "silver" / "events")).to_pandas()
-    users = DeltaTable(str(base / "lake" / "silver" / "users")).to_pandas()
+    events = read_delta(str(base / "lake" / "silver" / "events")).to_pandas()
+    users = read_delta(str(base / "lake" / "silver" / "users")).to_pandas()
     window = events[(events["event_date"] >= pd.Timestamp(RUN_DATE - dt.timedelta(days=29)).date()) & ~events["is_bot"]]
     active = set(window["user_id"])
     listed = set(day["user_id"])

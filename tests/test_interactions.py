@@ -120,10 +120,9 @@ def test_custom_event_weights(spark) -> None:
 
 
 def test_run_interactions_is_idempotent_and_records_metrics(spark, settings) -> None:
-    from deltalake import DeltaTable
-
     from coldrec import lake
     from coldrec.config import load_settings
+    from coldrec.delta_read import read_delta
     from coldrec.interactions import interactions_exist, run_interactions
 
     settings = load_settings({"interactions": {"half_life_days": 2.0, "lookback_days": 3}})
@@ -133,10 +132,10 @@ def test_run_interactions_is_idempotent_and_records_metrics(spark, settings) -> 
     second = run_interactions(spark, settings, D)
     assert first == second == {"pairs": 5.0, "users": 3.0, "items": 2.0, "events": 7.0, "purchased_pairs": 1.0}
     assert interactions_exist(spark, settings, D)
-    table = DeltaTable(lake.table_path(settings, "gold.interactions")).to_pyarrow_table().to_pylist()
+    table = read_delta(lake.table_path(settings, "gold.interactions")).to_pylist()
     assert len(table) == 5
     assert {(r["user_id"], r["item_id"]) for r in table} == set(RAW)
-    metrics = DeltaTable(lake.table_path(settings, "ops.run_metrics")).to_pyarrow_table().to_pylist()
+    metrics = read_delta(lake.table_path(settings, "ops.run_metrics")).to_pylist()
     assert {r["metric"]: r["value"] for r in metrics if r["stage"] == "interactions"}["pairs"] == 5.0
 
 

@@ -26,8 +26,11 @@ def _recs(spark, run_date: dt.date, rows: list[tuple]):
 def _read(path: str, version: int | None = None):
     from deltalake import DeltaTable
 
+    from coldrec.delta_read import read_delta
+
     table = DeltaTable(path, version=version)
-    frame = table.to_pandas().sort_values(["run_date", "user_id", "rank"]).reset_index(drop=True)
+    frame = read_delta(path, version=version).to_pandas()
+    frame = frame.sort_values(["run_date", "user_id", "rank"]).reset_index(drop=True)
     return table, frame
 
 

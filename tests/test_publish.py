@@ -177,6 +177,8 @@ def test_failing_gate_publishes_nothing_and_passing_gate_publishes_atomically(sp
 
     from deltalake import DeltaTable
 
+    from coldrec.delta_read import read_delta
+
     dt_table = DeltaTable(lake.table_path(s, "gold.recommendations"))
     assert dt_table.metadata().configuration.get("delta.enableChangeDataFeed") == "true"
-    assert dt_table.to_pandas()["item_id"].tolist().count("i2") == 2
+    assert read_delta(lake.table_path(s, "gold.recommendations")).to_pandas()["item_id"].tolist().count("i2") == 2

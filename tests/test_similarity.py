@@ -484,11 +484,10 @@ def write_silver_events(df, settings) -> None:
 
 def sum_sq_user_activity(settings, run_date) -> float:
     """The cost model's W = sum over users of (items per user)^2, from gold.interactions read by deltalake."""
-    from deltalake import DeltaTable
-
     from coldrec import lake
+    from coldrec.delta_read import read_delta
 
-    rows = DeltaTable(lake.table_path(settings, "gold.interactions")).to_pyarrow_table().to_pylist()
+    rows = read_delta(lake.table_path(settings, "gold.interactions")).to_pylist()
     per_user: dict[str, int] = {}
     for r in rows:
         if r["run_date"] == run_date:
@@ -499,9 +498,8 @@ def sum_sq_user_activity(settings, run_date) -> float:
 @pytest.mark.spark
 @pytest.mark.slow  # a second JVM (spark-submit) and ~10 Delta commits: ~1 min on an idle 2-core machine
 def test_job_end_to_end_with_spark_submit(spark, settings, tmp_path) -> None:
-    from deltalake import DeltaTable
-
     from coldrec import lake
+    from coldrec.delta_read import read_delta
     from coldrec.spark import submit_conf
 
     run_date = dt.date(2024, 5, 1)
@@ -523,7 +521,7 @@ def test_job_end_to_end_with_spark_submit(spark, settings, tmp_path) -> None:
     assert metrics["item_work"] == sum_sq_user_activity(settings, run_date)
 
     def read(name):
-        return DeltaTable(lake.table_path(settings, name)).to_pyarrow_table().to_pylist()
+        return read_delta(lake.table_path(settings, name)).to_pylist()
 
     inter = read("gold.interactions")
     assert {r["user_id"] for r in inter} == {f"u{u:02d}" for u in range(40)}  # the bot is excluded

@@ -116,12 +116,10 @@ def matrices_from_frames(user_features, item_features) -> FeatureMatrices:
 
 
 def _read_delta(settings: Settings, name: str, run_date: dt.date, columns: list[str]) -> pa.Table:
-    from deltalake import DeltaTable
+    from coldrec.delta_read import read_delta
+    from coldrec.paths import table_path
 
-    from coldrec.lake import table_path
-
-    table = DeltaTable(table_path(settings, name))
-    return table.to_pyarrow_table(partitions=[(S.RUN_DATE, "=", run_date.isoformat())], columns=columns)
+    return read_delta(table_path(settings, name), partitions=[(S.RUN_DATE, "=", run_date.isoformat())], columns=columns)
 
 
 def load_feature_matrices(

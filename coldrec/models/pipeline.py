@@ -23,14 +23,14 @@ from coldrec.models.api import ColdStartData, TrainedModels
 
 def read_interactions(settings: Settings, run_date: dt.date) -> pa.Table:
     """``user_id, item_id, weight`` of gold.interactions for the run date (delta-rs, Spark as a fallback)."""
-    from coldrec.lake import table_path
+    from coldrec.paths import table_path
 
     columns = [S.USER_ID, S.ITEM_ID, "weight"]
     try:
-        from deltalake import DeltaTable
+        from coldrec.delta_read import read_delta
 
-        table = DeltaTable(table_path(settings, "gold.interactions"))
-        return table.to_pyarrow_table(partitions=[(S.RUN_DATE, "=", run_date.isoformat())], columns=columns)
+        day = [(S.RUN_DATE, "=", run_date.isoformat())]
+        return read_delta(table_path(settings, "gold.interactions"), partitions=day, columns=columns)
     except Exception:  # a table feature delta-rs cannot read: go through Spark
         from pyspark.sql import functions as F
 
@@ -99,12 +99,13 @@ def cold_start_data(features: FeatureMatrices, X: sp.csr_matrix) -> ColdStartDat
 def _feature_layout(settings: Settings, run_date: dt.date) -> dict[str, Any]:
     """The feature job's recorded layout (ops.run_metrics detail), for the run's artifacts; empty when unreadable."""
     try:
-        from deltalake import DeltaTable
+        from coldrec.delta_read import read_delta
+        from coldrec.paths import table_path
 
-        from coldrec.lake import table_path
-
-        t = DeltaTable(table_path(settings, "ops.run_metrics")).to_pyarrow_table(
-            partitions=[(S.RUN_DATE, "=", run_date.isoformat())], columns=["stage", "metric", "detail"]
+        t = read_delta(
+            table_path(settings, "ops.run_metrics"),
+            partitions=[(S.RUN_DATE, "=", run_date.isoformat())],
+            columns=["stage", "metric", "detail"],
         )
         out = {}
         stages, metrics, details = (t.column(c).to_pylist() for c in ("stage", "metric", "detail"))
