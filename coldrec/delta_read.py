@@ -47,13 +47,12 @@ def delta_dataset(
     *,
     version: int | None = None,
     partitions: list[tuple[str, str, Any]] | None = None,
-    storage_options: dict[str, str] | None = None,
 ) -> ds.Dataset:
     """The table's snapshot (the latest, or ``version``) as a pyarrow Dataset; ``partitions`` prunes files by
     partition values (delta-rs's tuple filters, e.g. ``[("run_date", "=", "2026-11-07")]``)."""
     from deltalake import DeltaTable
 
-    table = DeltaTable(table_uri, version=version, storage_options=storage_options)
+    table = DeltaTable(table_uri, version=version)
     return table.to_pyarrow_dataset(file_pruning_predicate=partitions, filesystem=arrow_filesystem(table_uri))
 
 
