@@ -5,9 +5,11 @@ calls back into its Rust object store through Python, and with deltalake 1.6 / p
 table that way aborts *at exit* about half the time ("terminate called without an active exception", exit code
 134), after the read itself succeeded. Measured here (2026-12-05), a process reading ``silver.items`` (5 files) and
 exiting: 11 of 12 aborted; the same process sleeping 0.3 s before exiting: 0 of 12; the same read through pyarrow's
-native file system for the table's URI: 0 of 36 over three tables. A CLI command, a training task or a consumer's
-script that exits 134 after doing its work is a failure to whoever runs it, so every Spark-free read in coldrec goes
-through :func:`read_delta` / :func:`delta_dataset`. Which files make up the snapshot (and the protocol checks: no
+native file system for the table's URI: 0 of 36 over three tables. It is a race at shutdown, so it hits processes
+that exit soon after reading (a consumer's script, a check, a benchmark's last step: ``bench/nightly.py`` printed
+it); ``coldrec train``, which reads first and trains for a while, exited 0 in 4 of 4 runs either way. A script that
+exits 134 after doing its work is a failure to whoever runs it, so every Spark-free read in coldrec goes through
+:func:`read_delta` / :func:`delta_dataset`. Which files make up the snapshot (and the protocol checks: no
 deletion vectors, no column mapping) still comes from delta-rs; only the Parquet reads change hands.
 
 Where pyarrow has no file system for the URI's scheme, delta-rs's own is used. Hadoop's ``s3a://`` (the lake URI
