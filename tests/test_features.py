@@ -232,24 +232,61 @@ def test_user_behavior_aggregates(built):
 
 @pytest.mark.spark
 def test_kmeans_k_is_chosen_by_silhouette(spark):
-    from pyspark.ml.functions import array_to_vector
-    from pyspark.sql import functions as F
-
-    from coldrec.features.users import choose_k
+    from coldrec.features.clusters import assign_clusters, choose_k
 
     rng = np.random.default_rng(0)
     centres = np.array([[0, 0], [10, 0], [0, 10]], dtype=float)
     points = np.vstack([c + rng.normal(scale=0.3, size=(100, 2)) for c in centres])
     df = spark.createDataFrame(
-        [(i // 100, p.tolist()) for i, p in enumerate(points)], "centre int, __vec_arr array<double>"
+        [(i // 100, p.tolist()) for i, p in enumerate(points)], "centre int, __vec_arr array<float>"
     )
-    df = df.withColumn("__vec", array_to_vector(F.col("__vec_arr")))
     cfg = FeaturesConfig(kmeans_k_candidates=[2, 3, 5], kmeans_sample_users=120)  # fitted on ~120 of 300 points
-    k, scores, model = choose_k(df, cfg, seed=1)
-    assert k == 3 and set(scores) == {2, 3, 5} and scores[3] > 0.8
+    k, scores, fitted = choose_k(df, cfg, seed=1)
+    assert k == 3 and set(scores) == {2, 3, 5} and scores[3] > 0.8 and scores[3] > max(scores[2], scores[5])
+    assert fitted.shape == (3, 2)
+    np.testing.assert_allclose(sorted(map(tuple, fitted)), sorted(map(tuple, centres)), atol=0.2)
     # every point, sampled or not, is assigned to its own centre's cluster
-    pairs = model.transform(df).select("centre", "__cluster").distinct().collect()
-    assert len(pairs) == 3 and len({r["__cluster"] for r in pairs}) == 3
+    pairs = assign_clusters(df, fitted, "__vec_arr", "cluster").select("centre", "cluster").distinct().collect()
+    assert len(pairs) == 3 and len({r["cluster"] for r in pairs}) == 3
+    # the same rows and seed give the same centres whatever order Spark's partitions deliver them in
+    everyone = FeaturesConfig(kmeans_k_candidates=[2, 3, 5])
+    np.testing.assert_array_equal(choose_k(df.repartition(3), everyone, seed=1)[2], choose_k(df, everyone, seed=1)[2])
+    # a fixed k skips the silhouette; fewer distinct points than candidates leaves only the feasible k
+    assert choose_k(df, FeaturesConfig(kmeans_k=2), seed=1)[:2] == (2, {})
+    two = spark.createDataFrame([([0.0],), ([0.0],), ([1.0],)], "__vec_arr array<float>")
+    assert choose_k(two, FeaturesConfig(kmeans_k_candidates=[2, 3]), seed=1)[:2] == (1, {})
+
+
+def test_squared_euclidean_silhouette_matches_scikit_learn_and_a_hand_case():
+    from sklearn.metrics import silhouette_score
+
+    from coldrec.features.clusters import squared_euclidean_silhouette
+
+    # by hand: 1-D points 0, 1 | 4; squared distances 1, 16, 9.
+    # a(0) = 1, b(0) = 16 -> 15/16; a(1) = 1, b(1) = 9 -> 8/9; the singleton scores 0
+    assert squared_euclidean_silhouette(np.array([[0.0], [1.0], [4.0]]), np.array([0, 0, 1])) == pytest.approx(
+        (15 / 16 + 8 / 9 + 0) / 3
+    )
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(200, 5)) + np.repeat(rng.normal(scale=3, size=(4, 5)), 50, axis=0)
+    labels = rng.integers(0, 4, size=200)
+    labels[:50] = 0  # uneven sizes, one label mostly one cluster
+    for lab in (labels, np.repeat(np.arange(4), 50)):
+        expected = silhouette_score(x, lab, metric="sqeuclidean")
+        assert squared_euclidean_silhouette(x, lab) == pytest.approx(expected, rel=1e-9, abs=1e-12)
+    assert squared_euclidean_silhouette(x, np.zeros(200, dtype=int)) == 0.0
+
+
+@pytest.mark.spark
+def test_cluster_assignment_is_the_nearest_centre(spark):
+    from coldrec.features.clusters import assign_clusters
+
+    centres = np.array([[0.0, 0.0], [3.0, 4.0], [-1.0, 2.0]])
+    points = [[0.1, 0.0], [3.0, 3.0], [-1.0, 1.9], [1.5, 2.0], [0.0, 1.0]]
+    df = spark.createDataFrame([(p,) for p in points], "v array<float>")
+    got = [r["c"] for r in assign_clusters(df, centres, "v", "c").collect()]
+    expected = [int(np.argmin(((np.asarray(p, dtype=np.float32) - centres) ** 2).sum(axis=1))) for p in points]
+    assert got == expected == [0, 1, 2, 0, 0]  # [1.5, 2]: 6.25 to each of the three -> the lowest index
 
 
 @pytest.mark.spark

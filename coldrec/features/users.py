@@ -21,14 +21,12 @@ import datetime as dt
 import json
 from itertools import pairwise
 
-from pyspark.ml.clustering import KMeans, KMeansModel
-from pyspark.ml.evaluation import ClusteringEvaluator
-from pyspark.ml.functions import array_to_vector
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from coldrec.config import FeaturesConfig
 from coldrec.data import schemas as S
+from coldrec.features.clusters import assign_clusters, choose_k
 from coldrec.features.common import (
     FLOAT_ARRAY,
     UNKNOWN,
@@ -176,41 +174,6 @@ def _behavior(
     return out, blocks
 
 
-def choose_k(vectors: DataFrame, cfg: FeaturesConfig, seed: int) -> tuple[int, dict[int, float], KMeansModel | None]:
-    """k with the best silhouette among the candidates (fewer than the distinct points); ``cfg.kmeans_k`` wins when
-    set. Returns (k, {k: silhouette}, the model fitted for that k).
-
-    Why on a sample: the portrait's centroids and the silhouette ranking of a handful of k settle long before
-    10^5 users (a deterministic sample of ``cfg.kmeans_sample_users``); every user is then assigned to the nearest
-    centroid of the chosen model. Fitting four candidates and a final model on all 10^5 users took ~160 s of the
-    10M-event nightly run.
-    """
-    n = vectors.count()
-    limit = cfg.kmeans_sample_users
-    sample = vectors.sample(fraction=min(1.0, limit / max(n, 1)), seed=seed) if n > limit else vectors
-    sample = sample.cache()
-    try:
-        if cfg.kmeans_k is not None:
-            candidates = [cfg.kmeans_k]
-        else:
-            distinct = sample.select("__vec_arr").distinct().limit(max(cfg.kmeans_k_candidates) + 1).count()
-            candidates = sorted(k for k in set(cfg.kmeans_k_candidates) if 2 <= k < distinct)
-        if not candidates:
-            return 1, {}, None
-        evaluator = ClusteringEvaluator(featuresCol="__vec", predictionCol="__cluster", metricName="silhouette")
-        scores: dict[int, float] = {}
-        models: dict[int, KMeansModel] = {}
-        for k in candidates:
-            kmeans = KMeans(k=k, seed=seed, maxIter=cfg.kmeans_max_iter, featuresCol="__vec", predictionCol="__cluster")
-            models[k] = kmeans.fit(sample)
-            if cfg.kmeans_k is None:
-                scores[k] = float(evaluator.evaluate(models[k].transform(sample)))
-        best = cfg.kmeans_k if cfg.kmeans_k is not None else max(scores, key=lambda k: (scores[k], -k))
-        return best, scores, models[best]
-    finally:
-        sample.unpersist()
-
-
 def build_user_features(
     users: DataFrame,
     interactions: DataFrame,
@@ -245,14 +208,10 @@ def build_user_features(
         "demographics",
         F.coalesce(F.col("behavior"), zeros).cast(FLOAT_ARRAY).alias("behavior"),
     )
-    df = (
-        df.withColumn("__vec_arr", F.concat("demographics", "behavior"))
-        .withColumn("__vec", array_to_vector(F.col("__vec_arr")))
-        .cache()
-    )
-    k, silhouettes, model = choose_k(df, cfg, seed)
-    if model is not None:
-        clustered = model.transform(df).withColumnRenamed("__cluster", "cluster_id")
+    df = df.withColumn("__vec_arr", F.concat("demographics", "behavior")).cache()
+    k, silhouettes, centres = choose_k(df, cfg, seed)
+    if centres is not None:
+        clustered = assign_clusters(df, centres, "__vec_arr", "cluster_id")
     else:
         clustered = df.withColumn("cluster_id", F.lit(0))
     meta = {"k": k, "silhouette": {str(kk): v for kk, v in silhouettes.items()}, "as_of": as_of.isoformat()}
