@@ -45,7 +45,7 @@ demo: setup
 
 test: setup
 	@$(BIN)/ruff check coldrec jobs dags tests bench scripts examples docker
-	@PATH="$(CURDIR)/$(BIN):$$PATH" PYSPARK_PYTHON="$(CURDIR)/$(BIN)/python" $(BIN)/python -m pytest --timeout=1800 $(PYTEST_ARGS)
+	@PATH="$(CURDIR)/$(BIN):$$PATH" PYSPARK_PYTHON="$(CURDIR)/$(BIN)/python" $(BIN)/python -m pytest --timeout=1800 --durations=15 $(PYTEST_ARGS)
 
 test-all:
 	@$(MAKE) --no-print-directory test PYTEST_ARGS=""
