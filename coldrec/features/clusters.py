@@ -3,8 +3,9 @@
 Why the candidates are fitted on the driver (scikit-learn) and not with Spark ML's ``KMeans``: the fit runs on a
 sample capped at ``kmeans_sample_users`` rows (20k x ~100 floats, a few MB), and on data that small Spark's cost is
 all job overhead: every Lloyd iteration is a Spark job, so four candidates took 27-36 s of the 1M-event nightly's
-~100 s feature step (10,473 users x 115 features, 2 cores, 2026-12-05), against 0.6 s to collect the sample and
-under 2 s for scikit-learn's four fits. The sample is the only thing that leaves Spark; assigning the users to the
+~100 s feature step (10,473 users x 115 features, 2 cores, 2026-12-05), against 1.6-3.3 s for all of
+:func:`choose_k` here (collecting the sample 0.5-0.9 s, then four fits of three starts each and their
+silhouettes). The sample is the only thing that leaves Spark; assigning the users to the
 chosen centres is a Spark expression (:func:`assign_clusters`), so the user count itself never reaches the driver.
 
 The silhouette is Spark ML's ``ClusteringEvaluator`` default, the mean silhouette under squared Euclidean distance,
