@@ -11,9 +11,11 @@ import torch
 from coldrec.config import RecommendConfig
 from coldrec.evaluate.encode import Encoder, brand_codes, latest_by_id
 from coldrec.recommend.blending import (
+    BlendTopK,
     BlendWeights,
     activity_segment,
     blend,
+    grid_ndcg,
     simplex_grid,
     tune_segment_weights,
     zscore_,
@@ -132,6 +134,50 @@ def test_tune_weights_finds_the_informative_source():
     w, v = tune_segment_weights({"good": good, "bad": bad}, truth, k=1, step=0.25)
     assert w == {"good": 1.0, "bad": 0.0}
     assert v == pytest.approx(1.0)
+
+
+def test_blend_top_k_among_candidates_by_hand():
+    # one user, 2 sources, 6 items, top m = 1 per source, k = 1. Candidates: item 0 (a's best), item 1 (b's best);
+    # bounds: a's 2nd best 0.8 (item 2), b's 2nd best 0.7 (item 3).
+    a = [1.0, 0.0, 0.8, 0.1, 0.2, 0.3]
+    b = [0.0, 1.0, 0.1, 0.7, 0.2, 0.3]
+    top = BlendTopK(torch.tensor([[a], [b]]), 1, m=1)
+    # w = (1, 0): item 0 scores 1.0 >= bound 0.8 -> kept from the candidates
+    assert top(np.array([1.0, 0.0])).tolist() == [[0]] and top.recomputed == 0
+    # w = (0.5, 0.5): the candidates score 0.5 / 0.5, the bound is 0.75 -> not safe: ranked over all items, where
+    # item 2 (0.45) and item 3 (0.4) lose to items 0 and 1 (0.5, ties: torch keeps one of them)
+    assert top(np.array([0.5, 0.5])).tolist()[0][0] in (0, 1) and top.recomputed == 1
+    with pytest.raises(ValueError):
+        top(np.array([1.5, -0.5]))
+
+
+@pytest.mark.parametrize("m", [3, 20])
+def test_pruned_grid_search_gives_the_full_rankings(m):
+    """Continuous random scores (no ties): every weight vector's top k among the candidates equals the top k over
+    all items, with purchased items excluded; m = 3 forces many rows to be ranked again over all items."""
+    g = np.random.default_rng(m)
+    n_users, n_items, k = 40, 300, 10
+    shared = g.normal(size=(n_users, n_items))
+    zblocks = {name: (0.6 * shared + g.normal(size=(n_users, n_items))).astype(np.float32) for name in "abc"}
+    bought = g.random((n_users, n_items)) < 0.1
+    bought[0, 5:] = True  # a user who bought everything but 5 items: fewer than k allowed
+    exclude = sp.csr_matrix(bought.astype(np.float32))
+    truth = sp.random(n_users, n_items, density=0.05, random_state=2, format="csr")
+    grid = simplex_grid(3, 0.25)
+    stacked = torch.stack([torch.from_numpy(zblocks[n]) for n in zblocks])
+    ranked = BlendTopK(stacked, k, exclude=exclude, m=m)
+    for w in grid:
+        full = torch.tensordot(torch.from_numpy(w.astype(np.float32)), stacked, dims=1)
+        mask = (torch.from_numpy(exclude.tocoo().row).long(), torch.from_numpy(exclude.tocoo().col).long())
+        _, expected = mask_topk_(full, k, exclude=mask)
+        assert torch.equal(ranked(w), expected), w
+    checked = n_users * len(grid)
+    # m = 3 is too few for any row to be safe: every one was ranked again over all items; at m = 20 both paths ran
+    assert ranked.recomputed == checked if m == 3 else 0 < ranked.recomputed < checked
+    np.testing.assert_array_equal(
+        grid_ndcg(zblocks, truth, grid, exclude=exclude, k=k, prune_top=m),
+        grid_ndcg(zblocks, truth, grid, exclude=exclude, k=k, prune_top=None),
+    )
 
 
 def test_mask_topk_excludes_and_pads():
