@@ -134,20 +134,16 @@ class BlendTopK:
         exclude: sp.csr_matrix | None = None,
         m: int = PRUNE_TOP,
     ) -> None:
-        from coldrec.recommend.topk import csr_rows_to_torch
+        from coldrec.recommend.topk import csr_rows_to_torch, mask_topk_
 
         self.stacked, self.k, self.exclude = stacked, k, exclude
-        n_sources, n_users, n_items = stacked.shape
+        n_sources, n_users, _ = stacked.shape
         mask = csr_rows_to_torch(exclude, 0, n_users, stacked.device) if exclude is not None else None
-        m = min(m, n_items)
         tops, bounds = [], []
         for j in range(n_sources):  # one source at a time: one users x items temporary
-            z = stacked[j].clone()
-            if mask is not None and mask[0].numel():
-                z.index_put_(mask, torch.tensor(float("-inf"), dtype=z.dtype))
-            values, idx = torch.topk(z, min(m + 1, n_items), dim=1)
-            tops.append(torch.where(torch.isneginf(values[:, :m]), torch.full_like(idx[:, :m], -1), idx[:, :m]))
-            bounds.append(values[:, m] if m < n_items else values.new_full((n_users,), float("-inf")))
+            values, idx = mask_topk_(stacked[j].clone(), m + 1, exclude=mask)  # -inf / -1 past the allowed items
+            tops.append(idx[:, :m])
+            bounds.append(values[:, m])
         cand, _ = torch.sort(torch.cat(tops, dim=1), dim=1)
         valid = cand >= 0
         valid[:, 1:] &= cand[:, 1:] != cand[:, :-1]  # an item several sources rank counts once
@@ -166,12 +162,8 @@ class BlendTopK:
             raise ValueError("BlendTopK needs non-negative weights (its bound assumes them)")
         w = torch.from_numpy(np.ascontiguousarray(weights, dtype=np.float32))
         scores = torch.tensordot(w, self.candidates, dims=1).masked_fill_(~self.valid, float("-inf"))
-        k_eff = min(self.k, scores.shape[1])
-        values, pos = torch.topk(scores, k_eff, dim=1)
-        top = torch.gather(self.cand, 1, pos)
-        top = torch.where(torch.isneginf(values), torch.full_like(top, -1), top)
-        if k_eff < self.k:
-            top = torch.cat([top, top.new_full((top.shape[0], self.k - k_eff), -1)], dim=1)
+        values, pos = mask_topk_(scores, self.k)  # pos -1 where fewer than k candidates are allowed
+        top = torch.where(pos >= 0, torch.gather(self.cand, 1, pos.clamp(min=0)), pos)
         safe = self.exhausted | (values[:, -1] >= torch.tensordot(w, self.bound, dims=1))
         redo = torch.nonzero(~safe).flatten()
         if len(redo):
