@@ -124,8 +124,11 @@ def test_the_walker_sees_imports_inside_functions(tmp_path: Path) -> None:
         "import scipy\n"
     )
     found = third_party_imports(pkg)
-    assert found == {"numpy": {"coldrec/m.py": False}, "implicit": {"coldrec/m.py": True},
-                     "scipy": {"coldrec/m.py": False}}
+    assert found == {
+        "numpy": {"coldrec/m.py": False},
+        "implicit": {"coldrec/m.py": True},
+        "scipy": {"coldrec/m.py": False},
+    }
 
 
 def test_the_closure_follows_requirements_and_their_extras() -> None:
@@ -165,7 +168,11 @@ def test_coldrec_imports_with_only_pyproject_dependencies() -> None:
     assert "implicit" not in closure and "cornac" not in closure
     out = subprocess.run(
         [sys.executable, "-c", _IMPORT_ALL, json.dumps(sorted(closure))],
-        cwd=ROOT, capture_output=True, text=True, timeout=600, check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )
     assert out.returncode == 0, out.stderr[-3000:]
     result = json.loads(out.stdout.strip().splitlines()[-1])
@@ -174,8 +181,16 @@ def test_coldrec_imports_with_only_pyproject_dependencies() -> None:
 
 def test_the_import_hook_refuses_an_undeclared_distribution() -> None:
     out = subprocess.run(
-        [sys.executable, "-c", _IMPORT_ALL.replace("import coldrec, coldrec.cli", "import coldrec; import rich"),
-         json.dumps(["numpy"])],
-        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+        [
+            sys.executable,
+            "-c",
+            _IMPORT_ALL.replace("import coldrec, coldrec.cli", "import coldrec; import rich"),
+            json.dumps(["numpy"]),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert out.returncode != 0 and "not in pyproject's dependency closure" in out.stderr
