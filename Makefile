@@ -17,7 +17,7 @@ PYTEST_ARGS ?= -m "not slow"
 
 help:
 	@echo "make demo   - set up, generate a sample shop and run the whole nightly pipeline locally"
-	@echo "make test   - set up and run ruff + the test suite without the slow tests"
+	@echo "make test   - set up and run ruff, mypy and the test suite without the slow tests"
 	@echo "make test-all - the same with the slow tests (real data sets, end-to-end DAG runs, a Spark cluster)"
 	@echo "make bench  - run the benchmarks in bench/"
 
@@ -45,6 +45,7 @@ demo: setup
 
 test: setup
 	@$(BIN)/ruff check coldrec jobs dags tests bench scripts examples docker
+	@$(BIN)/mypy
 	@PATH="$(CURDIR)/$(BIN):$$PATH" PYSPARK_PYTHON="$(CURDIR)/$(BIN)/python" $(BIN)/python -m pytest --timeout=1800 --durations=15 $(PYTEST_ARGS)
 
 test-all:

@@ -51,8 +51,8 @@ def optimize_and_vacuum(spark: SparkSession, settings: Settings) -> dict[str, di
         if not lake.table_exists(spark, settings, name):
             continue
         table = DeltaTable.forPath(spark, lake.table_path(settings, name))
-        metrics = (
-            table.optimize().executeCompaction().select("metrics.numFilesAdded", "metrics.numFilesRemoved").first()
+        metrics = lake.single_row(
+            table.optimize().executeCompaction().select("metrics.numFilesAdded", "metrics.numFilesRemoved")
         )
         table.vacuum(float(settings.publish.vacuum_retention_hours))
         out[name] = {"files_added": float(metrics[0] or 0), "files_removed": float(metrics[1] or 0)}

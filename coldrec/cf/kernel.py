@@ -38,7 +38,7 @@ def rank_key(sim: np.ndarray) -> np.ndarray:
 @njit(cache=True, nogil=True, inline="always")
 def _worse(key_a: np.int64, j_a: np.int32, key_b: np.int64, j_b: np.int32) -> bool:
     """True when candidate a ranks after candidate b (lower key, or same key and larger neighbour index)."""
-    return key_a < key_b or (key_a == key_b and j_a > j_b)
+    return bool(key_a < key_b or (key_a == key_b and j_a > j_b))
 
 
 @njit(cache=True, nogil=True)

@@ -162,7 +162,7 @@ def uncompressed_cache(spark: SparkSession) -> Iterator[None]:
     events). Memory stays bounded: the cache is MEMORY_AND_DISK, so a day too large for memory spills to disk.
     """
     key = "spark.sql.inMemoryColumnarStorage.compressed"
-    before = spark.conf.get(key, "true")
+    before = spark.conf.get(key, "true") or "true"
     spark.conf.set(key, "false")
     try:
         yield

@@ -8,6 +8,7 @@ import shlex
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -47,7 +48,7 @@ def register(app: typer.Typer) -> None:
         from coldrec.evaluate.harness import Prepared, run_harness
 
         console = Console() if sys.stdout.isatty() else Console(width=140)
-        overrides: dict[str, object] = {"seed": seed}
+        overrides: dict[str, Any] = {"seed": seed}
         if epochs is not None:
             overrides["train"] = {"epochs": epochs}
         settings = settings_for(**overrides)
@@ -84,8 +85,9 @@ def register(app: typer.Typer) -> None:
 
         result = run_harness(prepared, candidates, split_list, tuple(k), seed, test_share, on_progress=progress)
         coldrec = next((m for m in candidates if m.name == "coldrec"), None)
-        if coldrec is not None and getattr(coldrec, "reports", None):
-            result.notes.extend(f"coldrec [{s}]: {r}" for s, r in coldrec.reports.items())
+        reports = getattr(coldrec, "reports", None)
+        if reports:
+            result.notes.extend(f"coldrec [{s}]: {r}" for s, r in reports.items())
         result.notes.append(f"positives: rating >= {min_rating:g}, or purchase/cart/favorite events when unrated")
         if not models and not no_coldrec:
             result.notes.append(

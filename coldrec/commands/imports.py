@@ -157,7 +157,7 @@ def register(app: typer.Typer) -> None:
             quantity_col=quantity_col,
             default_event=default_event,
             event_map=_pairs(event_map, "--event-map"),
-            time_unit=time_unit.value,  # type: ignore[arg-type]
+            time_unit=time_unit.value,
             time_format=time_format,
             timezone=timezone,
             date=parse_date(date) if date else None,
@@ -198,7 +198,7 @@ def register(app: typer.Typer) -> None:
                 items=item_mapping,
                 users_path=users,
                 users=user_mapping,
-                fmt=fmt.value,  # type: ignore[arg-type]
+                fmt=fmt.value,
                 sep=sep,
                 chunk_rows=chunk_rows,
                 on_chunk=advance,

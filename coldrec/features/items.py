@@ -38,6 +38,7 @@ from coldrec.features.common import (
     with_price_percentile,
 )
 from coldrec.features.text import TextEncoder, attach_text_vectors, item_text, make_text_encoder
+from coldrec.lake import single_row
 
 ITEM_FEATURE_COLUMNS = (
     S.ITEM_ID,
@@ -125,7 +126,7 @@ def build_item_features(
     df = df.withColumn("age_days", F.when(F.col(S.CREATED_AT).isNotNull(), age)).withColumn(
         "__log_age", F.log1p("age_days")
     )
-    stats = df.agg(F.avg("__log_age").alias("m"), F.stddev_pop("__log_age").alias("s")).first()
+    stats = single_row(df.agg(F.avg("__log_age").alias("m"), F.stddev_pop("__log_age").alias("s")))
     mean, scale = (stats["m"] or 0.0), (stats["s"] if (stats["s"] or 0) > 1e-12 else 1.0)
     df = df.withColumn("__age_z", F.coalesce((F.col("__log_age") - F.lit(mean)) / F.lit(scale), F.lit(0.0)))
     blocks.append(("age", 2))

@@ -9,7 +9,9 @@ calls :func:`matrices_from_frames` instead.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -17,6 +19,9 @@ import pyarrow.compute as pc
 
 from coldrec.config import Settings, load_settings
 from coldrec.data import schemas as S
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
 
 
 @dataclass
@@ -41,7 +46,7 @@ class FeatureMatrices:
     category_names: np.ndarray
     item_n_users: np.ndarray
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[np.ndarray]:
         return iter(
             (
                 self.user_ids,
@@ -110,7 +115,7 @@ _USER_COLS = [S.USER_ID, "segment", "cluster_id", "has_history", "demographics",
 _ITEM_COLS = [S.ITEM_ID, "top_category", "n_users", "features"]
 
 
-def matrices_from_frames(user_features, item_features) -> FeatureMatrices:
+def matrices_from_frames(user_features: DataFrame, item_features: DataFrame) -> FeatureMatrices:
     """From the DataFrames :func:`build_user_features` / :func:`build_item_features` return (Spark ``toArrow``)."""
     return matrices_from_arrow(user_features.select(*_USER_COLS).toArrow(), item_features.select(*_ITEM_COLS).toArrow())
 
@@ -123,7 +128,7 @@ def _read_delta(settings: Settings, name: str, run_date: dt.date, columns: list[
 
 
 def load_feature_matrices(
-    spark_or_settings, run_date: dt.date | str, settings: Settings | None = None
+    spark_or_settings: SparkSession | Settings, run_date: dt.date | str, settings: Settings | None = None
 ) -> FeatureMatrices:
     """The run date's ``gold.user_features`` and ``gold.item_features`` as matrices.
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -24,6 +25,9 @@ import scipy.sparse as sp
 
 from coldrec.config import FeaturesConfig, TrainConfig
 from coldrec.data import schemas as S
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 
 @dataclass
@@ -47,7 +51,7 @@ def _cosine_profile_scores(X: sp.csr_matrix, genres_train: np.ndarray, genres_co
 
 
 def run_movielens_check(
-    spark,
+    spark: SparkSession,
     path: str | Path,
     train_cfg: TrainConfig,
     features_cfg: FeaturesConfig,

@@ -10,15 +10,15 @@ from __future__ import annotations
 
 from typing import Any
 
-import mlflow.pyfunc
 import numpy as np
+from mlflow.pyfunc import PythonModel
 
 from coldrec.models.api import TrainedModels
 
 BUNDLE = "bundle"
 
 
-class _BundleModel(mlflow.pyfunc.PythonModel):
+class _BundleModel(PythonModel):
     models: TrainedModels | None = None
 
     def load_context(self, context: Any) -> None:

@@ -115,7 +115,9 @@ def log_epoch_metrics(model: str, epoch: int, metrics: dict[str, float]) -> None
     mlflow.log_metrics(clean, step=epoch)
 
 
-def chain_callbacks(*callbacks: Callable[[str, int, dict[str, float]], None] | None):
+def chain_callbacks(
+    *callbacks: Callable[[str, int, dict[str, float]], None] | None,
+) -> Callable[[str, int, dict[str, float]], None]:
     active = [c for c in callbacks if c is not None]
 
     def call(model: str, epoch: int, metrics: dict[str, float]) -> None:

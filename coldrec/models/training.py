@@ -565,7 +565,9 @@ def _fit(
 ) -> TrainedModels:
     with _progress(console, show_progress) as progress:
         net, ae_hist, ae_final, ae_speed = train_autoencoder(ctx, cfg, seed, progress, console, on_epoch)
-        gen_net, gan_hist, gan_final = None, {}, {}
+        gen_net: Generator | None = None
+        gan_hist: dict[str, list[float]] = {}
+        gan_final: dict[str, float] = {}
         if "gan" in cfg.models:
             gen_net, gan_hist, gan_final, _ = train_gan(ctx, cfg, seed, progress, console, on_epoch)
 

@@ -198,7 +198,7 @@ def build_catalog(config: ShopConfig, tree: Tree, start_ms: int, rng: np.random.
         weights /= weights.sum()
         mean = weights @ brand_tier[members]
         std = np.sqrt(weights @ (brand_tier[members] - mean) ** 2)
-        tier[members] = (brand_tier[members] - mean) / max(std, 1e-9)
+        tier[members] = (brand_tier[members] - mean) / max(float(std), 1e-9)
         rows = np.flatnonzero(tree.dept[leaf] == d)
         brand[rows] = rng.choice(members, size=len(rows), p=weights)
 

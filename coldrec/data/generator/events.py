@@ -75,8 +75,10 @@ class EventBatch:
         return cls(**{f.name: np.zeros(0, dtype=_DTYPES[f.name]) for f in fields(cls)})
 
     @classmethod
-    def build(cls, **columns: np.ndarray) -> EventBatch:
-        n = len(columns["user"])
+    def build(cls, **columns: np.ndarray | None) -> EventBatch:
+        user = columns["user"]
+        assert user is not None, "EventBatch.build needs the user column"
+        n = len(user)
         defaults = {"session": -1, "price": -1, "qty": 0, "rating": 0, "millis": False, "bot": False, "late": False}
         out = {}
         for f in fields(cls):
