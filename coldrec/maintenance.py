@@ -12,6 +12,8 @@ import logging
 from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
 
+import coldrec.features.tables
+import coldrec.publish  # noqa: F401 - registers the staging table
 from coldrec import lake
 from coldrec.config import Settings
 
@@ -40,9 +42,6 @@ def apply_retention(spark: SparkSession, settings: Settings, today: dt.date) -> 
 
 def optimize_and_vacuum(spark: SparkSession, settings: Settings) -> dict[str, dict[str, float]]:
     """OPTIMIZE (bin-packing compaction) then VACUUM every existing coldrec table; returns files removed/added."""
-    import coldrec.features.tables  # registers the feature and text-vector tables
-    import coldrec.publish  # noqa: F401 - registers the staging table
-
     out: dict[str, dict[str, float]] = {}
     if settings.publish.vacuum_retention_hours < 168:
         # Delta refuses a retention under 7 days unless told that the configured value is deliberate.

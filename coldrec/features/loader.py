@@ -11,17 +11,18 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from coldrec.config import Settings, load_settings
 from coldrec.data import schemas as S
-
-if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
+from coldrec.delta_read import read_delta
+from coldrec.lake import read_table
+from coldrec.paths import table_path
 
 
 @dataclass
@@ -121,9 +122,6 @@ def matrices_from_frames(user_features: DataFrame, item_features: DataFrame) -> 
 
 
 def _read_delta(settings: Settings, name: str, run_date: dt.date, columns: list[str]) -> pa.Table:
-    from coldrec.delta_read import read_delta
-    from coldrec.paths import table_path
-
     return read_delta(table_path(settings, name), partitions=[(S.RUN_DATE, "=", run_date.isoformat())], columns=columns)
 
 
@@ -142,10 +140,6 @@ def load_feature_matrices(
         if users.num_rows == 0 or items.num_rows == 0:
             raise LookupError(f"no features for run date {run_date} (run `coldrec features --date {run_date}`)")
         return matrices_from_arrow(users, items)
-    from pyspark.sql import functions as F
-
-    from coldrec.lake import read_table
-
     spark = spark_or_settings
     settings = settings or load_settings()
     day = F.col(S.RUN_DATE) == F.lit(run_date)

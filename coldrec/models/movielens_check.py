@@ -25,6 +25,13 @@ import scipy.sparse as sp
 
 from coldrec.config import FeaturesConfig, TrainConfig
 from coldrec.data import schemas as S
+from coldrec.data.loaders.movielens import read_movielens_100k
+from coldrec.features.items import build_item_features
+from coldrec.features.loader import matrices_from_frames
+from coldrec.features.users import build_user_features
+from coldrec.models.data import ColdStartData
+from coldrec.models.training import train_models
+from coldrec.models.validation import ndcg_at_k, segment_popularity
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -59,13 +66,6 @@ def run_movielens_check(
     seed: int = 42,
     cold_share: float = 0.2,
 ) -> ColdStartCheck:
-    from coldrec.data.loaders.movielens import read_movielens_100k
-    from coldrec.features.items import build_item_features
-    from coldrec.features.loader import matrices_from_frames
-    from coldrec.features.users import build_user_features
-    from coldrec.models.training import train_models
-    from coldrec.models.validation import ndcg_at_k, segment_popularity
-
     path = Path(path)
     out = ColdStartCheck()
     t0 = time.perf_counter()
@@ -115,8 +115,6 @@ def run_movielens_check(
     keep_i = sp.diags((~is_cold_item).astype(np.float32))
     X = sp.csr_matrix(keep_u @ full @ keep_i)
     X.eliminate_zeros()
-
-    from coldrec.models.api import ColdStartData
 
     data = ColdStartData(
         X=X,

@@ -15,7 +15,7 @@ import torch
 from coldrec.models.networks import ConditionalDAE, Generator
 
 if TYPE_CHECKING:
-    from coldrec.models.api import TrainedModels
+    from coldrec.models.data import TrainedModels
 
 
 def as_dense_rows(X_rows: sp.spmatrix | np.ndarray, start: int, stop: int) -> np.ndarray:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from coldrec.models.api import ColdStartData, ValidationData
+from coldrec.models.data import ColdStartData, ValidationData
 
 
 def ndcg_at_k(

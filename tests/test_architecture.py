@@ -1,0 +1,323 @@
+"""The layering of ``coldrec/`` (docs/architecture.md), enforced on the imports the code actually makes.
+
+Walks every module's imports with ``ast`` (imports inside functions included) and checks three rules:
+
+1. **Imports point down**: a module imports only modules of its own layer or of layers below it.
+2. **No cycles** between modules (runtime imports; ``if TYPE_CHECKING:`` imports are annotations only).
+3. **No import of a coldrec module inside a function**, which would hide an upward import or a cycle from a reader.
+   The wiring layer (``cli``, ``commands``, ``tasks``, ``orchestration``) is the exception: it imports the stage it
+   runs on call, so that ``coldrec --help`` and the DAG files' parsing do not load Spark, torch and MLflow.
+   Lazy imports of heavy optional *third-party* packages are fine anywhere (with a comment saying so).
+
+The checker itself is tested on synthetic import graphs, so it is known to fail on an upward import, a cycle and a
+function-level import.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = ROOT / "coldrec"
+
+#: Layers from the ground up; a module belongs to the first layer with a matching prefix (longest prefix wins).
+LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    (
+        "ground",
+        (
+            "coldrec",  # the package's own __init__ (matches only itself)
+            "coldrec.config",
+            "coldrec.paths",
+            "coldrec.lake",
+            "coldrec.spark",
+            "coldrec.delta_read",
+            "coldrec.data.schemas",
+        ),
+    ),
+    ("data", ("coldrec.data",)),
+    ("clean", ("coldrec.clean",)),
+    ("interactions", ("coldrec.interactions",)),
+    ("cf", ("coldrec.cf",)),
+    ("features", ("coldrec.features",)),
+    ("models", ("coldrec.models",)),
+    # The ranking core (sources, blend, slots, filters, top-k, metrics) that recommend and evaluate share.
+    ("ranking", ("coldrec.ranking",)),
+    ("recommend", ("coldrec.recommend", "coldrec.publish", "coldrec.maintenance")),
+    ("evaluate", ("coldrec.evaluate",)),
+    ("wiring", ("coldrec.tasks", "coldrec.cli", "coldrec.commands", "coldrec.orchestration")),
+)
+
+#: Modules that may import coldrec modules inside functions (see rule 3).
+LAZY_WIRING = ("coldrec.tasks", "coldrec.cli", "coldrec.commands", "coldrec.orchestration")
+
+#: Known violations in recommend/ and evaluate/, each an (importer, imported) edge with the rule it breaks. They wait
+#: for the ranking-core change of issue 24 (what recommend/ and evaluate/ share moves into the ranking core, the
+#: scoring <-> nightly cycle goes). The lead empties this list after merging that change; nothing may be added to it.
+KNOWN_VIOLATIONS: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("coldrec.evaluate.coldrec_method", "coldrec.evaluate.harness"),  # in a function
+        ("coldrec.evaluate.coldrec_method", "coldrec.models.api"),  # in a function
+        ("coldrec.evaluate.dataset", "coldrec.data.loaders"),  # in a function
+        ("coldrec.evaluate.metrics", "coldrec.recommend.topk"),  # in a function
+        ("coldrec.recommend.blending", "coldrec.evaluate.metrics"),  # in a function, upward
+        ("coldrec.recommend.blending", "coldrec.recommend.topk"),  # in a function
+        ("coldrec.recommend.candidates", "coldrec.recommend.blending"),  # in a function
+        ("coldrec.recommend.nightly", "coldrec.evaluate.baselines"),  # in a function, upward
+        ("coldrec.recommend.nightly", "coldrec.evaluate.encode"),  # upward
+        ("coldrec.recommend.nightly", "coldrec.evaluate.metrics"),  # in a function, upward
+        ("coldrec.recommend.nightly", "coldrec.features.loader"),  # in a function
+        ("coldrec.recommend.nightly", "coldrec.models.tracking"),  # in a function
+        ("coldrec.recommend.nightly", "coldrec.recommend.blending"),  # in a function
+        ("coldrec.recommend.nightly", "coldrec.recommend.scoring"),  # cycle
+        ("coldrec.recommend.nightly", "coldrec.recommend.topk"),  # in a function
+        ("coldrec.recommend.recency", "coldrec.recommend.blending"),  # in a function
+        ("coldrec.recommend.scoring", "coldrec.data.schemas"),  # in a function
+        ("coldrec.recommend.scoring", "coldrec.lake"),  # in a function
+        ("coldrec.recommend.scoring", "coldrec.recommend.nightly"),  # cycle, in a function
+    }
+)
+
+
+@dataclass(frozen=True)
+class Import:
+    importer: str
+    imported: str
+    line: int
+    in_function: bool
+    type_only: bool
+
+
+def module_name(path: Path, root: Path) -> str:
+    parts = list(path.relative_to(root).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _type_checking_nodes(tree: ast.AST) -> set[int]:
+    nodes: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            for stmt in node.body:
+                nodes.update(id(sub) for sub in ast.walk(stmt))
+    return nodes
+
+
+def _function_nodes(tree: ast.AST) -> set[int]:
+    return {
+        id(sub)
+        for fn in ast.walk(tree)
+        if isinstance(fn, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda)
+        for sub in ast.walk(fn)
+        if sub is not fn
+    }
+
+
+def module_imports(source: str, name: str, is_package: bool, modules: set[str]) -> list[Import]:
+    """The coldrec modules ``name`` imports. ``from a import b`` names ``a.b`` when that is a module, else ``a``."""
+    tree = ast.parse(source)
+    in_function, type_only = _function_nodes(tree), _type_checking_nodes(tree)
+    package = name if is_package else name.rpartition(".")[0]
+    found: list[Import] = []
+    for node in ast.walk(tree):
+        targets: list[str] = []
+        if isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+                base = ".".join([*anchor, base] if base else anchor)
+            for alias in node.names:
+                candidate = f"{base}.{alias.name}"
+                targets.append(candidate if candidate in modules else base)
+        for target in targets:
+            if target == "coldrec" or target.startswith("coldrec."):
+                resolved = target
+                while resolved not in modules and "." in resolved:
+                    resolved = resolved.rpartition(".")[0]
+                found.append(Import(name, resolved, node.lineno, id(node) in in_function, id(node) in type_only))
+    return found
+
+
+def package_imports(root: Path) -> list[Import]:
+    files = sorted(root.rglob("*.py"))
+    modules = {module_name(f, root.parent) for f in files}
+    out: list[Import] = []
+    for f in files:
+        name = module_name(f, root.parent)
+        out.extend(module_imports(f.read_text(), name, f.name == "__init__.py", modules))
+    return [i for i in out if i.imported != i.importer]
+
+
+def layer_of(module: str) -> int:
+    best, best_len = -1, -1
+    for rank, (_, prefixes) in enumerate(LAYERS):
+        for prefix in prefixes:
+            inside = module == prefix or (prefix != "coldrec" and module.startswith(prefix + "."))
+            if inside and len(prefix) > best_len:
+                best, best_len = rank, len(prefix)
+    if best < 0:
+        raise AssertionError(f"{module} belongs to no layer: add it to LAYERS in tests/test_architecture.py")
+    return best
+
+
+def upward_imports(imports: Iterable[Import]) -> list[str]:
+    return [
+        f"{i.importer}:{i.line} imports {i.imported} "
+        f"({LAYERS[layer_of(i.importer)][0]} -> {LAYERS[layer_of(i.imported)][0]})"
+        for i in imports
+        if layer_of(i.imported) > layer_of(i.importer)
+    ]
+
+
+def cycles(imports: Iterable[Import]) -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan), over runtime imports."""
+    graph: dict[str, set[str]] = {}
+    for i in imports:
+        if not i.type_only:
+            graph.setdefault(i.importer, set()).add(i.imported)
+            graph.setdefault(i.imported, set())
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(graph[v]):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def hidden_imports(imports: Iterable[Import]) -> list[str]:
+    return [
+        f"{i.importer}:{i.line} imports {i.imported} inside a function"
+        for i in imports
+        if i.in_function and not any(i.importer == p or i.importer.startswith(p + ".") for p in LAZY_WIRING)
+    ]
+
+
+def _known(imports: list[Import]) -> list[Import]:
+    return [i for i in imports if (i.importer, i.imported) not in KNOWN_VIOLATIONS]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The rules on coldrec/
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def test_every_module_has_a_layer() -> None:
+    for f in PACKAGE.rglob("*.py"):
+        layer_of(module_name(f, ROOT))
+
+
+def test_imports_point_down() -> None:
+    assert upward_imports(_known(package_imports(PACKAGE))) == []
+
+
+def test_no_cycles_between_modules() -> None:
+    assert cycles(_known(package_imports(PACKAGE))) == []
+
+
+def test_no_coldrec_import_hidden_in_a_function() -> None:
+    assert hidden_imports(_known(package_imports(PACKAGE))) == []
+
+
+def test_known_violations_are_still_violations() -> None:
+    """An allow-listed edge that no longer exists must leave the list, so it cannot hide a new one later."""
+    edges = {(i.importer, i.imported) for i in package_imports(PACKAGE)}
+    assert sorted(KNOWN_VIOLATIONS - edges) == []
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The checker, on synthetic packages
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _write(root: Path, files: dict[str, str]) -> Path:
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return root / "coldrec"
+
+
+def test_checker_finds_an_upward_import(tmp_path: Path) -> None:
+    pkg = _write(
+        tmp_path,
+        {
+            "coldrec/__init__.py": "",
+            "coldrec/config.py": "",
+            "coldrec/cf/__init__.py": "",
+            "coldrec/cf/kernel.py": "from coldrec import config\n",
+            "coldrec/recommend/__init__.py": "",
+            "coldrec/recommend/nightly.py": (
+                "from coldrec.cf import kernel\nfrom coldrec.evaluate.metrics import ndcg\n"
+            ),
+            "coldrec/evaluate/__init__.py": "",
+            "coldrec/evaluate/metrics.py": "from coldrec.recommend import nightly\n\ndef ndcg():\n    pass\n",
+        },
+    )
+    imports = package_imports(pkg)
+    assert upward_imports(imports) == [
+        "coldrec.recommend.nightly:2 imports coldrec.evaluate.metrics (recommend -> evaluate)"
+    ]
+    assert cycles(imports) == [["coldrec.evaluate.metrics", "coldrec.recommend.nightly"]]
+    assert hidden_imports(imports) == []
+
+
+def test_checker_finds_cycles_and_imports_hidden_in_functions(tmp_path: Path) -> None:
+    pkg = _write(
+        tmp_path,
+        {
+            "coldrec/__init__.py": "",
+            "coldrec/models/__init__.py": "",
+            "coldrec/models/api.py": "def train():\n    from coldrec.models.training import fit\n    return fit()\n",
+            "coldrec/models/training.py": "from .api import train\n\ndef fit():\n    pass\n",
+            "coldrec/models/scoring.py": (
+                "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from coldrec.models.api import train\n"
+            ),
+            "coldrec/commands/__init__.py": "",
+            "coldrec/commands/train.py": "def run():\n    from coldrec.models import api\n",
+        },
+    )
+    imports = package_imports(pkg)
+    assert upward_imports(imports) == []
+    # the relative import resolves to coldrec.models.api; the TYPE_CHECKING one makes no runtime cycle
+    assert cycles(imports) == [["coldrec.models.api", "coldrec.models.training"]]
+    # the wiring layer may import on call; a stage may not
+    assert hidden_imports(imports) == ["coldrec.models.api:2 imports coldrec.models.training inside a function"]
+
+
+def test_checker_requires_a_layer_for_every_module() -> None:
+    try:
+        layer_of("coldrec.somewhere_new")
+    except AssertionError as exc:
+        assert "belongs to no layer" in str(exc)
+    else:  # pragma: no cover - the assertion above is the point
+        raise AssertionError("an unknown module was given a layer")
