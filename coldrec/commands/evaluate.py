@@ -8,9 +8,15 @@ import shlex
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from coldrec.config import Settings
+    from coldrec.evaluate.baselines import Method
 
 
 def register(app: typer.Typer) -> None:
@@ -42,7 +48,6 @@ def register(app: typer.Typer) -> None:
         from rich.console import Console
 
         from coldrec.commands._common import settings_for
-        from coldrec.evaluate import baselines as B
         from coldrec.evaluate import report
         from coldrec.evaluate.dataset import load_dataset
         from coldrec.evaluate.harness import Prepared, run_harness
@@ -62,19 +67,7 @@ def register(app: typer.Typer) -> None:
             f"{prepared.enc.n_items:,} items, {int(prepared.inter['positive'].sum()):,} positive pairs "
             f"(rating >= {min_rating:g} or purchase/cart/favorite)"
         )
-        candidates = B.default_baselines()
-        if not no_coldrec:
-            from coldrec.evaluate.coldrec_method import ColdrecMethod
-
-            candidates.append(
-                ColdrecMethod(settings.train, settings.recommend, seed, console.print, test_share, use_models=models)
-            )
-        if methods:
-            wanted = {m.strip() for m in methods.split(",")}
-            unknown = wanted - {m.name for m in candidates}
-            if unknown:
-                raise typer.BadParameter(f"unknown method(s) {sorted(unknown)}; have {[m.name for m in candidates]}")
-            candidates = [m for m in candidates if m.name in wanted]
+        candidates = _methods(settings, seed, console, test_share, methods, with_coldrec=not no_coldrec, models=models)
 
         def progress(method: str, split: str, values: dict[str, float]) -> None:
             console.print(
@@ -98,15 +91,52 @@ def register(app: typer.Typer) -> None:
         report.print_tables(result, console)
         if json_path:
             console.print(f"JSON rows: {report.write_json(result, json_path)}")
-        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-        folder = Path(out) if out else Path(settings.home) / "reports" / "evaluate" / f"{ds.name}-{stamp}"
-        report.write_json(result, folder / "results.json")
-        command = "coldrec " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-        md = report.write_markdown(result, folder, command)
-        console.print(f"report: {md}")
+        folder = _write_report(result, settings, ds.name, out, console)
         if mlflow:
             params = {"dataset": ds.name, "seed": seed, "k": ",".join(map(str, k)), "splits": splits,
                       "min_rating": min_rating, "test_share": test_share, "epochs": settings.train.epochs,
                       "models": models}  # fmt: skip
             run_id = report.log_to_mlflow(result, folder, settings.tracking_uri, settings.mlflow_experiment, params)
             console.print(f"MLflow run {run_id} at {settings.tracking_uri}")
+
+
+def _methods(
+    settings: Settings,
+    seed: int,
+    console: Console,
+    test_share: float,
+    methods: str | None,
+    *,
+    with_coldrec: bool,
+    models: bool,
+) -> list[Method]:
+    """Every baseline, plus coldrec unless ``--no-coldrec``, cut to the ``--methods`` subset when given."""
+    from coldrec.evaluate import baselines as B
+
+    candidates = B.default_baselines()
+    if with_coldrec:
+        from coldrec.evaluate.coldrec_method import ColdrecMethod
+
+        candidates.append(
+            ColdrecMethod(settings.train, settings.recommend, seed, console.print, test_share, use_models=models)
+        )
+    if methods:
+        wanted = {m.strip() for m in methods.split(",")}
+        unknown = wanted - {m.name for m in candidates}
+        if unknown:
+            raise typer.BadParameter(f"unknown method(s) {sorted(unknown)}; have {[m.name for m in candidates]}")
+        candidates = [m for m in candidates if m.name in wanted]
+    return candidates
+
+
+def _write_report(result: Any, settings: Settings, name: str, out: str | None, console: Console) -> Path:
+    """results.json and report.md (with the command line that produced them) in the run folder; returns it."""
+    from coldrec.evaluate import report
+
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    folder = Path(out) if out else Path(settings.home) / "reports" / "evaluate" / f"{name}-{stamp}"
+    report.write_json(result, folder / "results.json")
+    command = "coldrec " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    md = report.write_markdown(result, folder, command)
+    console.print(f"report: {md}")
+    return folder
