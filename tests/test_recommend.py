@@ -9,8 +9,7 @@ import scipy.sparse as sp
 import torch
 
 from coldrec.config import RecommendConfig
-from coldrec.evaluate.encode import Encoder, brand_codes, latest_by_id
-from coldrec.recommend.blending import (
+from coldrec.ranking.blend import (
     BlendTopK,
     BlendWeights,
     activity_segment,
@@ -20,18 +19,19 @@ from coldrec.recommend.blending import (
     tune_segment_weights,
     zscore_,
 )
-from coldrec.recommend.candidates import (
+from coldrec.ranking.cross_category import category_affinity, user_affinity, user_category_matrix
+from coldrec.ranking.encode import Encoder, brand_codes, latest_by_id
+from coldrec.ranking.filters import rank_within_category, select_top_n
+from coldrec.ranking.sources import (
     BrandSource,
     ItemKNNSource,
     PopularitySource,
     UserBatch,
     segment_popularity_table,
 )
-from coldrec.recommend.cross_category import category_affinity, user_affinity, user_category_matrix
-from coldrec.recommend.filters import rank_within_category, select_top_n
+from coldrec.ranking.topk import mask_topk_, two_stage_topk
 from coldrec.recommend.reasons import cf_anchor
 from coldrec.recommend.scoring import Catalog, Recommender
-from coldrec.recommend.topk import mask_topk_, two_stage_topk
 
 CATEGORY = np.array([0, 0, 0, 1, 2, 1])
 
@@ -401,7 +401,7 @@ def test_catalog_alignment_keeps_each_ids_last_record():
 
 
 def test_recency_rank_and_weights_by_hand():
-    from coldrec.recommend.recency import recency_rank, recency_weights, weighted_history
+    from coldrec.ranking.recency import recency_rank, recency_weights, weighted_history
 
     users = np.array([1, 0, 1, 0, 1])
     ts = np.array([30, 10, 10, 20, 10])  # user 1: rows 2 and 4 tie on ts -> input order (4 is later)
@@ -420,7 +420,7 @@ def test_recency_rank_and_weights_by_hand():
 
 
 def test_half_life_choice_keeps_the_plain_history_unless_decay_ranks_better():
-    from coldrec.recommend.recency import best_half_life, ndcg_by_half_life
+    from coldrec.ranking.recency import best_half_life, ndcg_by_half_life
 
     truth = sp.csr_matrix(np.array([[0, 1, 0], [0, 0, 1]], dtype=np.float32))
     right = np.array([[0.0, 1.0, 0.5], [0.0, 0.5, 1.0]], dtype=np.float32)  # the truth on top

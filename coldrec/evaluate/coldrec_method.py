@@ -8,7 +8,7 @@ Protocol (no test data is looked at before the final scoring):
 3. rebuild features from the whole training side, retrain the models, and score the test users with those weights.
 
 On the temporal (warm) split the validation folds also pick the history's recency half-life
-(:mod:`coldrec.evaluate.recency`): the strongest history source alone (EASE, else item-kNN) ranks the validation users
+(:mod:`coldrec.ranking.recency`): the strongest history source alone (EASE, else item-kNN) ranks the validation users
 once per half-life, and the one with the best mean NDCG@10 weights the history in the blend's tuning and in the final
 scoring. The other splits keep the plain 0/1 history (see ``RECENCY_SPLITS``).
 """
@@ -24,9 +24,8 @@ import torch
 from coldrec.config import RecommendConfig, TrainConfig
 from coldrec.evaluate.baselines import EASE, CategoryPopularity, Method, item_cosine_topk
 from coldrec.evaluate.features import build_features, item_features
-from coldrec.evaluate.recency import recency_history
 from coldrec.evaluate.splits import COLD_ITEM, COLD_USER, WARM, make_split
-from coldrec.recommend.blending import (
+from coldrec.ranking.blend import (
     SEGMENTS,
     BlendWeights,
     activity_segment,
@@ -34,7 +33,8 @@ from coldrec.recommend.blending import (
     tune_segment_weights,
     zscore_,
 )
-from coldrec.recommend.candidates import (
+from coldrec.ranking.recency import REFERENCE_SOURCES, best_half_life, ndcg_by_half_life, recency_history
+from coldrec.ranking.sources import (
     AutoencoderSource,
     BrandSource,
     ContentNeighbourCFSource,
@@ -47,7 +47,6 @@ from coldrec.recommend.candidates import (
     UserBatch,
     segment_popularity_table,
 )
-from coldrec.recommend.recency import REFERENCE_SOURCES, best_half_life, ndcg_by_half_life
 
 MAX_TUNING_USERS = 2000
 #: splits whose question is "what comes next": only there can the latest history say more than the rest. The random

@@ -19,9 +19,17 @@ from pyspark.sql import functions as F
 
 from coldrec import lake
 from coldrec.data import schemas as S
-from coldrec.evaluate.encode import AGE_BANDS, Encoder, brand_codes, content_matrix, tokens_of
-from coldrec.recommend.blending import BlendWeights
-from coldrec.recommend.candidates import (
+from coldrec.ranking.blend import BlendWeights
+from coldrec.ranking.cross_category import category_affinity
+from coldrec.ranking.encode import AGE_BANDS, Encoder, brand_codes, content_matrix, tokens_of
+from coldrec.ranking.recency import (
+    REFERENCE_SOURCES,
+    best_half_life,
+    ndcg_by_half_life,
+    recency_rank,
+    weighted_history,
+)
+from coldrec.ranking.sources import (
     AutoencoderSource,
     BrandSource,
     ContentNeighbourCFSource,
@@ -34,16 +42,8 @@ from coldrec.recommend.candidates import (
     UserBatch,
     segment_popularity_table,
 )
-from coldrec.recommend.cross_category import category_affinity
-from coldrec.recommend.recency import (
-    REFERENCE_SOURCES,
-    best_half_life,
-    ndcg_by_half_life,
-    recency_rank,
-    weighted_history,
-)
+from coldrec.ranking.topk import pick_device
 from coldrec.recommend.scoring import Catalog, Recommender
-from coldrec.recommend.topk import pick_device
 
 log = logging.getLogger(__name__)
 
@@ -255,13 +255,13 @@ def tune_on_holdout(
     ``rows, cols, values`` are the history's entries (what it was built from, ``recent`` aligned with them).
 
     With ``last_ns`` (each row's latest event, ns) and ``recommend.recency_half_lives``, the tuning half first
-    picks the history's recency half-life (:mod:`coldrec.recommend.recency`; the plain history unless one ranks
+    picks the history's recency half-life (:mod:`coldrec.ranking.recency`; the plain history unless one ranks
     better), recorded as ``recency_half_life`` (0: none); the weights are then tuned on that weighted history.
     """
     from coldrec.evaluate.baselines import item_cosine_topk_rows
-    from coldrec.evaluate.metrics import RankedLists
-    from coldrec.recommend.blending import SEGMENTS, activity_segment, blend_scores, tune_segment_weights, zscore_
-    from coldrec.recommend.topk import csr_rows_to_torch, mask_topk_
+    from coldrec.ranking.blend import SEGMENTS, activity_segment, blend_scores, tune_segment_weights, zscore_
+    from coldrec.ranking.metrics import RankedLists
+    from coldrec.ranking.topk import csr_rows_to_torch, mask_topk_
 
     shape = history.shape
     keep = ~recent

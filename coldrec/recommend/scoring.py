@@ -23,12 +23,12 @@ import scipy.sparse as sp
 import torch
 
 from coldrec.config import RecommendConfig
-from coldrec.recommend.blending import BlendWeights, activity_segment, attribute, blend_scores
-from coldrec.recommend.candidates import Source, UserBatch
-from coldrec.recommend.cross_category import user_affinity, user_category_matrix
-from coldrec.recommend.filters import select_top_n
+from coldrec.ranking.blend import BlendWeights, activity_segment, attribute, blend_scores
+from coldrec.ranking.cross_category import user_affinity, user_category_matrix
+from coldrec.ranking.filters import select_top_n
+from coldrec.ranking.sources import Source, UserBatch
+from coldrec.ranking.topk import csr_rows_to_torch, mask_topk_
 from coldrec.recommend.reasons import cf_anchor, reason_texts
-from coldrec.recommend.topk import csr_rows_to_torch, mask_topk_
 
 CROSS = "cross_category"
 #: blend source name -> the ``source`` value written to gold.recommendations (EASE is item-item CF; content

@@ -12,7 +12,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from coldrec.recommend.topk_cpu import groups_for, rows_topk
+from coldrec.ranking.topk_cpu import groups_for, rows_topk
 
 
 def pick_device(preference: str = "auto") -> torch.device:
@@ -56,7 +56,7 @@ def two_stage_topk(block: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Ten
     at least that value, and at most k-1 values (so at most k-1 groups) can beat it: the k best values all lie in the
     k groups with the largest maxima. ``G ~ sqrt(n * k)`` balances the two small selections that follow.
 
-    On CPU a float32 block goes to the compiled kernel :func:`coldrec.recommend.topk_cpu.rows_topk` (one pass per
+    On CPU a float32 block goes to the compiled kernel :func:`coldrec.ranking.topk_cpu.rows_topk` (one pass per
     row while it is in cache; 3.4x ``torch.topk``'s speed on 128 x 20k blocks, k=50). Elsewhere (CUDA) two torch
     stages: a top-k over the ``G`` maxima, then a top-k of the k best groups' ``k * c`` gathered values (ties may
     come out in another order than ``torch.topk``'s, which promises none either). Columns past the last whole group

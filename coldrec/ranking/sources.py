@@ -22,6 +22,8 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from coldrec.ranking.blend import zscore_
+
 
 @dataclass
 class UserBatch:
@@ -143,8 +145,6 @@ class ContentNeighbourCFSource(Source):
         Only the cold columns are computed (a sparse n_cold x items product), and the base block comes from the
         batch's cache, so blending EASE and its content neighbours costs one EASE product, not two.
         """
-        from coldrec.recommend.blending import zscore_
-
         z = zscore_(batch.block_of(self.base).clone())
         if self.cold.size:
             cold_scores = np.asarray(self.W_cold @ z.numpy().T, dtype=np.float32).T
