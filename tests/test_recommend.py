@@ -296,7 +296,7 @@ def test_score_all_users_from_lake_tables(spark, settings):
     from coldrec import lake
     from coldrec.config import load_settings
     from coldrec.data import schemas as S
-    from coldrec.recommend.scoring import score_all_users
+    from coldrec.recommend.nightly import score_all_users
 
     day = dt.date(2024, 3, 1)
     ts = dt.datetime(2024, 2, 28, 12, 0)
@@ -349,7 +349,7 @@ def test_champion_is_mapped_onto_tonights_catalog_by_item_id():
     import numpy as np
     import scipy.sparse as sp
 
-    from coldrec.recommend.nightly import CatalogAlignedModels
+    from coldrec.recommend.champion import CatalogAlignedModels
 
     seen = {}
 
@@ -381,7 +381,7 @@ def test_tuning_hold_out_never_overlaps_the_champions_training_data():
 
     import pandas as pd
 
-    from coldrec.recommend.nightly import holdout_start
+    from coldrec.recommend.tuning import holdout_start
 
     day = dt.date(2026, 11, 14)
     utc = lambda s: pd.Timestamp(s, tz="UTC")  # noqa: E731
@@ -449,7 +449,7 @@ def test_holdout_tuning_picks_a_recency_half_life_when_the_latest_item_predicts_
     """300 users bought an old and a recent item; each one's hold-out item is the partner of the *recent* one (300
     other users bought both partners of a pair). On the plain history both partners score alike; any decay puts the
     right one first, so the tuner records a half-life and the hold-out NDCG is high."""
-    from coldrec.recommend.nightly import tune_on_holdout
+    from coldrec.recommend.tuning import tune_on_holdout
 
     rng = np.random.default_rng(0)
     n_items, n_learners, n_teachers = 60, 300, 300

@@ -22,7 +22,7 @@ import scipy.sparse as sp
 import torch
 
 from coldrec.config import RecommendConfig, TrainConfig
-from coldrec.evaluate.baselines import EASE, CategoryPopularity, Method, item_cosine_topk
+from coldrec.evaluate.baselines import CategoryPopularity, Method
 from coldrec.evaluate.features import build_features, item_features
 from coldrec.evaluate.splits import COLD_ITEM, COLD_USER, WARM, make_split
 from coldrec.ranking.blend import (
@@ -34,19 +34,8 @@ from coldrec.ranking.blend import (
     zscore_,
 )
 from coldrec.ranking.recency import REFERENCE_SOURCES, best_half_life, ndcg_by_half_life, recency_history
-from coldrec.ranking.sources import (
-    AutoencoderSource,
-    BrandSource,
-    ContentNeighbourCFSource,
-    ContentSource,
-    EASESource,
-    GanCFSource,
-    ItemKNNSource,
-    PopularitySource,
-    Source,
-    UserBatch,
-    segment_popularity_table,
-)
+from coldrec.ranking.similarity import item_cosine_topk
+from coldrec.ranking.sources import Source, SourceInputs, UserBatch, make_sources
 
 MAX_TUNING_USERS = 2000
 #: splits whose question is "what comes next": only there can the latest history say more than the rest. The random
@@ -126,40 +115,20 @@ class ColdrecMethod(Method):
         return train_models(data, cfg, None, log_to_mlflow=False, seed=self.seed, show_progress=False)
 
     def _build_sources(self, ctx, models) -> dict[str, Source]:
+        """The split's sources, built as the nightly scoring builds them (:func:`make_sources`)."""
         brands = ctx.prepared.item_brand
         names = _sources_for(ctx.kind, brands is not None and bool((brands >= 0).any()))
-        out: dict[str, Source] = {}
-        S = None
-        ease = None
-        if ("ease" in names or "content_cf" in names) and self.rec_cfg.ease_max_items > 0:
-            ease_model = EASE(l2=self.rec_cfg.ease_l2, max_items=self.rec_cfg.ease_max_items).fit(ctx.view)
-            ease = EASESource(ease_model.B, ease_model.keep, ease_model.n_items)
-        if "cf" in names or "gan" in names or ("content_cf" in names and ease is None):
-            S = item_cosine_topk(ctx.view.gram, neighbors=100)
-        ctx.view.__dict__.pop("gram", None)
-        for n in names:
-            if n == "cf":
-                out[n] = ItemKNNSource(S)
-            elif n == "ease" and ease is not None:
-                out[n] = ease
-            elif n == "content_cf":
-                base = ease if ease is not None else ItemKNNSource(S)
-                out[n] = ContentNeighbourCFSource(base, ctx.prepared.item_content, ctx.view.item_counts > 0,
-                                                  self.rec_cfg.content_neighbors)  # fmt: skip
-            elif n == "autoencoder" and models is not None:
-                out[n] = AutoencoderSource(models)
-            elif n == "gan" and models is not None and models.gan is not None:
-                out[n] = GanCFSource(models, S, seed=self.seed)
-            elif n == "content":
-                out[n] = ContentSource(ctx.prepared.item_content)
-            elif n == "brand":
-                out[n] = BrandSource(brands)
-            elif n == "popular":
-                if ctx.kind == COLD_ITEM:  # held-out items have no popularity of their own: their categories do
-                    table = CategoryPopularity().fit(ctx.view).item_score[None, :]
-                    out[n] = PopularitySource(table)
-                else:
-                    out[n] = PopularitySource(segment_popularity_table(ctx.view.X, ctx.view.user_segment))
+        view = ctx.view
+        popularity = None
+        if ctx.kind == COLD_ITEM:  # held-out items have no popularity of their own: their categories do
+            popularity = CategoryPopularity().fit(view).item_score[None, :]
+        # EASE over the whole catalog reads the full co-occurrences, which item-kNN needs too: computed once
+        ease_wanted = {"ease", "content_cf"} & set(names)
+        gram = view.gram if ease_wanted and view.n_items <= self.rec_cfg.ease_max_items else view.__dict__.get("gram")
+        inputs = SourceInputs(view.X, view.user_segment, ctx.prepared.item_content,
+                              lambda: item_cosine_topk(view.gram, neighbors=100), brands, popularity, gram)  # fmt: skip
+        out = make_sources(inputs, self.rec_cfg, models, self.seed, names)
+        view.__dict__.pop("gram", None)
         return out
 
     def _signal(self, ctx, half_life: float | None) -> sp.csr_matrix | None:

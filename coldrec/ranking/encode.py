@@ -97,19 +97,36 @@ def user_segments(users: pd.DataFrame, enc: Encoder) -> tuple[np.ndarray, list[s
 
 
 def top_category(items: pd.DataFrame, enc: Encoder) -> tuple[np.ndarray, list[str]]:
-    """Category per item for cross-category logic and per-category caps: the first level of ``category_path`` at
-    which items differ (a data-set-wide root such as "Movies" or "Beauty" says nothing). ``-1`` = unknown."""
-    paths = latest_by_id(items, S.ITEM_ID, enc.item_ids)[S.CATEGORY_PATH].astype("string")
-    levels = paths.str.split(S.CATEGORY_SEP, regex=False)
+    """Category per item (``enc`` item order) for cross-category logic and per-category caps: see
+    :func:`top_category_of_paths`. ``-1`` = unknown."""
+    return top_category_of_paths(latest_by_id(items, S.ITEM_ID, enc.item_ids)[S.CATEGORY_PATH])
+
+
+def top_category_of_paths(paths: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """The first level of each ``category_path`` at which the catalog's items differ (a catalog-wide root such as
+    "Movies" or "Beauty" says nothing), as (code per path, labels = the path down to that level). ``-1``: no path.
+
+    Levels compare trimmed ("Beauty > Hair" and "Beauty>Hair" are one category, as the content tokens have them);
+    an empty path is unknown. The nightly scoring and the harness both call this: they used to differ on exactly
+    that (the nightly copy did not trim, so "Beauty > Hair" and " Beauty>Hair" split into two categories).
+    """
+    norm = paths.astype("string").str.replace(r"\s*" + re.escape(S.CATEGORY_SEP) + r"\s*", S.CATEGORY_SEP, regex=True)
+    norm = norm.str.strip()
+    norm = norm.mask(norm == "")
+    levels = norm.str.split(S.CATEGORY_SEP, regex=False)
     depth = int(levels.str.len().max()) if levels.notna().any() else 0
     chosen = pd.Series(pd.NA, index=paths.index, dtype="string")
     for level in range(depth):
-        values = levels.str[level].str.strip()
-        if values.dropna().nunique() > 1 or level == depth - 1:
+        if levels.str[level].dropna().nunique() > 1 or level == depth - 1:
             chosen = levels.str[: level + 1].str.join(S.CATEGORY_SEP)
             break
     codes, uniques = pd.factorize(chosen, sort=True)
     return codes.astype(np.int64), [str(u) for u in uniques]
+
+
+def category_display_name(label: str) -> str:
+    """The last level of a category label ("Sports>Shoes" -> "Shoes"): what a reason text names."""
+    return label.split(S.CATEGORY_SEP)[-1]
 
 
 def tokens_of(items: pd.DataFrame, enc: Encoder, fields: tuple[str, ...]) -> list[list[str]]:
