@@ -18,10 +18,12 @@ from __future__ import annotations
 import time
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 import torch
 
 from coldrec.config import RecommendConfig, TrainConfig
+from coldrec.data import schemas as S
 from coldrec.evaluate.baselines import CategoryPopularity, Method
 from coldrec.evaluate.features import build_features, item_features
 from coldrec.evaluate.splits import COLD_ITEM, COLD_USER, WARM, make_split
@@ -33,6 +35,8 @@ from coldrec.ranking.blend import (
     tune_segment_weights,
     zscore_,
 )
+from coldrec.ranking.cross_category import category_affinity
+from coldrec.ranking.lists import Catalog, Ranker
 from coldrec.ranking.recency import REFERENCE_SOURCES, best_half_life, ndcg_by_half_life, recency_history
 from coldrec.ranking.similarity import item_cosine_topk
 from coldrec.ranking.sources import Source, SourceInputs, UserBatch, make_sources
@@ -232,16 +236,21 @@ class ColdrecMethod(Method):
             weights.setdefault(s_name, fallback)
         self.weights = BlendWeights(weights)
         t1 = time.perf_counter()
-        self.feats = self._features(ctx)
-        self.models = self._train(ctx, self.feats)
-        self.sources = self._build_sources(ctx, self.models)
-        self.ctx = ctx
+        self.fit_final(ctx)
         self.reports[ctx.kind] = {"weights": self.weights.to_dict(), "validation_ndcg@10": tuned,
                                   "validation_folds": n_folds, "tune_s": round(t1 - t0, 1),
                                   "final_fit_s": round(time.perf_counter() - t1, 1), "half_life": self.half_life,
                                   "half_life_validation_ndcg@10": self.half_life_scores.get(ctx.kind, {}),
                                   "cold_user_choice": getattr(self.models, "cold_user_choice", None)}  # fmt: skip
         self.log(f"coldrec [{ctx.kind}] blend weights {self.weights.to_dict()} (validation NDCG@10 {tuned})")
+        return self
+
+    def fit_final(self, ctx) -> ColdrecMethod:
+        """Features, models and sources on the split's whole training side (``self.weights`` / ``half_life`` set)."""
+        self.feats = self._features(ctx)
+        self.models = self._train(ctx, self.feats)
+        self.sources = self._build_sources(ctx, self.models)
+        self.ctx = ctx
         return self
 
     def fit(self, view) -> ColdrecMethod:  # pragma: no cover - the harness calls fit_context
@@ -252,3 +261,40 @@ class ColdrecMethod(Method):
         segment = activity_segment(batch.n_history, self.rec_cfg.light_max_interactions)
         total, _ = blend_scores(self._blocks(self.sources, batch), self.weights, segment)
         return total.numpy()
+
+    def catalog(self, ctx) -> Catalog:
+        """The split's evaluated users as the nightly scoring sees its users (:class:`Catalog`): training positives
+        as history and purchases (what the categories a user knows and the category affinity come from), the
+        split's exclusions (seen items) and candidates (the held-out items of the cold-item ranking)."""
+        p, view, users = ctx.prepared, ctx.view, ctx.eval_users
+        n_items = view.n_items
+        seg = view.user_segment[users] if ctx.kind != COLD_ITEM else np.zeros(len(users), dtype=np.int64)
+        signal = self._signal(ctx, self.half_life)
+        exclude = ctx.exclude if ctx.exclude is not None else sp.csr_matrix((len(users), n_items), dtype=np.float32)
+        history = view.X[users]
+        return Catalog(
+            user_ids=p.enc.user_ids[users], item_ids=p.enc.item_ids, history=history, exclude=exclude,
+            bought=history, item_category=p.item_category, category_names=list(p.category_labels),
+            item_titles=p.enc.item_ids, item_is_new=view.item_counts == 0, demographic_segment=seg,
+            user_features=self.feats.user[users], category_affinity=self._affinity(ctx),
+            signal=None if signal is None else signal[users], candidates=ctx.candidates,
+        )  # fmt: skip
+
+    def _affinity(self, ctx) -> np.ndarray:
+        """Category affinity of the training positives, each pair at its latest event (as ``gold.interactions``
+        gives the nightly scoring its purchases)."""
+        p = ctx.prepared
+        pos = ctx.train_frame[ctx.train_frame["positive"]]
+        last = pos.groupby([S.USER_ID, S.ITEM_ID], sort=False)[S.TS].max().reset_index()
+        ts = pd.to_datetime(last[S.TS], utc=True).astype("int64").to_numpy()
+        items = p.enc.items(last[S.ITEM_ID])
+        return category_affinity(p.enc.users(last[S.USER_ID]), p.item_category[items], ts, len(p.category_labels))
+
+    def ranked_lists(self, ctx, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(items, scores), evaluated users x k: ranked by the nightly lists' code path
+        (:class:`coldrec.ranking.lists.Ranker`: blend, mask, pool, per-category caps, cross-category slots)."""
+        return Ranker(self.sources, self.weights, self.rec_cfg, k).top_items(self.catalog(ctx))
+
+    def rank_context(self, ctx, k: int) -> np.ndarray:
+        """Top-k item indices of every evaluated user (``-1`` padded): what the harness measures."""
+        return self.ranked_lists(ctx, k)[0]

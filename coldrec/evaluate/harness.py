@@ -147,6 +147,8 @@ def _user_categories(history: sp.csr_matrix, item_category: np.ndarray, n_cat: i
 
 def rank(method: Method, ctx: SplitContext, k: int, batch_size: int = 1024) -> np.ndarray:
     """Top-k item indices for every evaluated user of ``ctx`` (``-1`` padded), scored in batches."""
+    if hasattr(method, "rank_context"):  # ranks as the nightly lists do (caps, slots): coldrec itself
+        return method.rank_context(ctx, k)
     users = ctx.eval_users
     out = np.empty((len(users), k), dtype=np.int64)
     cand = torch.from_numpy(ctx.candidates) if ctx.candidates is not None else None
