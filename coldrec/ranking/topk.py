@@ -121,15 +121,17 @@ def masked_topk_numpy(
     candidates: np.ndarray | None = None,
     batch_size: int = 4096,
 ) -> np.ndarray:
-    """Top-k item indices per row of a dense NumPy score matrix (``-1`` padded), computed in torch batches."""
+    """Top-k item indices per row of a dense NumPy score matrix (``-1`` padded), computed in torch batches
+    (float64 scores are ranked in float64, anything else in float32)."""
     scores = np.asarray(scores)
     n_users, _ = scores.shape
     ex = sp.csr_matrix(exclude) if exclude is not None else None
     cand = torch.from_numpy(np.asarray(candidates, dtype=bool)) if candidates is not None else None
     out = np.empty((n_users, k), dtype=np.int64)
+    dtype = np.float64 if scores.dtype == np.float64 else np.float32  # float64 scores keep their precision
     for lo in range(0, n_users, batch_size):
         hi = min(lo + batch_size, n_users)
-        block = torch.from_numpy(np.array(scores[lo:hi], dtype=np.float32))
+        block = torch.from_numpy(np.array(scores[lo:hi], dtype=dtype))
         mask = csr_rows_to_torch(ex, lo, hi, block.device) if ex is not None else None
         _, idx = mask_topk_(block, k, exclude=mask, candidates=cand)
         out[lo:hi] = idx.numpy()
