@@ -26,7 +26,9 @@ from coldrec.config import RecommendConfig, TrainConfig
 from coldrec.data import schemas as S
 from coldrec.evaluate.baselines import CategoryPopularity, Method
 from coldrec.evaluate.features import build_features, item_features
+from coldrec.evaluate.harness import context_from_split
 from coldrec.evaluate.splits import COLD_ITEM, COLD_USER, WARM, make_split
+from coldrec.models.api import ColdStartData, train_models
 from coldrec.ranking.blend import (
     SEGMENTS,
     BlendWeights,
@@ -96,8 +98,6 @@ class ColdrecMethod(Method):
                               True, self._item_matrix)  # fmt: skip
 
     def _train(self, ctx, feats):
-        from coldrec.models.api import ColdStartData, train_models
-
         if not self.use_models:
             return None
         if ctx.kind == COLD_USER and feats.n_demographic == 0:
@@ -186,8 +186,6 @@ class ColdrecMethod(Method):
     # -- the protocol -------------------------------------------------------------------------------------------
     def _validation_fold(self, ctx, seed: int) -> dict[str, object]:
         """A validation split of ``ctx``'s training side with its features, trained sources and sampled users."""
-        from coldrec.evaluate.harness import context_from_split
-
         vsplit = make_split(ctx.kind, ctx.split.train, seed, self.test_share)
         vctx = context_from_split(ctx.prepared, vsplit, seed)
         vfeats = self._features(vctx)

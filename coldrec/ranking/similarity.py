@@ -10,13 +10,14 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from coldrec.ranking.topk import mask_topk_
+
 
 def row_topk_csr(dense: np.ndarray, k: int) -> sp.csr_matrix:
     """Keep the k largest positive entries of each row (others zero) as CSR."""
 
-    t = torch.from_numpy(dense)
     k = min(k, dense.shape[1])
-    vals, idx = torch.topk(t, k, dim=1)
+    vals, idx = mask_topk_(torch.from_numpy(dense), k)
     vals, idx = vals.numpy(), idx.numpy()
     keep = vals > 0
     rows = np.repeat(np.arange(dense.shape[0]), k).reshape(dense.shape[0], k)

@@ -25,6 +25,7 @@ import torch
 
 from coldrec.ranking.blend import zscore_
 from coldrec.ranking.similarity import ease_weights
+from coldrec.ranking.topk import mask_topk_
 
 
 @dataclass
@@ -133,7 +134,7 @@ class ContentNeighbourCFSource(Source):
         for lo in range(0, self.cold.size if k else 0, block):  # only cold items need neighbours
             rows_of = self.cold[lo : lo + block]
             sim = np.asarray((C[rows_of] @ C_warm_t).toarray(), dtype=np.float32)
-            vals, idx = torch.topk(torch.from_numpy(sim), k, dim=1)
+            vals, idx = mask_topk_(torch.from_numpy(sim), k)
             vals, idx = vals.numpy(), idx.numpy()
             keep = vals > 0
             rows = np.broadcast_to(np.arange(rows_of.size)[:, None], idx.shape)

@@ -24,7 +24,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from pyspark.sql import functions as F
 
+from coldrec import lake
 from coldrec.data import schemas as S
 from coldrec.ranking.blend import BlendWeights
 from coldrec.ranking.cross_category import category_affinity
@@ -98,10 +100,6 @@ class Shop:
 def read_inputs(spark, settings, run_date: dt.date) -> NightlyInputs:
     """Read ``gold.interactions`` and ``gold.item_similarity`` of ``run_date``, ``silver.items`` /
     ``silver.users`` (and ``silver.events`` for exclusions other than purchases), the champion and its features."""
-    from pyspark.sql import functions as F
-
-    from coldrec import lake
-
     day = F.lit(run_date.isoformat()).cast("date")
 
     def table(name: str, *cols: str, dated: bool = False) -> pd.DataFrame:
@@ -140,7 +138,7 @@ def read_inputs(spark, settings, run_date: dt.date) -> NightlyInputs:
 
 def _champion(settings):
     try:
-        from coldrec.models.tracking import load_champion
+        from coldrec.models.tracking import load_champion  # mlflow + torch models: optional for scoring
     except ImportError:  # the models' dependencies (mlflow) are optional for scoring
         return None
     try:
@@ -153,7 +151,7 @@ def _champion(settings):
 def _read_user_features(settings, run_date: dt.date) -> tuple[np.ndarray, np.ndarray] | None:
     """The run date's user features (demographics + behaviour, exactly the training layout), read with the training
     loader (delta-rs, columnar, no per-row Python) so scoring feeds the model what it was trained on."""
-    from coldrec.features.loader import load_feature_matrices
+    from coldrec.features.loader import load_feature_matrices  # delta-rs: only a run with a champion reads it
 
     try:
         fm = load_feature_matrices(settings, run_date)
@@ -276,8 +274,6 @@ def score_all_users(spark, settings, run_date: dt.date):
     nightly run, or models switched off), and ``model_version`` says so. The run's figures (hold-out NDCG per
     segment, counts, share of rows per source) go to ``ops.run_metrics``.
     """
-    from coldrec import lake
-
     recommender, catalog, model_version = build_nightly(spark, settings, run_date)
     rows = recommender.recommend(catalog)
     metrics = dict(recommender.metrics)
