@@ -78,3 +78,16 @@ def test_make_sources_popularity_is_the_segment_table_unless_given():
     assert make_sources(given, RecommendConfig(), names=("popular",))["popular"].table.numpy().tolist() == [
         pytest.approx(table[0].tolist())
     ]
+
+
+def test_user_segments_by_gender_and_age_band_with_the_last_record_of_each_user():
+    from coldrec.ranking.encode import Encoder, user_segments
+
+    users = pd.DataFrame({"user_id": ["a", "b", "c", "d", "a"], "age": [30, 31, None, 17, 60],
+                          "gender": ["f", "F", "M", None, "F"]})  # fmt: skip
+    enc = Encoder(np.array(["a", "b", "c", "d", "e"], dtype=object), np.array(["i"], dtype=object))
+    codes, labels = user_segments(users, enc)
+    # a's last record (60, F) -> 56+; b 25-34; c age unknown; d gender unknown, under 18; e has no record at all
+    expected = {"a": "F|56+", "b": "F|25-34", "c": "M|?", "d": "?|<18", "e": "?|?"}
+    assert {u: labels[c] for u, c in zip(enc.user_ids, codes, strict=True)} == expected
+    assert labels == sorted(expected.values())

@@ -92,38 +92,50 @@ def tune_on_holdout(
         blocks = {n: batch.block_of(s) for n, s in sources.items()}
         prepared.append((batch, blocks, activity_segment(batch.n_history, cfg.light_max_interactions)))
     (b0, blocks0, s0), (b1, blocks1, s1) = prepared
-    z0 = {n: zscore_(b).numpy() for n, b in blocks0.items()}
+    tuned = _tune_segments(blocks0, s0, truth_all[b0.users], past[b0.users], defaults, cfg)
+    metrics = {"tuned": 1.0, "recency_half_life": float(half_life or 0.0)}
+    metrics.update(_measure(blocks1, s1, tuned, truth_all[b1.users], past[b1.users]))
+    return tuned, metrics
+
+
+def _tune_segments(blocks, segment: np.ndarray, truth: sp.csr_matrix, past: sp.csr_matrix, defaults: BlendWeights,
+                   cfg) -> BlendWeights:  # fmt: skip
+    """Weights per activity segment tuned on the tuning half (rows of ``blocks``, ``truth``, ``past`` align); a
+    segment with fewer than ``tune_min_users`` users keeps its configured weights."""
+    z = {n: zscore_(b).numpy() for n, b in blocks.items()}
     weights = defaults.to_dict()
     for idx, name in enumerate(SEGMENTS):
-        r0 = np.flatnonzero(s0 == idx)
-        if r0.size >= cfg.tune_min_users:
+        r = np.flatnonzero(segment == idx)
+        if r.size >= cfg.tune_min_users:
             # a source without an opinion on any of the segment's users (GAN-CF for users with a history, CF for
             # new users: z-scores all 0) only multiplies the grid: it is left out and weighs 0
-            opinions = {n: z[r0] for n, z in z0.items() if np.any(z[r0] != 0)}
+            opinions = {n: zn[r] for n, zn in z.items() if np.any(zn[r] != 0)}
             if not opinions:
                 continue
             tuned_w, _ = tune_segment_weights(
-                opinions, truth_all[b0.users[r0]], exclude=past[b0.users[r0]], step=0.2 if len(opinions) > 4 else 0.1
+                opinions, truth[r], exclude=past[r], step=0.2 if len(opinions) > 4 else 0.1
             )
-            weights[name] = {n: tuned_w.get(n, 0.0) for n in z0}
-    tuned = BlendWeights(weights)
-    total, _ = blend_scores(blocks1, tuned, s1)
-    _, top = mask_topk_(total, 10, exclude=csr_rows_to_torch(past[b1.users], 0, len(b1.users), total.device))
+            weights[name] = {n: tuned_w.get(n, 0.0) for n in z}
+    return BlendWeights(weights)
+
+
+def _measure(blocks, segment: np.ndarray, weights: BlendWeights, truth: sp.csr_matrix,
+             past: sp.csr_matrix) -> dict[str, float]:  # fmt: skip
+    """Hold-out NDCG@10 / HR@10 of the measuring half under ``weights``, overall and per activity segment."""
+    total, _ = blend_scores(blocks, weights, segment)
+    _, top = mask_topk_(total, 10, exclude=csr_rows_to_torch(past, 0, past.shape[0], total.device))
     top = top.cpu().numpy()
-    truth1 = truth_all[b1.users]
-    lists = RankedLists.build(top, truth1)
+    lists = RankedLists.build(top, truth)
     metrics = {
-        "tuned": 1.0,
-        "recency_half_life": float(half_life or 0.0),
         "holdout_ndcg_at_10": lists.mean("ndcg", 10),
         "holdout_hit_rate_at_10": lists.mean("hit_rate", 10),
-        "holdout_users": float(len(b1.users)),
+        "holdout_users": float(past.shape[0]),
     }
     for idx, name in enumerate(SEGMENTS):
-        seg_rows = np.flatnonzero(s1 == idx)
+        seg_rows = np.flatnonzero(segment == idx)
         if seg_rows.size:
-            metrics[f"holdout_ndcg_at_10_{name}"] = RankedLists.build(top[seg_rows], truth1[seg_rows]).mean("ndcg", 10)
-    return tuned, metrics
+            metrics[f"holdout_ndcg_at_10_{name}"] = RankedLists.build(top[seg_rows], truth[seg_rows]).mean("ndcg", 10)
+    return metrics
 
 
 def _holdout_half_life(vals, rows, cols, rank, past, sources, users, truth_all, user_features, segment,
