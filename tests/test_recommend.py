@@ -476,3 +476,17 @@ def test_holdout_tuning_picks_a_recency_half_life_when_the_latest_item_predicts_
     assert with_recency["holdout_ndcg_at_10"] > 0.9
     _, plain = tune_on_holdout(*args)  # no timestamps: no recency weighting
     assert plain["recency_half_life"] == 0.0 and plain["holdout_ndcg_at_10"] < with_recency["holdout_ndcg_at_10"]
+    # the measuring half is ranked as published: with the caps and slots' inputs given but unable to bind (a cap of
+    # 10 in a list of 10, no slot), the figures are those of the plain ranking
+    from coldrec.recommend.tuning import ListRules
+
+    rules = ListRules(np.arange(n_items) % 3, ["a", "b", "c"], sp.csr_matrix(shape, dtype=np.float32),
+                      np.zeros((3, 3), np.float32))  # fmt: skip
+    inert = cfg.model_copy(update={"per_category_cap": 10, "cross_category_slots": 0})
+    inert_args = (*args[:7], inert, *args[8:])
+    _, with_rules = tune_on_holdout(*inert_args, ts, rules)
+    assert with_rules == pytest.approx(with_recency)
+    # a cap of 1 per category (3 categories) changes which items fill places 4-10, never the best-scored item: the
+    # hold-out item ranked first stays first, so the hit rate is unchanged
+    _, capped = tune_on_holdout(*args[:7], cfg.model_copy(update={"per_category_cap": 1}), *args[8:], ts, rules)
+    assert capped["holdout_hit_rate_at_10"] == pytest.approx(with_recency["holdout_hit_rate_at_10"])

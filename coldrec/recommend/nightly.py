@@ -45,7 +45,7 @@ from coldrec.ranking.sources import SourceInputs, make_sources
 from coldrec.ranking.topk import pick_device
 from coldrec.recommend.champion import align_user_features, usable_champion
 from coldrec.recommend.scoring import Recommender
-from coldrec.recommend.tuning import holdout_start, tune_on_holdout
+from coldrec.recommend.tuning import ListRules, holdout_start, tune_on_holdout
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +79,7 @@ class Shop:
     cols: np.ndarray
     weight: np.ndarray
     last_ns: np.ndarray
+    purchased: np.ndarray  # per interaction: the pair was bought
     history: sp.csr_matrix
     bought: sp.csr_matrix
     exclude: sp.csr_matrix
@@ -188,7 +189,7 @@ def index_shop(inputs: NightlyInputs) -> Shop:
     )
     affinity = category_affinity(r[bought_mask], item_category[c[bought_mask]], last_ns[bought_mask], len(labels))
     return Shop(
-        user_ids=user_ids, item_ids=item_ids, rows=r, cols=c, weight=weight, last_ns=last_ns,
+        user_ids=user_ids, item_ids=item_ids, rows=r, cols=c, weight=weight, last_ns=last_ns, purchased=bought_mask,
         history=sp.csr_matrix((weight, (r, c)), shape=shape), bought=bought, exclude=exclude,
         item_category=item_category, category_names=[category_display_name(x) for x in labels],
         titles=catalog_rows[S.TITLE].fillna(pd.Series(item_ids)).to_numpy(dtype=object),
@@ -252,13 +253,21 @@ def choose_blend(shop: Shop, models, user_features, settings, run_date: dt.date)
     recent = shop.last_ns >= cutoff.value
     weights, metrics = tune_on_holdout(
         shop.history, recent, shop.rows, shop.cols, shop.weight, shop.segment, shop.content, cfg, models,
-        user_features, weights, settings.seed, shop.item_brand, shop.last_ns,
+        user_features, weights, settings.seed, shop.item_brand, shop.last_ns, _rules_before(shop, recent),
     )  # fmt: skip
     metrics["holdout_days"] = float((pd.Timestamp(run_date, tz="UTC") + pd.Timedelta(days=1) - cutoff).days)
     if metrics.get("tuned", 0.0) == 0.0:
         log.info("blend: configured weights (hold-out from %s: %d users, too few to tune on)",
                  cutoff.date(), int(metrics.get("holdout_users", 0)))  # fmt: skip
     return weights, metrics
+
+
+def _rules_before(shop: Shop, recent: np.ndarray) -> ListRules:
+    """Categories, purchases and category affinity before the hold-out: what its lists' caps and slots read."""
+    before = shop.purchased & ~recent
+    r, c = shop.rows[before], shop.cols[before]
+    affinity = category_affinity(r, shop.item_category[c], shop.last_ns[before], len(shop.category_names))
+    return ListRules(shop.item_category, shop.category_names, _pairs(r, c, shop.shape), affinity)
 
 
 def build_nightly(spark, settings, run_date: dt.date) -> tuple[Recommender, Catalog, str]:

@@ -8,19 +8,34 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from coldrec.ranking.blend import SEGMENTS, BlendWeights, activity_segment, blend_scores, tune_segment_weights, zscore_
+from coldrec.ranking.blend import SEGMENTS, BlendWeights, activity_segment, tune_segment_weights, zscore_
+from coldrec.ranking.lists import Catalog, Ranker
 from coldrec.ranking.metrics import RankedLists
 from coldrec.ranking.recency import REFERENCE_SOURCES, best_half_life, ndcg_by_half_life, recency_rank, weighted_history
 from coldrec.ranking.similarity import item_cosine_topk_rows
 from coldrec.ranking.sources import SourceInputs, UserBatch, make_sources
-from coldrec.ranking.topk import csr_rows_to_torch, mask_topk_
 
 log = logging.getLogger(__name__)
+
+#: the hold-out's lists are measured at this length
+HOLDOUT_K = 10
+
+
+@dataclass
+class ListRules:
+    """What the per-category caps and cross-category slots of the measured lists need, from before the hold-out
+    (categories a user bought from, and which categories lead to which, must not peek at the hold-out)."""
+
+    item_category: np.ndarray
+    category_names: list[str]
+    bought: sp.csr_matrix  # users x items: purchases before the hold-out
+    affinity: np.ndarray  # categories x categories, from those purchases
 
 
 def holdout_start(run_date: dt.date, tune_days: int, trained_through: str | None) -> pd.Timestamp:
@@ -52,6 +67,7 @@ def tune_on_holdout(
     seed: int,
     item_brand: np.ndarray | None = None,
     last_ns: np.ndarray | None = None,
+    rules: ListRules | None = None,
 ) -> tuple[BlendWeights, dict[str, float]]:
     """Tune the blend per activity segment on the last ``tune_days`` of interactions, and measure it.
 
@@ -65,6 +81,10 @@ def tune_on_holdout(
     With ``last_ns`` (each row's latest event, ns) and ``recommend.recency_half_lives``, the tuning half first
     picks the history's recency half-life (:mod:`coldrec.ranking.recency`; the plain history unless one ranks
     better), recorded as ``recency_half_life`` (0: none); the weights are then tuned on that weighted history.
+
+    The measuring half is ranked by :class:`coldrec.ranking.lists.Ranker`, the published lists' code path: with
+    ``rules`` (categories and purchases before the hold-out) its per-category caps and cross-category slots apply,
+    so the recorded NDCG is that of lists as consumers get them; without, the blend's plain top 10.
     """
     shape = history.shape
     keep = ~recent
@@ -85,16 +105,26 @@ def tune_on_holdout(
     half_life = _holdout_half_life(vals[keep], rows[keep], cols[keep], past_rank, past, sources, halves[0],
                                    truth_all, user_features, segment, cfg)  # fmt: skip
     signal = weighted_history(vals[keep], rows[keep], cols[keep], past_rank, half_life, shape)
-    prepared = []
-    for half in halves:
-        feats = None if user_features is None else user_features[half]
-        batch = UserBatch(half, past[half], feats, segment[half], None if signal is None else signal[half])
-        blocks = {n: batch.block_of(s) for n, s in sources.items()}
-        prepared.append((batch, blocks, activity_segment(batch.n_history, cfg.light_max_interactions)))
-    (b0, blocks0, s0), (b1, blocks1, s1) = prepared
-    tuned = _tune_segments(blocks0, s0, truth_all[b0.users], past[b0.users], defaults, cfg)
+    feats0 = None if user_features is None else user_features[halves[0]]
+    batch = UserBatch(
+        halves[0], past[halves[0]], feats0, segment[halves[0]], None if signal is None else signal[halves[0]]
+    )
+    blocks = {n: batch.block_of(s) for n, s in sources.items()}
+    s0 = activity_segment(batch.n_history, cfg.light_max_interactions)
+    tuned = _tune_segments(blocks, s0, truth_all[halves[0]], past[halves[0]], defaults, cfg)
+    del blocks, batch
     metrics = {"tuned": 1.0, "recency_half_life": float(half_life or 0.0)}
-    metrics.update(_measure(blocks1, s1, tuned, truth_all[b1.users], past[b1.users]))
+    half = halves[1]
+    catalog = Catalog(
+        user_ids=half, item_ids=np.arange(shape[1]), history=past[half], exclude=past[half],
+        bought=(rules.bought if rules is not None else past)[half],
+        item_category=rules.item_category if rules is not None else np.full(shape[1], -1, np.int64),
+        category_names=rules.category_names if rules is not None else [], item_titles=np.arange(shape[1]),
+        item_is_new=np.zeros(shape[1], bool), demographic_segment=segment[half],
+        user_features=None if user_features is None else user_features[half],
+        category_affinity=None if rules is None else rules.affinity, signal=None if signal is None else signal[half],
+    )  # fmt: skip
+    metrics.update(_measure(Ranker(sources, tuned, cfg, HOLDOUT_K), catalog, truth_all[half]))
     return tuned, metrics
 
 
@@ -119,22 +149,21 @@ def _tune_segments(blocks, segment: np.ndarray, truth: sp.csr_matrix, past: sp.c
     return BlendWeights(weights)
 
 
-def _measure(blocks, segment: np.ndarray, weights: BlendWeights, truth: sp.csr_matrix,
-             past: sp.csr_matrix) -> dict[str, float]:  # fmt: skip
-    """Hold-out NDCG@10 / HR@10 of the measuring half under ``weights``, overall and per activity segment."""
-    total, _ = blend_scores(blocks, weights, segment)
-    _, top = mask_topk_(total, 10, exclude=csr_rows_to_torch(past, 0, past.shape[0], total.device))
-    top = top.cpu().numpy()
+def _measure(ranker: Ranker, catalog: Catalog, truth: sp.csr_matrix) -> dict[str, float]:
+    """Hold-out NDCG@10 / HR@10 of the measuring half's lists, ranked as the published lists are (caps and slots
+    when ``rules`` were given), overall and per activity segment."""
+    top, _ = ranker.top_items(catalog)
     lists = RankedLists.build(top, truth)
     metrics = {
-        "holdout_ndcg_at_10": lists.mean("ndcg", 10),
-        "holdout_hit_rate_at_10": lists.mean("hit_rate", 10),
-        "holdout_users": float(past.shape[0]),
+        "holdout_ndcg_at_10": lists.mean("ndcg", HOLDOUT_K),
+        "holdout_hit_rate_at_10": lists.mean("hit_rate", HOLDOUT_K),
+        "holdout_users": float(catalog.n_users),
     }
+    segment = activity_segment(np.diff(catalog.history.indptr), ranker.cfg.light_max_interactions)
     for idx, name in enumerate(SEGMENTS):
-        seg_rows = np.flatnonzero(segment == idx)
-        if seg_rows.size:
-            metrics[f"holdout_ndcg_at_10_{name}"] = RankedLists.build(top[seg_rows], truth[seg_rows]).mean("ndcg", 10)
+        rows = np.flatnonzero(segment == idx)
+        if rows.size:
+            metrics[f"holdout_ndcg_at_10_{name}"] = RankedLists.build(top[rows], truth[rows]).mean("ndcg", HOLDOUT_K)
     return metrics
 
 
