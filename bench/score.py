@@ -68,7 +68,7 @@ def bench_blend(n_users: int, n_items: int, dim: int, rng: np.random.Generator, 
     from coldrec.config import RecommendConfig
     from coldrec.ranking.blend import BlendWeights
     from coldrec.ranking.sources import ItemKNNSource, PopularitySource, Source, UserBatch
-    from coldrec.recommend.scoring import Catalog, Recommender
+    from coldrec.recommend.rows import Catalog, Recommender
 
     class Embedding(Source):
         name = "autoencoder"

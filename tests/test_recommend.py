@@ -31,7 +31,7 @@ from coldrec.ranking.sources import (
 )
 from coldrec.ranking.topk import mask_topk_, two_stage_topk
 from coldrec.recommend.reasons import cf_anchor
-from coldrec.recommend.scoring import Catalog, Recommender
+from coldrec.recommend.rows import Catalog, Recommender
 
 CATEGORY = np.array([0, 0, 0, 1, 2, 1])
 

@@ -25,8 +25,8 @@ import torch
 from coldrec.config import RecommendConfig, TrainConfig
 from coldrec.data import schemas as S
 from coldrec.evaluate.baselines import CategoryPopularity, Method
-from coldrec.evaluate.features import build_features, item_features
 from coldrec.evaluate.harness import context_from_split
+from coldrec.evaluate.split_features import build_features, item_features
 from coldrec.evaluate.splits import COLD_ITEM, COLD_USER, WARM, make_split
 from coldrec.models.api import ColdStartData, train_models
 from coldrec.ranking.blend import (

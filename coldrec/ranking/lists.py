@@ -1,6 +1,6 @@
 """From sources and blend weights to each user's top-N list: the one ranking path of coldrec.
 
-Why one path: the nightly lists (:mod:`coldrec.recommend.scoring`) and the harness's coldrec method
+Why one path: the nightly lists (:mod:`coldrec.recommend.rows`) and the harness's coldrec method
 (:mod:`coldrec.evaluate.coldrec_method`) both rank through :class:`Ranker` over a :class:`Catalog`: blend the
 sources' z-scored blocks with each user's segment weights, mask what the user must not get (and, in the cold-item
 protocol, every non-candidate), keep the best ``candidate_pool`` items, then apply the per-category caps and the

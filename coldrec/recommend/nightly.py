@@ -6,7 +6,7 @@
 3. :func:`plan_nightly` - pure: the champion aligned on tonight's catalog, the sources
    (:func:`coldrec.ranking.sources.make_sources`), the blend tuned on the hold-out
    (:mod:`coldrec.recommend.tuning`), the :class:`~coldrec.ranking.lists.Catalog` and the ranker;
-4. :func:`score_all_users` - the entry point of the DAG task: the lists (:mod:`coldrec.recommend.scoring`), the
+4. :func:`score_all_users` - the entry point of the DAG task: the lists (:mod:`coldrec.recommend.rows`), the
    run's figures to ``ops.run_metrics``, and the Spark DataFrame the publish step writes.
 
 Steps 2-3 and the ranking are the same code the harness's coldrec method ranks with (``make_sources``, ``Catalog``,
@@ -44,7 +44,7 @@ from coldrec.ranking.recency import recency_rank, weighted_history
 from coldrec.ranking.sources import SourceInputs, make_sources
 from coldrec.ranking.topk import pick_device
 from coldrec.recommend.champion import align_user_features, usable_champion
-from coldrec.recommend.scoring import Recommender
+from coldrec.recommend.rows import Recommender
 from coldrec.recommend.tuning import ListRules, holdout_start, tune_on_holdout
 
 log = logging.getLogger(__name__)
