@@ -15,7 +15,7 @@ import typer
 def register(app: typer.Typer) -> None:
     @app.command("evaluate")
     def evaluate(
-        dataset: str = typer.Option(..., "--dataset", help="MovieLens-100K, Amazon S3-Rec, ratings.csv + items.csv (Amazon magazines) or a landing folder"),
+        dataset: str = typer.Option(..., "--dataset", help="MovieLens-100K / Amazon S3-Rec / ratings.csv+items.csv folder or a landing folder"),
         json_path: str | None = typer.Option(None, "--json", help="also write the table as JSON rows to this file"),
         k: list[int] = typer.Option([10, 50], "--k", help="cut-offs (repeat: --k 10 --k 50)"),
         seed: int = typer.Option(42, "--seed", help="seed of every split and model"),

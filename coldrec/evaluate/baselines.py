@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from coldrec.evaluate.splits import COLD_ITEM, COLD_USER, STRATIFIED, WARM
+from coldrec.evaluate.splits import COLD_ITEM, COLD_ITEM_ALL, COLD_USER, STRATIFIED, WARM, is_few_shot
 
 
 @dataclass
@@ -82,9 +82,9 @@ class Method:
             return False
         if split_kind == COLD_USER:
             return not self.needs_history
-        if split_kind == COLD_ITEM:
+        if split_kind in (COLD_ITEM, COLD_ITEM_ALL):
             return self.scores_cold_items
-        return split_kind in (WARM, STRATIFIED)
+        return split_kind in (WARM, STRATIFIED) or is_few_shot(split_kind)
 
 
 class Popularity(Method):
