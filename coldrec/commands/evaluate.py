@@ -31,6 +31,9 @@ def register(app: typer.Typer) -> None:
             help="comma-separated: warm, cold_user, cold_item, cold_item_all, few_shot (= few_shot_1,3,5), "
             "few_shot_<n>, stratified",
         ),
+        lists: bool = typer.Option(
+            True, "--lists/--no-lists", help="also coldrec's lists after the nightly's caps and cross-category slots"
+        ),
         tune: bool = typer.Option(
             True, "--tune/--no-tune", help="tune the baselines' settings on coldrec's validation split"
         ),
@@ -83,15 +86,23 @@ def register(app: typer.Typer) -> None:
             out = tuned_baselines(test_share) if tune else B.default_baselines()
             if not no_coldrec:
                 from coldrec.evaluate.coldrec_method import ColdrecMethod
+                from coldrec.evaluate.published import PublishedLists
 
-                out.append(ColdrecMethod(settings.train, settings.recommend, run_seed, console.print, test_share,
-                                         use_models=models))  # fmt: skip
+                ours = ColdrecMethod(settings.train, settings.recommend, run_seed, console.print, test_share,
+                                     use_models=models)  # fmt: skip
+                rec = settings.recommend
+                out.append(ours)
+                if lists:  # the nightly's list step on the same fitted coldrec: caps only, then caps + slots
+                    out.append(PublishedLists(ours, max(k), rec.per_category_cap, 0, rec.candidate_pool,
+                                              name="coldrec+cap"))  # fmt: skip
+                    out.append(PublishedLists(ours, max(k), rec.per_category_cap, rec.cross_category_slots,
+                                              rec.candidate_pool, name="coldrec+cap+slots"))  # fmt: skip
             if methods:
                 wanted = {m.strip() for m in methods.split(",")}
                 unknown = wanted - {m.name for m in out}
                 if unknown:
                     raise typer.BadParameter(f"unknown method(s) {sorted(unknown)}; have {[m.name for m in out]}")
-                out = [m for m in out if m.name in wanted]
+                out = [m for m in out if m.name in wanted or (m.name.startswith("coldrec+") and "coldrec" in wanted)]
             return out
 
         def progress(method: str, split: str, values: dict[str, float]) -> None:

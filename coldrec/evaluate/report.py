@@ -66,7 +66,7 @@ def goal_ratios(result: HarnessResult, metric: str = "ndcg", k: int = 10) -> lis
         sub = df[(df["split"] == split) & (df["metric"] == metric) & (df["k"] == k)]
         if sub.empty:
             continue
-        base = sub[sub["method"] != COLDREC]
+        base = sub[~sub["method"].str.startswith(COLDREC)]  # coldrec's list variants are not baselines
         ours = sub[sub["method"] == COLDREC]
         if base.empty:
             continue

@@ -76,7 +76,7 @@ def summarize(results: Sequence[HarnessResult], metric: str = "ndcg", k: int = 1
         table = sub[sub["split"] == split].pivot_table(index="seed", columns="method", values="value", aggfunc="first")
         if COLDREC not in table.columns:
             continue
-        base = table.drop(columns=[COLDREC]).dropna(axis=1)
+        base = table[[c for c in table.columns if not str(c).startswith(COLDREC)]].dropna(axis=1)
         if base.empty:
             continue
         best = str(base.mean(axis=0).idxmax())
