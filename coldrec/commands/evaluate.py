@@ -112,6 +112,8 @@ def register(app: typer.Typer) -> None:
                 highlight=False,
             )
 
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+        folder = Path(out) if out else Path(settings.home) / "reports" / "evaluate" / f"{ds.name}-{stamp}"
         results = []
         for run_seed in range(seed, seed + seeds):
             if seeds > 1:
@@ -122,6 +124,9 @@ def register(app: typer.Typer) -> None:
             if coldrec is not None and getattr(coldrec, "reports", None):
                 res.notes.extend(f"coldrec [{s}] seed {run_seed}: {r}" for s, r in coldrec.reports.items())
             results.append(res)
+            if seeds > 1:  # a long run keeps what it finished: one file per seed as it goes
+                report.write_json_rows({"seed": run_seed, "rows": res.rows, "tuned": res.tuned, "notes": res.notes},
+                                       folder / f"seed-{run_seed}.json")  # fmt: skip
         summary = SD.summarize(results)
         result = results[0] if seeds == 1 else SD.mean_result(results, summary)
         result.notes.append(f"positives: rating >= {min_rating:g}, or purchase/cart/favorite events when unrated")
@@ -141,8 +146,6 @@ def register(app: typer.Typer) -> None:
         rows = [{**row, "seed": r.seed} for r in results for row in r.rows]
         if json_path:
             console.print(f"JSON rows: {report.write_json_rows(rows, json_path)}")
-        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-        folder = Path(out) if out else Path(settings.home) / "reports" / "evaluate" / f"{ds.name}-{stamp}"
         report.write_json_rows(rows, folder / "results.json")
         report.write_json_rows(
             {"seeds": summary.seeds, "metrics": summary.metrics, "ratios": summary.ratios, "tuned": summary.tuned},
