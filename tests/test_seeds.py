@@ -79,3 +79,20 @@ def test_cli_seeds_and_few_shot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     assert set(summary["tuned"]["ease"]) == {"warm", "few_shot_1"}
     report = (out / "report.md").read_text()
     assert "Tuned baseline settings" in report
+
+
+def test_slot_effect_is_paired_by_seed() -> None:
+    def res(seed: int, cap_x: float, slot_x: float, cap_n: float, slot_n: float) -> HarnessResult:
+        rows = [{"method": m, "split": "warm", "metric": metric, "k": 10, "value": v}
+                for m, metric, v in (("coldrec+cap", "cross_category_pair_hit_rate", cap_x),
+                                     ("coldrec+cap+slots", "cross_category_pair_hit_rate", slot_x),
+                                     ("coldrec+cap", "ndcg", cap_n), ("coldrec+cap+slots", "ndcg", slot_n),
+                                     ("coldrec", "ndcg", cap_n), ("ease", "ndcg", 0.1))]  # fmt: skip
+        return HarnessResult("toy", rows, [], {"warm": {}}, seed=seed)
+
+    summary = summarize([res(1, 0.10, 0.16, 0.30, 0.29), res(2, 0.20, 0.30, 0.20, 0.20)])
+    xcat = next(r for r in summary.slots if r["metric"] == "cross_category_pair_hit_rate")
+    assert xcat["ratio"] == pytest.approx((1.6 + 1.5) / 2)
+    ndcg = next(r for r in summary.slots if r["metric"] == "ndcg")
+    assert ndcg["ratio"] == pytest.approx((0.29 / 0.30 + 1.0) / 2)
+    assert summary.ratios[0]["best_baseline"] == "ease"  # the list variants are not baselines

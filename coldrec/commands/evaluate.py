@@ -148,7 +148,13 @@ def register(app: typer.Typer) -> None:
             console.print(f"JSON rows: {report.write_json_rows(rows, json_path)}")
         report.write_json_rows(rows, folder / "results.json")
         report.write_json_rows(
-            {"seeds": summary.seeds, "metrics": summary.metrics, "ratios": summary.ratios, "tuned": summary.tuned},
+            {
+                "seeds": summary.seeds,
+                "metrics": summary.metrics,
+                "ratios": summary.ratios,
+                "tuned": summary.tuned,
+                "slots": summary.slots,
+            },
             folder / "summary.json",
         )
         command = "coldrec " + " ".join(shlex.quote(a) for a in sys.argv[1:])

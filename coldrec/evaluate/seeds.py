@@ -55,6 +55,8 @@ class SeedSummary:
     ratios: list[dict[str, object]]
     #: method -> split -> the settings chosen per seed
     tuned: dict[str, dict[str, list[dict[str, object]]]] = field(default_factory=dict)
+    #: rows {split, metric, with, without, ratio, ratio_low, ratio_high}: the cross-category slots' effect (paired)
+    slots: list[dict[str, object]] = field(default_factory=list)
 
     def frame(self) -> pd.DataFrame:
         return pd.DataFrame(self.metrics)
@@ -95,7 +97,63 @@ def summarize(results: Sequence[HarnessResult], metric: str = "ndcg", k: int = 1
         for method, per_split in r.tuned.items():
             for split, chosen in per_split.items():
                 tuned.setdefault(method, {}).setdefault(split, []).append({"seed": r.seed, **chosen})
-    return SeedSummary(results[0].dataset if results else "", [r.seed for r in results], rows, ratios, tuned)
+    slots = _slot_effect(df, k)
+    return SeedSummary(results[0].dataset if results else "", [r.seed for r in results], rows, ratios, tuned, slots)
+
+
+WITH_SLOTS, WITHOUT_SLOTS = "coldrec+cap+slots", "coldrec+cap"
+SLOT_METRICS: tuple[str, ...] = ("cross_category_pair_hit_rate", "ndcg")
+
+
+def _slot_effect(df: pd.DataFrame, k: int) -> list[dict[str, object]]:
+    """Per split, the lists with slots over the same lists without (paired by seed): cross-category pair hit rate
+    and NDCG@k (the issue's goal: >= 1.5x the hit rate at <= 3% NDCG cost)."""
+    out: list[dict[str, object]] = []
+    sub = df[(df["k"] == k) & df["method"].isin([WITH_SLOTS, WITHOUT_SLOTS]) & df["metric"].isin(SLOT_METRICS)]
+    for (split, metric), grp in sub.groupby(["split", "metric"], sort=False):
+        table = grp.pivot_table(index="seed", columns="method", values="value", aggfunc="first")
+        if not {WITH_SLOTS, WITHOUT_SLOTS} <= set(table.columns):
+            continue
+        paired = table[[WITH_SLOTS, WITHOUT_SLOTS]].dropna()
+        ratio = (paired[WITH_SLOTS] / paired[WITHOUT_SLOTS].where(paired[WITHOUT_SLOTS] > 0)).dropna().to_numpy()
+        r_mean, _, r_low, r_high = t_interval(ratio)
+        out.append({"split": split, "metric": metric, "with": float(paired[WITH_SLOTS].mean()),
+                    "without": float(paired[WITHOUT_SLOTS].mean()), "ratio": r_mean, "ratio_low": r_low,
+                    "ratio_high": r_high})  # fmt: skip
+    return out
+
+
+def segment_markdown(summary: SeedSummary, k: int = 10) -> list[str]:
+    """Cross-category and new-item hit rates of coldrec's lists (plain, capped, capped + slots) and of the best
+    baseline per split, mean ± std over seeds; then the slots' paired effect."""
+    best = {r["split"]: r["best_baseline"] for r in summary.ratios}
+    index = {(m["split"], m["method"], m["metric"]): m for m in summary.metrics if m["k"] == k}
+    lines = [f"### Segment hit rates @{k} (mean ± std over seeds)", "",
+             "| split | method | NDCG | cross-category pair hit rate | cold-item pair hit rate |",
+             "|---|---|---:|---:|---:|"]  # fmt: skip
+    for split in dict.fromkeys(m["split"] for m in summary.metrics):
+        for method in (COLDREC, WITHOUT_SLOTS, WITH_SLOTS, best.get(split)):
+            if method is None or (split, method, "ndcg") not in index:
+                continue
+            cells = []
+            for metric in ("ndcg", "cross_category_pair_hit_rate", "cold_item_hit_rate"):
+                m = index.get((split, method, metric))
+                cells.append("-" if m is None else f"{_fmt(m['mean'])} ± {_fmt(m['std'])}")
+            lines.append(f"| {split} | {method} | " + " | ".join(cells) + " |")
+    lines.append("")
+    if summary.slots:
+        lines += [
+            "### Cross-category slots: lists with slots / the same lists without (paired, 95% interval)",
+            "",
+            "| split | metric | without | with | ratio | 95% interval |",
+            "|---|---|---:|---:|---:|---|",
+        ]
+        for r in summary.slots:
+            interval = "-" if np.isnan(r["ratio_low"]) else f"[{r['ratio_low']:.3f}, {r['ratio_high']:.3f}]"  # type: ignore[arg-type]
+            lines.append(f"| {r['split']} | {r['metric']} | {_fmt(r['without'])} | {_fmt(r['with'])} | "
+                         f"{_fmt(r['ratio'], 3)}x | {interval} |")  # fmt: skip
+        lines.append("")
+    return lines
 
 
 def mean_result(results: Sequence[HarnessResult], summary: SeedSummary) -> HarnessResult:
@@ -139,6 +197,7 @@ def markdown(summary: SeedSummary, metric_label: str = "NDCG@10", ratios: bool =
         )
     if ratios:
         lines.append("")
+        lines += segment_markdown(summary)
     if summary.tuned:
         lines += ["## Tuned baseline settings (chosen on the validation split, per seed)", "",
                   "| method | split | settings per seed |", "|---|---|---|"]  # fmt: skip
