@@ -96,3 +96,16 @@ def test_slot_effect_is_paired_by_seed() -> None:
     ndcg = next(r for r in summary.slots if r["metric"] == "ndcg")
     assert ndcg["ratio"] == pytest.approx((0.29 / 0.30 + 1.0) / 2)
     assert summary.ratios[0]["best_baseline"] == "ease"  # the list variants are not baselines
+
+
+def test_seed_files_round_trip(tmp_path: Path) -> None:
+    from coldrec.evaluate.report import write_json_rows
+    from coldrec.evaluate.seeds import load_seed_files
+
+    for r in (_result(2, 0.21, 0.19, 0.1), _result(10, 0.22, 0.20, 0.1)):
+        write_json_rows(
+            {"seed": r.seed, "rows": r.rows, "tuned": r.tuned, "notes": []}, tmp_path / f"seed-{r.seed}.json"
+        )
+    loaded = load_seed_files(tmp_path, "toy")
+    assert [r.seed for r in loaded] == [2, 10]  # numeric order, not "10" < "2"
+    assert summarize(loaded).ratios[0]["ratios"] == pytest.approx([0.21 / 0.19, 0.22 / 0.20])

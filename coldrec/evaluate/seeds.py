@@ -11,8 +11,10 @@ over the seeds (one named baseline, not a per-seed maximum that would pick each 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -232,3 +234,14 @@ def print_summary(summary: SeedSummary, console=None) -> None:
             str(r["verdict"]),
         )
     console.print(table)
+
+
+def load_seed_files(folder: str | Path, dataset: str = "") -> list[HarnessResult]:
+    """The ``seed-<n>.json`` files a ``--seeds`` run writes as it goes (a run cut short can still be summarized)."""
+    results = []
+    for path in sorted(Path(folder).glob("seed-*.json"), key=lambda p: int(p.stem.split("-")[1])):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        splits = {str(r["split"]): {} for r in data["rows"]}
+        results.append(HarnessResult(dataset or Path(folder).name, data["rows"], [], splits,  # type: ignore[arg-type]
+                                     data.get("notes", []), data.get("tuned", {}), int(data["seed"])))  # fmt: skip
+    return results
