@@ -124,9 +124,9 @@ def register(app: typer.Typer) -> None:
             if coldrec is not None and getattr(coldrec, "reports", None):
                 res.notes.extend(f"coldrec [{s}] seed {run_seed}: {r}" for s, r in coldrec.reports.items())
             results.append(res)
-            if seeds > 1:  # a long run keeps what it finished: one file per seed as it goes
-                report.write_json_rows({"seed": run_seed, "rows": res.rows, "tuned": res.tuned, "notes": res.notes},
-                                       folder / f"seed-{run_seed}.json")  # fmt: skip
+            # a long run keeps what it finished: one file per seed as it goes (single-seed runs can be pooled later)
+            report.write_json_rows({"seed": run_seed, "rows": res.rows, "tuned": res.tuned, "notes": res.notes},
+                                   folder / f"seed-{run_seed}.json")  # fmt: skip
         summary = SD.summarize(results)
         result = results[0] if seeds == 1 else SD.mean_result(results, summary)
         result.notes.append(f"positives: rating >= {min_rating:g}, or purchase/cart/favorite events when unrated")
