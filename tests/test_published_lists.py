@@ -84,3 +84,24 @@ def test_slots_bring_a_complementary_category(tmp_path) -> None:
     assert set(slotted[row]) == {item["a1"], item["b0"]}  # the last place goes to B (C has no affinity)
     capped = rank(PublishedLists(B.Popularity(), n=2, cap=1, slots=0).fit_context(ctx), ctx, 2)
     assert item["a1"] in capped[row] and item["a2"] not in capped[row]  # one item of A, then the next category
+
+
+def test_coldrec_on_the_new_splits_with_its_list_variants(tmp_path) -> None:
+    """coldrec (no models) on few_shot_1 and cold_item_all; the list variants reuse its fit on each split."""
+    from coldrec.evaluate.harness import run_harness
+    from tests.test_evaluate_coldrec import _method
+
+    p = Prepared.build(load_dataset(make_landing(tmp_path)))
+    ours = _method()
+    variants = [
+        PublishedLists(ours, 3, 5, 0, name="coldrec+cap"),
+        PublishedLists(ours, 3, 5, 1, name="coldrec+cap+slots"),
+    ]
+    res = run_harness(p, [ours, *variants], splits=("few_shot_1", "cold_item_all"), ks=(3,), seed=3)
+    for split in ("few_shot_1", "cold_item_all"):
+        if res.splits[split]["eval_users"] == 0:
+            continue
+        for name in ("coldrec", "coldrec+cap", "coldrec+cap+slots"):
+            value = res.value(name, split, "ndcg", 3)
+            assert value is not None and 0.0 <= value <= 1.0
+    assert set(ours.reports) == {s for s in ("few_shot_1", "cold_item_all") if res.splits[s]["eval_users"] > 0}
