@@ -12,7 +12,7 @@ import argparse
 from dataclasses import asdict
 
 from coldrec.evaluate.report import write_json_rows
-from coldrec.evaluate.seeds import load_seed_files, markdown, summarize
+from coldrec.evaluate.seeds import load_seed_files, markdown, merge_by_seed, summarize
 
 
 def main() -> None:
@@ -21,8 +21,7 @@ def main() -> None:
     parser.add_argument("--dataset", default="", help="name shown in the summary")
     parser.add_argument("--json", default=None, help="write the summary rows here")
     args = parser.parse_args()
-    results = [r for folder in args.runs for r in load_seed_files(folder, args.dataset)]
-    results.sort(key=lambda r: r.seed)
+    results = merge_by_seed([r for folder in args.runs for r in load_seed_files(folder, args.dataset)])
     summary = summarize(results)
     print("\n".join(markdown(summary)))
     if args.json:

@@ -26,9 +26,9 @@ def test_segment_pairs_by_hand() -> None:
     truth = sp.csr_matrix(np.array([[1, 0, 1, 1], [0, 1, 0, 1]], dtype=np.float32))
     seen = sp.csr_matrix(np.array([[0, 1, 0, 0], [1, 0, 0, 0]], dtype=np.float32))
     item_category = np.array([0, 0, 1, -1])
-    seg = segment_pairs(truth, seen, item_category, 2)
-    # items 2 and 3 were seen by nobody: cold
-    assert {tuple(x) for x in np.argwhere(seg["cold_item"].toarray())} == {(0, 2), (0, 3), (1, 3)}
+    # item 2 was bought in training by a user outside these rows: not cold; item 3 by nobody
+    seg = segment_pairs(truth, seen, item_category, 2, np.array([True, True, True, False]))
+    assert {tuple(x) for x in np.argwhere(seg["cold_item"].toarray())} == {(0, 3), (1, 3)}
     # user 0 knows category 0 (item 1): item 2 (category 1) is cross; item 0 is not; item 3 has no category
     # user 1 knows category 0 (item 0): item 1 is category 0 -> not cross
     assert {tuple(x) for x in np.argwhere(seg["cross_category"].toarray())} == {(0, 2)}
@@ -105,3 +105,13 @@ def test_coldrec_on_the_new_splits_with_its_list_variants(tmp_path) -> None:
             value = res.value(name, split, "ndcg", 3)
             assert value is not None and 0.0 <= value <= 1.0
     assert set(ours.reports) == {s for s in ("few_shot_1", "cold_item_all") if res.splits[s]["eval_users"] > 0}
+
+
+def test_cold_items_are_cold_for_every_training_user(warm_ctx) -> None:
+    """A warm test pair is on a cold item only when no training user at all interacted with the item."""
+    counts = np.asarray((warm_ctx.split.train.groupby("item_id").size()).reindex(warm_ctx.prepared.enc.item_ids,
+                                                                                fill_value=0))  # fmt: skip
+    cold = warm_ctx.extras["segments"]["cold_item"].tocoo()
+    assert (counts[cold.col] == 0).all()
+    truth = warm_ctx.truth.tocoo()
+    assert int((counts[truth.col] == 0).sum()) == cold.nnz

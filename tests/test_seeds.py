@@ -109,3 +109,14 @@ def test_seed_files_round_trip(tmp_path: Path) -> None:
     loaded = load_seed_files(tmp_path, "toy")
     assert [r.seed for r in loaded] == [2, 10]  # numeric order, not "10" < "2"
     assert summarize(loaded).ratios[0]["ratios"] == pytest.approx([0.21 / 0.19, 0.22 / 0.20])
+
+
+def test_merge_by_seed_joins_splits_of_separate_runs() -> None:
+    from coldrec.evaluate.seeds import merge_by_seed
+
+    a = _result(5, 0.2, 0.1, 0.1)
+    b = HarnessResult("toy", [dict(r, split="few_shot_1") for r in a.rows], [], {"few_shot_1": {}}, seed=5)
+    c = _result(4, 0.2, 0.1, 0.1)
+    merged = merge_by_seed([a, b, c])
+    assert [m.seed for m in merged] == [4, 5]
+    assert {r["split"] for r in merged[1].rows} == {"warm", "few_shot_1"} and len(merged[1].rows) == 6

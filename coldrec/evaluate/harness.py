@@ -152,18 +152,18 @@ def context_from_split(p: Prepared, split: Split, seed: int = 42) -> SplitContex
     exclude = seen[eval_users] if kind in SEEN_EXCLUDED else None
     user_categories = _user_categories(X[eval_users], p.item_category, len(p.category_labels))
     ctx = SplitContext(kind, split, view, train, eval_users, truth, exclude, candidates, user_categories, p)
-    ctx.extras["segments"] = segment_pairs(truth, seen[eval_users], p.item_category, len(p.category_labels))
+    item_seen = np.diff(sp.csc_matrix(seen).indptr) > 0  # any training user, not only the evaluated ones
+    ctx.extras["segments"] = segment_pairs(truth, seen[eval_users], p.item_category, len(p.category_labels), item_seen)
     return ctx
 
 
-def segment_pairs(truth: sp.csr_matrix, seen: sp.csr_matrix, item_category: np.ndarray,
-                  n_categories: int) -> dict[str, sp.csr_matrix]:  # fmt: skip
-    """The test pairs of each segment as sparse (users x items) matrices, rows aligned with ``truth``:
-    ``cold_item`` = items no training user interacted with; ``cross_category`` = items of a known top-level category
-    the user never interacted with in training."""
+def segment_pairs(truth: sp.csr_matrix, seen: sp.csr_matrix, item_category: np.ndarray, n_categories: int,
+                  item_seen: np.ndarray) -> dict[str, sp.csr_matrix]:  # fmt: skip
+    """The test pairs of each segment as sparse (users x items) matrices, rows aligned with ``truth`` and ``seen``
+    (the same users' training interactions): ``cold_item`` = items no training user interacted with (``item_seen``
+    False); ``cross_category`` = items of a known top-level category the user never interacted with in training."""
     truth = sp.csr_matrix(truth, dtype=np.float32)
     truth.eliminate_zeros()
-    item_seen = np.asarray((seen != 0).sum(axis=0)).ravel() > 0 if seen.shape[0] else np.zeros(truth.shape[1], bool)
     coo = truth.tocoo()
     cold = ~item_seen[coo.col]
     cats = np.asarray(item_category)[coo.col]

@@ -236,6 +236,22 @@ def print_summary(summary: SeedSummary, console=None) -> None:
     console.print(table)
 
 
+def merge_by_seed(results: Sequence[HarnessResult]) -> list[HarnessResult]:
+    """One result per seed, in seed order: runs of the same seed on different splits (separate processes) joined."""
+    merged: dict[int, HarnessResult] = {}
+    for r in results:
+        if r.seed not in merged:
+            merged[r.seed] = HarnessResult(r.dataset, [], [], {}, [], {}, r.seed)
+        m = merged[r.seed]
+        m.rows.extend(r.rows)
+        m.timings.extend(r.timings)
+        m.splits.update(r.splits)
+        m.notes.extend(r.notes)
+        for method, per_split in r.tuned.items():
+            m.tuned.setdefault(method, {}).update(per_split)
+    return [merged[s] for s in sorted(merged)]
+
+
 def load_seed_files(folder: str | Path, dataset: str = "") -> list[HarnessResult]:
     """The ``seed-<n>.json`` files a ``--seeds`` run writes as it goes (a run cut short can still be summarized)."""
     results = []
