@@ -87,24 +87,26 @@ def test_slots_bring_a_complementary_category(tmp_path) -> None:
 
 
 def test_coldrec_on_the_new_splits_with_its_list_variants(tmp_path) -> None:
-    """coldrec (no models) on few_shot_1 and cold_item_all; the list variants reuse its fit on each split."""
+    """coldrec (no models) on few_shot_1 and cold_item_all; the list variants reuse its fit on each split, and the
+    variant with coldrec's own cap and slot settings gives exactly coldrec's lists."""
     from coldrec.evaluate.harness import run_harness
     from tests.test_evaluate_coldrec import _method
 
     p = Prepared.build(load_dataset(make_landing(tmp_path)))
     ours = _method()
-    variants = [
-        PublishedLists(ours, 3, 5, 0, name="coldrec+cap"),
-        PublishedLists(ours, 3, 5, 1, name="coldrec+cap+slots"),
-    ]
+    variants = [PublishedLists(ours, 3, 5, 0, name="coldrec-noslots"), PublishedLists(ours, 3, 5, 1, name="c1")]
     res = run_harness(p, [ours, *variants], splits=("few_shot_1", "cold_item_all"), ks=(3,), seed=3)
     for split in ("few_shot_1", "cold_item_all"):
         if res.splits[split]["eval_users"] == 0:
             continue
-        for name in ("coldrec", "coldrec+cap", "coldrec+cap+slots"):
+        for name in ("coldrec", "coldrec-noslots", "c1"):
             value = res.value(name, split, "ndcg", 3)
             assert value is not None and 0.0 <= value <= 1.0
     assert set(ours.reports) == {s for s in ("few_shot_1", "cold_item_all") if res.splits[s]["eval_users"] > 0}
+    ctx = ours.ctx  # the last split's context
+    same = PublishedLists(ours, 3, ours.rec_cfg.per_category_cap, ours.rec_cfg.cross_category_slots,
+                          ours.rec_cfg.candidate_pool).fit_context(ctx)  # fmt: skip
+    np.testing.assert_array_equal(same.rank_context(ctx, 3), ours.rank_context(ctx, 3))
 
 
 def test_cold_items_are_cold_for_every_training_user(warm_ctx) -> None:

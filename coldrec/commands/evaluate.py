@@ -32,7 +32,7 @@ def register(app: typer.Typer) -> None:
             "few_shot_<n>, stratified",
         ),
         lists: bool = typer.Option(
-            True, "--lists/--no-lists", help="also coldrec's lists after the nightly's caps and cross-category slots"
+            True, "--lists/--no-lists", help="also coldrec's lists without the cross-category slots (same fit)"
         ),
         tune: bool = typer.Option(
             True, "--tune/--no-tune", help="tune the baselines' settings on coldrec's validation split"
@@ -92,17 +92,15 @@ def register(app: typer.Typer) -> None:
                                      use_models=models)  # fmt: skip
                 rec = settings.recommend
                 out.append(ours)
-                if lists:  # the nightly's list step on the same fitted coldrec: caps only, then caps + slots
+                if lists:  # coldrec ranks through the published path (caps + slots); the same fit without slots
                     out.append(PublishedLists(ours, max(k), rec.per_category_cap, 0, rec.candidate_pool,
-                                              name="coldrec+cap"))  # fmt: skip
-                    out.append(PublishedLists(ours, max(k), rec.per_category_cap, rec.cross_category_slots,
-                                              rec.candidate_pool, name="coldrec+cap+slots"))  # fmt: skip
+                                              name="coldrec-noslots"))  # fmt: skip
             if methods:
                 wanted = {m.strip() for m in methods.split(",")}
                 unknown = wanted - {m.name for m in out}
                 if unknown:
                     raise typer.BadParameter(f"unknown method(s) {sorted(unknown)}; have {[m.name for m in out]}")
-                out = [m for m in out if m.name in wanted or (m.name.startswith("coldrec+") and "coldrec" in wanted)]
+                out = [m for m in out if m.name in wanted or (m.name.startswith("coldrec-") and "coldrec" in wanted)]
             return out
 
         def progress(method: str, split: str, values: dict[str, float]) -> None:

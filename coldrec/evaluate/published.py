@@ -1,14 +1,11 @@
-"""Any method's lists passed through the nightly's last step: per-category caps and cross-category slots.
+"""A fitted method's lists with other per-category cap / cross-category slot settings, on the same fit.
 
-Why: the nightly lists are not a plain top-k of the blended scores. :func:`coldrec.recommend.filters.select_top_n`
-takes each user's best ``candidate_pool`` items, caps the items per top-level category and reserves
-``cross_category_slots`` places for categories the user never bought from (ranked by the category-to-category
-affinity of :mod:`coldrec.recommend.cross_category`). :class:`PublishedLists` applies exactly that function, with the
-nightly's settings, to the scores of a fitted method, so the harness can report the cross-category hit rate and the
-NDCG of the lists with and without the slots (``slots=0``) on the same fitted model.
-
-The lists reach the harness as scores: the selected items get ``N - position`` and every other item a large negative
-value, so the harness's own masking and top-k return exactly the selected lists.
+Why: the cross-category slots are judged by what they add to the same lists: the cross-category hit rate and the
+NDCG of the lists with and without the slots (``slots=0``) from one fitted model. For coldrec the lists come from its
+own ranking path (:meth:`~coldrec.evaluate.coldrec_method.ColdrecMethod.ranked_lists`: the nightly's
+:class:`coldrec.ranking.lists.Ranker`) with the cap and slot settings replaced; any other method's scores go through
+the same list step, :func:`coldrec.ranking.filters.select_top_n` over a ``candidate_pool``, with the category affinity
+of the training positives (:mod:`coldrec.ranking.cross_category`).
 """
 
 from __future__ import annotations
@@ -22,15 +19,14 @@ from coldrec.data import schemas as S
 from coldrec.evaluate.baselines import Method
 from coldrec.evaluate.harness import SplitContext
 from coldrec.evaluate.splits import SEEN_EXCLUDED
-from coldrec.recommend.cross_category import category_affinity, user_affinity, user_category_matrix
-from coldrec.recommend.filters import select_top_n
-from coldrec.recommend.topk import csr_rows_to_torch, mask_topk_
-
-UNSELECTED = -1e9
+from coldrec.ranking.cross_category import category_affinity, user_affinity, user_category_matrix
+from coldrec.ranking.filters import select_top_n
+from coldrec.ranking.lists import Ranker
+from coldrec.ranking.topk import csr_rows_to_torch, mask_topk_
 
 
 class PublishedLists(Method):
-    """``inner``'s scores -> pool of ``pool`` -> caps (``cap``) and cross-category slots (``slots``) -> top ``n``.
+    """``inner``'s lists with caps ``cap`` and ``slots`` cross-category slots over a pool of ``pool``, top ``n``.
 
     Reuses ``inner`` when it is already fitted on the same split context (the harness evaluates ``inner`` first), so
     the variants differ only in the list step."""
@@ -79,9 +75,22 @@ class PublishedLists(Method):
                            self.slots)  # fmt: skip
         return sel.items
 
-    def score(self, users: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
-        items = self.lists(users, history)
-        out = np.full((len(users), self.ctx.view.n_items), UNSELECTED, dtype=np.float32)
-        rows, cols = np.nonzero(items >= 0)
-        out[rows, items[rows, cols]] = (self.n - cols).astype(np.float32)
+    def score(self, users: np.ndarray, history: sp.csr_matrix) -> np.ndarray:  # pragma: no cover - rank_context
+        raise RuntimeError("PublishedLists ranks whole lists: the harness calls rank_context(ctx, k)")
+
+    def rank_context(self, ctx: SplitContext, k: int) -> np.ndarray:
+        """Top-k of every evaluated user: coldrec's own Ranker with this cap/slot setting, else the list step over
+        the method's scores."""
+        inner = self.inner
+        if hasattr(inner, "ranked_lists") and hasattr(inner, "rec_cfg"):
+            cfg = inner.rec_cfg.model_copy(  # type: ignore[attr-defined]
+                update={"per_category_cap": self.cap, "cross_category_slots": self.slots, "candidate_pool": self.pool}
+            )
+            items = Ranker(inner.sources, inner.weights, cfg, max(k, self.n)).top_items(inner.catalog(ctx))[0]  # type: ignore[attr-defined]
+            return items[:, :k]
+        out = np.full((len(ctx.eval_users), k), -1, dtype=np.int64)
+        for lo in range(0, len(ctx.eval_users), 1024):
+            users = ctx.eval_users[lo : lo + 1024]
+            items = self.lists(users, ctx.history(users))[:, :k]
+            out[lo : lo + len(users), : items.shape[1]] = items
         return out

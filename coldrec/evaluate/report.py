@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 
 from coldrec.evaluate.harness import HarnessResult
-from coldrec.evaluate.metrics import ALL_METRICS
 from coldrec.evaluate.splits import FEW_SHOT_KINDS, is_few_shot
+from coldrec.ranking.metrics import ALL_METRICS
 
 #: the method the goals are about, and the goal ratios of NDCG@10 over the best tuned baseline (issue 21)
 COLDREC = "coldrec"

@@ -103,24 +103,32 @@ def summarize(results: Sequence[HarnessResult], metric: str = "ndcg", k: int = 1
     return SeedSummary(results[0].dataset if results else "", [r.seed for r in results], rows, ratios, tuned, slots)
 
 
-WITH_SLOTS, WITHOUT_SLOTS = "coldrec+cap+slots", "coldrec+cap"
+#: (with slots, without) method pairs: coldrec (the published path, slots included) and its no-slot variant; the
+#: names of runs made before coldrec ranked through the published path (plain blend + list variants) also read
+SLOT_PAIRS: tuple[tuple[str, str], ...] = (("coldrec", "coldrec-noslots"), ("coldrec+cap+slots", "coldrec+cap"))
+WITH_SLOTS, WITHOUT_SLOTS = SLOT_PAIRS[0]
 SLOT_METRICS: tuple[str, ...] = ("cross_category_pair_hit_rate", "ndcg")
 
 
 def _slot_effect(df: pd.DataFrame, k: int) -> list[dict[str, object]]:
     """Per split, the lists with slots over the same lists without (paired by seed): cross-category pair hit rate
     and NDCG@k (the issue's goal: >= 1.5x the hit rate at <= 3% NDCG cost)."""
+    with_slots, without = next((p for p in SLOT_PAIRS if p[1] in set(df["method"])), SLOT_PAIRS[0])
+    return _paired_effect(df, k, with_slots, without)
+
+
+def _paired_effect(df: pd.DataFrame, k: int, with_slots: str, without: str) -> list[dict[str, object]]:
     out: list[dict[str, object]] = []
-    sub = df[(df["k"] == k) & df["method"].isin([WITH_SLOTS, WITHOUT_SLOTS]) & df["metric"].isin(SLOT_METRICS)]
+    sub = df[(df["k"] == k) & df["method"].isin([with_slots, without]) & df["metric"].isin(SLOT_METRICS)]
     for (split, metric), grp in sub.groupby(["split", "metric"], sort=False):
         table = grp.pivot_table(index="seed", columns="method", values="value", aggfunc="first")
-        if not {WITH_SLOTS, WITHOUT_SLOTS} <= set(table.columns):
+        if not {with_slots, without} <= set(table.columns):
             continue
-        paired = table[[WITH_SLOTS, WITHOUT_SLOTS]].dropna()
-        ratio = (paired[WITH_SLOTS] / paired[WITHOUT_SLOTS].where(paired[WITHOUT_SLOTS] > 0)).dropna().to_numpy()
+        paired = table[[with_slots, without]].dropna()
+        ratio = (paired[with_slots] / paired[without].where(paired[without] > 0)).dropna().to_numpy()
         r_mean, _, r_low, r_high = t_interval(ratio)
-        out.append({"split": split, "metric": metric, "with": float(paired[WITH_SLOTS].mean()),
-                    "without": float(paired[WITHOUT_SLOTS].mean()), "ratio": r_mean, "ratio_low": r_low,
+        out.append({"split": split, "metric": metric, "with": float(paired[with_slots].mean()),
+                    "without": float(paired[without].mean()), "ratio": r_mean, "ratio_low": r_low,
                     "ratio_high": r_high})  # fmt: skip
     return out
 
@@ -134,7 +142,7 @@ def segment_markdown(summary: SeedSummary, k: int = 10) -> list[str]:
              "| split | method | NDCG | cross-category pair hit rate | cold-item pair hit rate |",
              "|---|---|---:|---:|---:|"]  # fmt: skip
     for split in dict.fromkeys(m["split"] for m in summary.metrics):
-        for method in (COLDREC, WITHOUT_SLOTS, WITH_SLOTS, best.get(split)):
+        for method in (COLDREC, *(m for pair in SLOT_PAIRS for m in pair[::-1] if m != COLDREC), best.get(split)):
             if method is None or (split, method, "ndcg") not in index:
                 continue
             cells = []

@@ -9,7 +9,7 @@ setting with the best validation NDCG@10 (ties: the earlier grid entry), and ref
 side. The test side is never looked at. The chosen setting is kept in ``chosen`` for the report.
 
 :class:`EASERecency` is EASE scored on the recency-weighted history coldrec's history sources read
-(:mod:`coldrec.evaluate.recency`): the half-life is tuned with the ridge penalty, ``None`` (the plain history) included.
+(:mod:`coldrec.ranking.recency`): the half-life is tuned with the ridge penalty, ``None`` (the plain history) included.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 import scipy.sparse as sp
 
-from coldrec.evaluate import metrics as M
 from coldrec.evaluate.baselines import (
     EASE,
     SAR,
@@ -37,8 +36,9 @@ from coldrec.evaluate.baselines import (
     SegmentPopularity,
 )
 from coldrec.evaluate.harness import SplitContext, context_from_split, rank
-from coldrec.evaluate.recency import recency_history
 from coldrec.evaluate.splits import make_split
+from coldrec.ranking import metrics as M
+from coldrec.ranking.recency import recency_history
 
 MAX_TUNING_USERS = 2000  # as ColdrecMethod: the same validation users
 TUNING_K = 10
