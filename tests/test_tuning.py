@@ -100,4 +100,4 @@ def test_tuned_baselines_report_their_settings(prepared: Prepared) -> None:
     res = run_harness(prepared, methods, ["warm"], (3,), seed=2)
     assert set(res.tuned) == {"ease", "item_knn", "ease_recency"}
     assert set(res.tuned["item_knn"]["warm"]) == {"neighbors", "shrink", "validation_ndcg@10"}
-    assert res.tuned["ease"]["warm"]["l2"] in (50.0, 200.0, 500.0, 1000.0, 3000.0, 10000.0)
+    assert res.tuned["ease"]["warm"]["l2"] in (10.0, 50.0, 200.0, 500.0, 1000.0, 3000.0, 10000.0)

@@ -44,7 +44,7 @@ MAX_TUNING_USERS = 2000  # as ColdrecMethod: the same validation users
 TUNING_K = 10
 
 #: the grids (kept small: every setting is one fit on the validation side; the 2-core budget is coldrec's own)
-EASE_L2: tuple[float, ...] = (50.0, 200.0, 500.0, 1000.0, 3000.0, 10000.0)
+EASE_L2: tuple[float, ...] = (10.0, 50.0, 200.0, 500.0, 1000.0, 3000.0, 10000.0)
 KNN_NEIGHBORS: tuple[int, ...] = (20, 50, 100, 200)
 KNN_SHRINK: tuple[float, ...] = (0.0, 20.0)
 FACTORS: tuple[int, ...] = (32, 64, 128)
