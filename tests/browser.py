@@ -106,9 +106,7 @@ class Chromium:
 
     def eval(self, expression: str) -> Any:
         """Evaluate JavaScript in the page and return its JSON value (promises are awaited)."""
-        result = self.send(
-            "Runtime.evaluate", {"expression": expression, "returnByValue": True, "awaitPromise": True}
-        )
+        result = self.send("Runtime.evaluate", {"expression": expression, "returnByValue": True, "awaitPromise": True})
         if "exceptionDetails" in result:
             raise BrowserError(f"{expression[:200]}: {result['exceptionDetails']}")
         return result["result"].get("value")
