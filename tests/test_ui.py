@@ -9,6 +9,7 @@ Screenshots go to the test's temp dir and, when set, to ``$COLDREC_TEST_ARTIFACT
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import re
@@ -28,7 +29,18 @@ from coldrec.config import load_settings
 from tests.browser import Chromium, chromium_binary
 
 BIN = Path(sys.executable).parent
-NIGHTLY_TASKS = ("resolve_run", "wait_for_landing", "clean", "interactions", "similarities", "features")
+NIGHTLY_TASKS = (
+    "resolve_run",
+    "wait_for_landing",
+    "clean",
+    "interactions",
+    "similarities",
+    "features",
+    "ensure_champion",
+    "score",
+    "evaluate_and_gate",
+    "publish",
+)
 TRAIN_PARAMS = ("run_date", "epochs", "models", "promote", "window_days", "overrides")
 
 
@@ -158,9 +170,21 @@ def _processes_with_env(key: str, value: str) -> list[int]:
     return found
 
 
-# The grid's run bars link to their run; JS returns the run ids present in the page.
-GRID_RUN_IDS = """[...document.querySelectorAll('a[href*="/runs/"]')]
-  .map(a => decodeURIComponent(a.getAttribute('href').split('/runs/')[1].split('/')[0]))"""
+# Airflow 3.3's grid: one cell per task and run, ``id="grid-<run_id>-<task_id>"``; the run's link carries a state
+# badge whose aria-label is the run's state.
+def _grid_cells_js(run_id: str, tasks: tuple[str, ...]) -> str:
+    ids = json.dumps([f"grid-{run_id}-{t}" for t in tasks])
+    return f"{ids}.every(id => document.getElementById(id) !== null)"
+
+
+def _run_badge_js(run_id: str) -> str:
+    return (
+        f"[...document.querySelectorAll('a[href*=\"/runs/\"]')].filter(a => a.getAttribute('href').includes("
+        f"{json.dumps(run_id)})).map(a => a.querySelector('[data-testid=state-badge]')).filter(b => b)"
+        ".map(b => b.getAttribute('aria-label'))"
+    )
+
+
 # React inputs take a value through the native setter plus the events a user's typing would fire.
 SET_VALUE = """(sel, v) => { const e = document.querySelector(sel);
   Object.getOwnPropertyDescriptor(Object.getPrototypeOf(e), 'value').set.call(e, v);
@@ -183,7 +207,6 @@ def test_ui_in_chromium_shows_the_nightly_and_triggers_training(e2e_nightly: dic
     env = {
         **e2e_nightly["env"],
         "COLDREC_UI__PORT": str(port),
-        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
         # only the form's run: unpausing on trigger must not also start the weekly schedule's latest interval
         "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
     }
@@ -214,6 +237,10 @@ def test_ui_in_chromium_shows_the_nightly_and_triggers_training(e2e_nightly: dic
         assert finished, runs
         nightly_run = finished[-1]["dag_run_id"]
         assert finished[-1]["conf"] == {"run_date": "2026-11-03"}
+        # a run of now that processed 2026-11-03 (the param), not a run dated in the past: the UI shows its real age
+        started = dt.datetime.fromisoformat(finished[-1]["start_date"].replace("Z", "+00:00"))
+        logical = dt.datetime.fromisoformat(finished[-1]["logical_date"].replace("Z", "+00:00"))
+        assert dt.timedelta(0) <= started - logical < dt.timedelta(hours=1), finished[-1]
 
         with Chromium(binary, tmp_path / "chromium") as page:
             # log in with the printed credentials
@@ -227,13 +254,10 @@ def test_ui_in_chromium_shows_the_nightly_and_triggers_training(e2e_nightly: dic
 
             # the nightly's grid with its finished run
             page.goto(f"{url}/dags/coldrec_nightly")
-            page.wait_for(f"{GRID_RUN_IDS}.includes({json.dumps(nightly_run)})", 180, "the nightly run in the grid")
-            text = page.wait_for(
-                "(() => { const t = document.body.innerText;"
-                f" return {json.dumps(list(NIGHTLY_TASKS))}.every(n => t.includes(n)) && t; }})()",
-                120,
-                "the nightly's task names",
-            )
+            page.wait_for(_grid_cells_js(nightly_run, NIGHTLY_TASKS), 180, "a grid cell per task of the nightly run")
+            badges = page.wait_for(f"(() => {{ const b = {_run_badge_js(nightly_run)}; return b.length && b; }})()", 60)
+            assert set(badges) == {"success"}, badges
+            text = page.eval("document.body.innerText")
             assert "coldrec_nightly" in text
             page.screenshot(shots / "02-nightly-grid.png")
 
