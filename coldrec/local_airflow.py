@@ -39,9 +39,10 @@ FORCED = ("AIRFLOW__CORE__DAGS_FOLDER", "AIRFLOW__CORE__LOAD_EXAMPLES", "AIRFLOW
 def airflow_env(settings: Settings | None = None, environ: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment of a local Airflow on ``settings``' landing, lake and home.
 
-    Values already in ``environ`` win (a configured connection, another AIRFLOW_HOME), except the ``FORCED`` ones.
-    The interpreter's folder goes first on PATH so ``airflow`` and ``spark-submit`` are this venv's even when it is
-    not activated.
+    Values already in ``environ`` win (another AIRFLOW_HOME, an ``AIRFLOW_CONN_SPARK_DEFAULT``), except the ``FORCED``
+    ones. No Spark connection is set: without one the DAGs' Spark tasks use ``COLDREC_SPARK_MASTER`` and the task's
+    own Python (``coldrec.airflow_spark``). The interpreter's folder goes first on PATH so ``airflow`` and
+    ``spark-submit`` are this venv's even when it is not activated.
     """
     settings = settings or load_settings()
     env = dict(os.environ if environ is None else environ)
@@ -54,8 +55,6 @@ def airflow_env(settings: Settings | None = None, environ: Mapping[str, str] | N
         "COLDREC_LAKE_URI": settings.lake_uri,
         "COLDREC_HOME": settings.home,
         "AIRFLOW_HOME": str(Path(settings.home) / "airflow"),
-        "AIRFLOW_CONN_SPARK_DEFAULT": json.dumps({"conn_type": "spark", "host": settings.spark_master}),
-        "PYSPARK_PYTHON": sys.executable,
         "MLFLOW_TRACKING_URI": settings.tracking_uri,
     }
     for key, value in defaults.items():

@@ -51,16 +51,15 @@ def test_airflow_env_points_at_the_state_and_keeps_configured_values(tmp_path: P
     settings = load_settings(
         {"landing_uri": str(tmp_path / "in"), "lake_uri": str(tmp_path / "lake"), "home": str(tmp_path / "h")}
     )
-    settings = settings.model_copy(update={"spark_master": "local[3]"})
     env = la.airflow_env(settings, {"PATH": "/usr/bin", "AIRFLOW__CORE__LOAD_EXAMPLES": "True"})
     assert env["AIRFLOW_HOME"] == str(tmp_path / "h" / "airflow")
     assert env["COLDREC_LAKE_URI"] == str(tmp_path / "lake")
     assert env["COLDREC_LANDING_URI"] == str(tmp_path / "in")
-    assert json.loads(env["AIRFLOW_CONN_SPARK_DEFAULT"]) == {"conn_type": "spark", "host": "local[3]"}
+    assert env["MLFLOW_TRACKING_URI"] == f"sqlite:///{tmp_path / 'h' / 'mlflow.db'}"
+    assert "AIRFLOW_CONN_SPARK_DEFAULT" not in env  # Spark tasks fall back to COLDREC_SPARK_MASTER
     assert env["AIRFLOW__CORE__LOAD_EXAMPLES"] == "False"  # forced: the UI shows the project's DAGs only
     assert env["AIRFLOW__CORE__DAGS_FOLDER"] == str(Path(__file__).resolve().parent.parent / "dags")
     assert env["PATH"].split(os.pathsep) == [str(BIN), "/usr/bin"]  # airflow and spark-submit of this venv
-    assert env["PYSPARK_PYTHON"] == sys.executable
     # a configured connection, home or interpreter wins over the defaults
     mine = {"PATH": f"{BIN}:/bin", "AIRFLOW_CONN_SPARK_DEFAULT": "spark://m:7077", "AIRFLOW_HOME": "/x"}
     env = la.airflow_env(settings, mine)
@@ -232,15 +231,15 @@ def test_ui_in_chromium_shows_the_nightly_and_triggers_training(e2e_nightly: dic
             300,
             log,
         )
+        # the fixture's run (other e2e tests may have added runs of other dates to the same metadata DB)
         runs = _api(url, "GET", "/api/v2/dags/coldrec_nightly/dagRuns", token)["dag_runs"]
-        finished = [r for r in runs if r["state"] == "success"]
-        assert finished, runs
-        nightly_run = finished[-1]["dag_run_id"]
-        assert finished[-1]["conf"] == {"run_date": "2026-11-03"}
+        mine = [r for r in runs if r["conf"] == {"run_date": "2026-11-03"}]
+        assert len(mine) == 1 and mine[0]["state"] == "success", runs
+        nightly_run = mine[0]["dag_run_id"]
         # a run of now that processed 2026-11-03 (the param), not a run dated in the past: the UI shows its real age
-        started = dt.datetime.fromisoformat(finished[-1]["start_date"].replace("Z", "+00:00"))
-        logical = dt.datetime.fromisoformat(finished[-1]["logical_date"].replace("Z", "+00:00"))
-        assert dt.timedelta(0) <= started - logical < dt.timedelta(hours=1), finished[-1]
+        started = dt.datetime.fromisoformat(mine[0]["start_date"].replace("Z", "+00:00"))
+        logical = dt.datetime.fromisoformat(mine[0]["logical_date"].replace("Z", "+00:00"))
+        assert dt.timedelta(0) <= started - logical < dt.timedelta(hours=1), mine[0]
 
         with Chromium(binary, tmp_path / "chromium") as page:
             # log in with the printed credentials
