@@ -132,6 +132,9 @@ def ui_env(env: Mapping[str, str], settings: Settings) -> dict[str, str]:
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": ui.users,
         }
     )
+    # A task's calls to the execution API time out after 5 s by default: on a busy 2-core machine the api-server can
+    # take longer, and the task then fails before it starts (seen: httpx.ReadTimeout, then a retry 2 minutes later).
+    out.setdefault("AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT", "60")
     out.setdefault(
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE",
         str(Path(env["AIRFLOW_HOME"]) / "simple_auth_manager_passwords.json.generated"),

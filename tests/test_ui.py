@@ -84,6 +84,7 @@ def test_ui_env_binds_loopback_unless_configured(tmp_path: Path) -> None:
     assert env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS"] == "False"
     assert env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"] == "admin:admin"
     assert env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"].startswith(str(tmp_path))
+    assert float(env["AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT"]) >= 30  # a busy small machine answers slowly
     env = la.ui_env(base, load_settings({"ui": {"host": "0.0.0.0", "port": 9001, "all_admins": True}}))
     assert env["AIRFLOW__API__HOST"] == "0.0.0.0" and env["AIRFLOW__API__PORT"] == "9001"
     # tasks reach a wildcard-bound server on loopback
