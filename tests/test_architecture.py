@@ -58,7 +58,14 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("publish", ("coldrec.publish", "coldrec.maintenance")),
     (
         "wiring",
-        ("coldrec.tasks", "coldrec.cli", "coldrec.commands", "coldrec.orchestration", "coldrec.airflow_spark"),
+        (
+            "coldrec.tasks",
+            "coldrec.cli",
+            "coldrec.commands",
+            "coldrec.orchestration",
+            "coldrec.airflow_spark",
+            "coldrec.local_airflow",
+        ),
     ),
 )
 
