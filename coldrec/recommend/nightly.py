@@ -134,7 +134,7 @@ def build_nightly(spark, settings, run_date: dt.date) -> tuple[Recommender, Cata
 
     model_version = cfg.model_version or "none"
     user_features = None
-    models = _champion(settings)
+    models, champion_failed = _champion(settings)
     if models is not None:
         user_features = _user_feature_matrix(settings, run_date, user_ids)
         expected = _model_feature_dim(models)
@@ -142,7 +142,7 @@ def build_nightly(spark, settings, run_date: dt.date) -> tuple[Recommender, Cata
             got = None if user_features is None else user_features.shape[1]
             log.warning("champion expects %s user feature columns, %s has %s: scoring without it",
                         expected, run_date, got)  # fmt: skip
-            models, user_features = None, None
+            models, user_features, champion_failed = None, None, True
         else:
             models = CatalogAlignedModels(models, item_ids)
             log.info("champion on tonight's catalog: %d of %d items known to it", models.n_known, len(item_ids))
@@ -167,7 +167,8 @@ def build_nightly(spark, settings, run_date: dt.date) -> tuple[Recommender, Cata
     signal = weighted_history(weight, r, c, recency_rank(r, last_ns), half_life, shape) if half_life else None
     metrics.update(
         {"users": float(len(user_ids)), "items": float(len(item_ids)), "new_items": float(is_new.sum()),
-         "model_used": float(models is not None)}
+         "model_used": float(models is not None), "champion_failed": float(champion_failed),
+         "gan_used": float(models is not None and models.gan is not None)}
     )  # fmt: skip
     catalog = Catalog(
         user_ids=user_ids, item_ids=item_ids, history=history, exclude=exclude, bought=bought,
@@ -362,16 +363,22 @@ def _exclusions(spark, settings, run_date, types, uidx, iidx, shape, bought) -> 
     return sp.csr_matrix((np.ones(ok.sum(), np.float32), (r[ok], c[ok])), shape=shape)
 
 
-def _champion(settings):
+def _champion(settings) -> tuple[Any, bool]:
+    """(the champion's models or None, whether a registered champion failed to load): the gate flags the latter."""
     try:
-        from coldrec.models.tracking import load_champion
-    except ImportError:
-        return None
+        from coldrec.models.tracking import champion_version, load_champion
+    except ImportError:  # torch/mlflow not installed: a deployment without models
+        return None, False
     try:
-        return load_champion(settings)
-    except Exception as exc:  # no registered champion yet (first run): score without models
-        log.warning("no champion model (%s): scoring with cf, content and popularity only", exc)
-        return None
+        return load_champion(settings), False
+    except Exception as exc:  # no registered champion yet (first run), or one that cannot be loaded
+        try:
+            registered = champion_version(settings) is not None
+        except Exception:  # the registry itself is unreachable: a champion may exist
+            registered = True
+        what = "failed to load" if registered else "none registered"
+        log.warning("no champion model (%s: %s): scoring with cf, content and popularity only", what, exc)
+        return None, registered
 
 
 class CatalogAlignedModels:

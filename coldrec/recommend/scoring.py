@@ -24,16 +24,16 @@ import torch
 
 from coldrec.config import RecommendConfig
 from coldrec.recommend.blending import BlendWeights, activity_segment, attribute, blend_scores
-from coldrec.recommend.candidates import Source, UserBatch
+from coldrec.recommend.candidates import EASESource, Source, UserBatch
 from coldrec.recommend.cross_category import user_affinity, user_category_matrix
 from coldrec.recommend.filters import select_top_n
-from coldrec.recommend.reasons import cf_anchor, reason_texts
+from coldrec.recommend.reasons import cf_anchor, ease_anchor, reason_texts
 from coldrec.recommend.topk import csr_rows_to_torch, mask_topk_
 
 CROSS = "cross_category"
-#: blend source name -> the ``source`` value written to gold.recommendations (EASE is item-item CF; content
-#: neighbours and brand affinity are content)
-SOURCE_LABELS = {"ease": "cf", "content_cf": "content", "brand": "content"}
+#: blend source name -> the ``source`` value written to gold.recommendations (content neighbours and brand affinity
+#: are content; EASE keeps its own name, ``ease``: its rows are explained by EASE's weights, not item-kNN's)
+SOURCE_LABELS = {"content_cf": "content", "brand": "content"}
 
 
 @dataclass
@@ -125,10 +125,15 @@ class Recommender:
     def _rows(self, cat: Catalog, lo: int, rows: np.ndarray, cols: np.ndarray, item: np.ndarray, score: np.ndarray,
               source: np.ndarray, bought_cats: sp.csr_matrix) -> pd.DataFrame:  # fmt: skip
         anchor = np.full(item.size, -1, dtype=np.int64)
+        # what the linear sources multiplied (the recency-weighted history when there is one)
+        read = cat.signal if cat.signal is not None else cat.history
+        block_hist = read[lo : lo + (int(rows.max()) + 1 if rows.size else 0)]
         is_cf = source == "cf"
         if is_cf.any() and cat.similarity_t is not None:
-            block_hist = cat.history[lo : lo + (int(rows.max()) + 1 if rows.size else 0)]
             anchor[is_cf] = cf_anchor(rows[is_cf], item[is_cf], block_hist, cat.similarity_t)
+        is_ease, ease = source == "ease", self.sources.get("ease")
+        if is_ease.any() and isinstance(ease, EASESource):
+            anchor[is_ease] = ease_anchor(rows[is_ease], item[is_ease], block_hist, ease.B_rows, ease.keep_pos)
         has_anchor = anchor >= 0
         anchor_title = np.full(item.size, None, dtype=object)
         anchor_title[has_anchor] = cat.item_titles[anchor[has_anchor]]
