@@ -177,6 +177,13 @@ class RecommendConfig(BaseModel):
         14, ge=1, description="an item created (or, without created_at, first seen in the events) this many days "
         "back up to the run date is new: the backtest's new-item segment"
     )
+    new_item_slots: int = Field(
+        2, ge=0, description="at most this many places per list for new, barely sold items, ranked for each user by "
+        "the content path; the nightly tuning may lower it on the hold-out (see docs)"
+    )
+    new_item_max_interactions: int = Field(
+        5, ge=0, description="a new item with interactions from more users than this competes in the blend only"
+    )
     new_user_days: int = Field(
         14, ge=1, description="a user whose first event is this many days back up to the list's date is new: the "
         "backtest's new-user segment"

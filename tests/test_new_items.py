@@ -1,0 +1,59 @@
+"""New-item slots on hand-made lists: which items are new, how the content path ranks them, where they go."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from coldrec.recommend.new_items import content_path_scores, new_item_candidates, place_new_items
+
+
+def test_candidates_are_recent_and_barely_sold():
+    age = np.array([0, 13, 14, np.nan, 3, -1])
+    users = np.array([0, 2, 0, 0, 6, 0])
+    # 14 days: ages 0..13; 5 users at most; unknown age and a future created_at are not new
+    assert new_item_candidates(age, users, 14, 5).tolist() == [0, 1]
+
+
+def test_content_path_scores_by_hand():
+    history = sp.csr_matrix(np.array([[1.0, 0, 0, 0], [0.5, 1.5, 0, 0]], dtype=np.float32))
+    content = sp.csr_matrix(np.array([[1, 0], [0, 1], [1, 1], [0, 2]], dtype=np.float32))
+    brand = np.array([0, -1, 0, 1])
+    got = content_path_scores(history, content, np.array([2, 3]), brand)
+    # u0: profile (1, 0): cos with (1,1) = 1/sqrt2, with (0,2) = 0; all of u0's weight is on brand 0 (item 2's)
+    # u1: profile (0.5, 1.5): cos = 2/sqrt5 and 1.5/sqrt2.5; brand 0 holds 0.5 of u1's 2.0
+    expected = [[1 / math.sqrt(2) + 1.0, 0.0], [2 / math.sqrt(5) + 0.25, 1.5 / math.sqrt(2.5)]]
+    np.testing.assert_allclose(got, expected, rtol=1e-6)
+
+
+def test_place_new_items_by_hand():
+    items = np.array([[10, 11, 12, 13], [20, 11, -1, -1], [10, 11, 12, 13]])
+    scores = np.array([[4, 3, 2, 1], [5, 2, np.nan, np.nan], [4, 3, 2, 1]], dtype=np.float64)
+    fixed = np.zeros(items.shape, dtype=bool)
+    fixed[0, 3] = True  # u0's last place is a cross-category slot: never replaced
+    candidates = np.array([20, 21, 22])
+    cand_scores = np.array([[0.5, 0.9, 0.0], [0.9, 0.3, 0.2], [0.0, 0.0, 0.0]], dtype=np.float32)
+    exclude = sp.csr_matrix(([1.0], ([1], [22])), shape=(3, 30))  # u1 bought item 22
+    out, out_scores, slot = place_new_items(items, scores, fixed, candidates, cand_scores, exclude, slots=2)
+    # u0: no new item yet -> 2 places, the lowest replaceable ones (2, then 1); best candidate (21) on top
+    # u1: holds new item 20 already -> 1 more; 20 listed, 22 excluded -> 21, into the first unfilled place
+    # u2: no candidate scores above 0 -> unchanged
+    assert out.tolist() == [[10, 21, 20, 13], [20, 11, 21, -1], [10, 11, 12, 13]]
+    assert slot.tolist() == [[False, True, True, False], [False, False, True, False], [False] * 4]
+    # the slots take the list's lowest kept score: u0's kept are 4 and 1; u1's 5 and 2
+    np.testing.assert_allclose(out_scores[0], [4, 1, 1, 1])
+    np.testing.assert_allclose(out_scores[1][:3], [5, 2, 2])
+    assert math.isnan(out_scores[1][3])
+    np.testing.assert_array_equal(out_scores[2], scores[2])
+
+
+@pytest.mark.parametrize("slots", [0, 1])
+def test_place_new_items_respects_the_slot_count(slots):
+    items = np.array([[10, 11, 12]])
+    out, _, slot = place_new_items(items, np.array([[3.0, 2, 1]]), np.zeros((1, 3), bool), np.array([20, 21]),
+                                   np.array([[0.4, 0.6]], np.float32), None, slots)  # fmt: skip
+    assert slot.sum() == slots
+    assert out.tolist() == ([[10, 11, 12]] if slots == 0 else [[10, 11, 21]])
