@@ -177,6 +177,10 @@ class RecommendConfig(BaseModel):
         14, ge=1, description="an item created (or, without created_at, first seen in the events) this many days "
         "back up to the run date is new: the backtest's new-item segment"
     )
+    coverage_weight: float = Field(
+        0.0, ge=0, description="blend tuning maximises NDCG@10 + this x catalog coverage of the tuning users' top-10 "
+        "lists (0: NDCG only)"
+    )
     new_item_slots: int = Field(
         2, ge=0, description="at most this many places per list for new, barely sold items, ranked for each user by "
         "the content path; the nightly tuning may lower it on the hold-out (see docs)"

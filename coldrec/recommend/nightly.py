@@ -261,7 +261,14 @@ def tune_on_holdout(
     """
     from coldrec.evaluate.baselines import item_cosine_topk_rows
     from coldrec.evaluate.metrics import RankedLists
-    from coldrec.recommend.blending import SEGMENTS, activity_segment, blend_scores, tune_segment_weights, zscore_
+    from coldrec.recommend.blending import (
+        SEGMENTS,
+        activity_segment,
+        blend_scores,
+        list_coverage,
+        tune_segment_weights,
+        zscore_,
+    )
     from coldrec.recommend.topk import csr_rows_to_torch, mask_topk_
 
     shape = history.shape
@@ -301,7 +308,8 @@ def tune_on_holdout(
             if not opinions:
                 continue
             tuned_w, _ = tune_segment_weights(
-                opinions, truth_all[b0.users[r0]], exclude=past[b0.users[r0]], step=0.2 if len(opinions) > 4 else 0.1
+                opinions, truth_all[b0.users[r0]], exclude=past[b0.users[r0]], step=0.2 if len(opinions) > 4 else 0.1,
+                coverage_weight=cfg.coverage_weight,
             )
             weights[name] = {n: tuned_w.get(n, 0.0) for n in z0}
     tuned = BlendWeights(weights)
@@ -315,6 +323,8 @@ def tune_on_holdout(
         "recency_half_life": float(half_life or 0.0),
         "holdout_ndcg_at_10": lists.mean("ndcg", 10),
         "holdout_hit_rate_at_10": lists.mean("hit_rate", 10),
+        "holdout_item_coverage_at_10": list_coverage(top, shape[1]),
+        "coverage_weight": float(cfg.coverage_weight),
         "holdout_users": float(len(b1.users)),
     }
     for idx, name in enumerate(SEGMENTS):
