@@ -57,3 +57,48 @@ def test_place_new_items_respects_the_slot_count(slots):
                                    np.array([[0.4, 0.6]], np.float32), None, slots)  # fmt: skip
     assert slot.sum() == slots
     assert out.tolist() == ([[10, 11, 12]] if slots == 0 else [[10, 11, 21]])
+
+
+def test_recommender_lists_carry_new_item_slots_with_a_new_reason():
+    from coldrec.config import RecommendConfig
+    from coldrec.recommend.blending import BlendWeights
+    from coldrec.recommend.candidates import ItemKNNSource
+    from coldrec.recommend.new_items import NewItemSlots
+    from coldrec.recommend.scoring import Catalog, Recommender
+
+    # 1 user who bought item 0 (content "a"); item-kNN ranks items 1 > 2 > 3; item 4 is new, content "a" too
+    history = sp.csr_matrix(np.array([[1, 0, 0, 0, 0]], dtype=np.float32))
+    knn = sp.csr_matrix((np.array([0.9, 0.5, 0.1], np.float32), ([0, 0, 0], [1, 2, 3])), shape=(5, 5))
+    content = sp.csr_matrix(np.array([[1, 0], [0, 1], [0, 1], [0, 1], [1, 0]], dtype=np.float32))
+    cat = Catalog(
+        user_ids=np.array(["u0"], dtype=object), item_ids=np.array([f"i{j}" for j in range(5)], dtype=object),
+        history=history, exclude=history, bought=history, item_category=np.array([0, 0, 0, 0, 1]),
+        category_names=["Shoes", "Socks"], item_titles=np.array(list("ABCDE"), dtype=object),
+        item_is_new=np.array([False, False, False, False, True]), demographic_segment=np.zeros(1, dtype=np.int64),
+        similarity_t=sp.csr_matrix(knn.T),
+        new_item_slots=NewItemSlots(np.array([4]), content, None, slots=2),
+    )  # fmt: skip
+    weights = BlendWeights({"new": {"cf": 1.0}, "light": {"cf": 1.0}, "heavy": {"cf": 1.0}})
+    cfg = RecommendConfig(cross_category_slots=0, per_category_cap=5, candidate_pool=5)
+    out = Recommender({"cf": ItemKNNSource(knn)}, weights, cfg, top_n=3).recommend(cat)
+    got = [(r.item_id, r.source, r.reason) for r in out.sort_values("rank").itertuples()]
+    # one candidate only: the lowest place (i3) goes to the new item i4, whose content matches u0's profile
+    assert got[:2] == [("i1", "cf", "because you bought A"), ("i2", "cf", "because you bought A")]
+    assert got[2] == ("i4", "new_item", "new in Socks")
+    assert out.sort_values("rank")["score"].is_monotonic_decreasing
+
+
+def test_slot_count_is_tuned_on_the_hold_out_by_hand():
+    from coldrec.recommend.new_items import NewItemSlots
+    from coldrec.recommend.nightly import tune_new_item_slots
+
+    content = sp.csr_matrix(np.array([[1, 0], [0, 1], [0, 1], [0, 1], [1, 0]], dtype=np.float32))
+    past = sp.csr_matrix(np.array([[1, 0, 0, 0, 0], [0, 1, 0, 0, 0]], dtype=np.float32))  # u0 likes "a", u1 "b"
+    top, scores = np.array([[1, 2], [1, 2]]), np.array([[2.0, 1.0], [2.0, 1.0]])
+    truth = sp.csr_matrix(np.array([[0, 0, 0, 0, 1], [0, 0, 1, 0, 0]], dtype=np.float32))  # u0 buys new item 4
+    slots, figures = tune_new_item_slots(NewItemSlots(np.array([4]), content, None, 1), past, top, scores, truth)
+    g2 = 1 / math.log2(3)
+    # 0 slots: u1 hits at 2 -> (0 + g2) / 2; 1 slot: u0 gets item 4 at place 2 (u1's profile does not match it)
+    assert figures["tune_ndcg_at_10_new_item_slots_0"] == pytest.approx(g2 / 2)
+    assert figures["tune_ndcg_at_10_new_item_slots_1"] == pytest.approx(g2)
+    assert figures["new_item_slots"] == 1.0 and slots.slots == 1

@@ -18,6 +18,8 @@ non-increasing down the list).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -100,3 +102,24 @@ def place_new_items(
     out_items = np.where(place, chosen, items)
     out_scores = np.where(place, floor[:, None], scores)
     return out_items, out_scores, place
+
+
+@dataclass
+class NewItemSlots:
+    """The new-item rule of one run: eligible items, their content and brands, and the slot count per list."""
+
+    candidates: np.ndarray
+    content: sp.csr_matrix
+    item_brand: np.ndarray | None
+    slots: int
+
+    def apply(self, history: sp.csr_matrix, exclude: sp.csr_matrix | None, items: np.ndarray, scores: np.ndarray,
+              fixed: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+        """:func:`place_new_items` for the users whose history rows (and exclusions) are given, ``items`` users x N."""
+        if self.slots <= 0 or self.candidates.size == 0:
+            return items, scores, np.zeros(items.shape, dtype=bool)
+        cand_scores = content_path_scores(history, self.content, self.candidates, self.item_brand)
+        return place_new_items(items, scores, fixed, self.candidates, cand_scores, exclude, self.slots)
+
+    def with_slots(self, slots: int) -> NewItemSlots:
+        return NewItemSlots(self.candidates, self.content, self.item_brand, slots)

@@ -35,6 +35,7 @@ from coldrec.recommend.candidates import (
     segment_popularity_table,
 )
 from coldrec.recommend.cross_category import category_affinity
+from coldrec.recommend.new_items import NewItemSlots, new_item_candidates
 from coldrec.recommend.recency import (
     REFERENCE_SOURCES,
     best_half_life,
@@ -82,7 +83,7 @@ def build_nightly(spark, settings, run_date: dt.date) -> tuple[Recommender, Cata
     )
     items = (
         lake.read_table(spark, settings, "silver.items")
-        .select(S.ITEM_ID, S.TITLE, S.CATEGORY_PATH, S.BRAND, S.DESCRIPTION)
+        .select(S.ITEM_ID, S.TITLE, S.CATEGORY_PATH, S.BRAND, S.DESCRIPTION, S.CREATED_AT)
         .toPandas()
     )
     users = (
@@ -148,6 +149,10 @@ def build_nightly(spark, settings, run_date: dt.date) -> tuple[Recommender, Cata
             log.info("champion on tonight's catalog: %d of %d items known to it", models.n_known, len(item_ids))
             model_version = cfg.model_version or str(models.mlflow.get("version", "champion"))
     sources = make_sources(history, segment, content, S_mat, cfg, models, settings.seed, item_brand)
+    age = _item_age_days(spark, settings, run_date, items[S.CREATED_AT], iidx)
+    n_item_users = np.diff(sp.csc_matrix(history).indptr)
+    new_items = NewItemSlots(new_item_candidates(age, n_item_users, cfg.new_item_days, cfg.new_item_max_interactions),
+                             content, item_brand, cfg.new_item_slots)  # fmt: skip
     weights = BlendWeights({k: dict(v) for k, v in cfg.blend_weights.items()})
     metrics: dict[str, float] = {}
     if cfg.tune_days > 0 and len(inter):
@@ -157,17 +162,19 @@ def build_nightly(spark, settings, run_date: dt.date) -> tuple[Recommender, Cata
         recent = (pd.to_datetime(inter["last_ts"], utc=True) >= cutoff).to_numpy()
         weights, metrics = tune_on_holdout(
             history, recent, r, c, weight, segment, content, cfg, models, user_features, weights, settings.seed,
-            item_brand, last_ns,
+            item_brand, last_ns, new_items,
         )  # fmt: skip
         metrics["holdout_days"] = float((pd.Timestamp(run_date, tz="UTC") + pd.Timedelta(days=1) - cutoff).days)
         if metrics.get("tuned", 0.0) == 0.0:
             log.info("blend: configured weights (hold-out from %s: %d users, too few to tune on)",
                      cutoff.date(), int(metrics.get("holdout_users", 0)))  # fmt: skip
+    metrics.setdefault("new_item_slots", float(cfg.new_item_slots))
     half_life = metrics.get("recency_half_life", 0.0) or None
     signal = weighted_history(weight, r, c, recency_rank(r, last_ns), half_life, shape) if half_life else None
     metrics.update(
         {"users": float(len(user_ids)), "items": float(len(item_ids)), "new_items": float(is_new.sum()),
          "model_used": float(models is not None), "champion_failed": float(champion_failed),
+         "new_item_candidates": float(new_items.candidates.size),
          "gan_used": float(models is not None and models.gan is not None)}
     )  # fmt: skip
     catalog = Catalog(
@@ -175,6 +182,7 @@ def build_nightly(spark, settings, run_date: dt.date) -> tuple[Recommender, Cata
         item_category=item_category, category_names=category_names, item_titles=titles, item_is_new=is_new,
         demographic_segment=segment, user_features=user_features, category_affinity=affinity,
         similarity_t=sp.csr_matrix(S_mat.T), signal=signal,
+        new_item_slots=new_items.with_slots(int(metrics["new_item_slots"])),
     )  # fmt: skip
     rec = Recommender(sources, weights, cfg, settings.top_n, pick_device(cfg.device))
     rec.metrics = metrics
@@ -245,6 +253,7 @@ def tune_on_holdout(
     seed: int,
     item_brand: np.ndarray | None = None,
     last_ns: np.ndarray | None = None,
+    new_items: NewItemSlots | None = None,
 ) -> tuple[BlendWeights, dict[str, float]]:
     """Tune the blend per activity segment on the last ``tune_days`` of interactions, and measure it.
 
@@ -313,9 +322,17 @@ def tune_on_holdout(
             )
             weights[name] = {n: tuned_w.get(n, 0.0) for n in z0}
     tuned = BlendWeights(weights)
+    slot_metrics: dict[str, float] = {}
+    if new_items is not None:  # the slot count, tuned on the tuning half like the weights
+        total0, _ = blend_scores(blocks0, tuned, s0)
+        v0, t0 = mask_topk_(total0, 10, exclude=csr_rows_to_torch(past[b0.users], 0, len(b0.users), total0.device))
+        new_items, slot_metrics = tune_new_item_slots(new_items, past[b0.users], t0.cpu().numpy(), v0.cpu().numpy(),
+                                                      truth_all[b0.users])  # fmt: skip
     total, _ = blend_scores(blocks1, tuned, s1)
-    _, top = mask_topk_(total, 10, exclude=csr_rows_to_torch(past[b1.users], 0, len(b1.users), total.device))
+    values, top = mask_topk_(total, 10, exclude=csr_rows_to_torch(past[b1.users], 0, len(b1.users), total.device))
     top = top.cpu().numpy()
+    if new_items is not None:  # measured as published: with the chosen new-item slots
+        top = new_items.apply(past[b1.users], past[b1.users], top, values.cpu().numpy(), np.zeros(top.shape, bool))[0]
     truth1 = truth_all[b1.users]
     lists = RankedLists.build(top, truth1)
     metrics = {
@@ -326,12 +343,51 @@ def tune_on_holdout(
         "holdout_item_coverage_at_10": list_coverage(top, shape[1]),
         "coverage_weight": float(cfg.coverage_weight),
         "holdout_users": float(len(b1.users)),
+        **slot_metrics,
     }
     for idx, name in enumerate(SEGMENTS):
         seg_rows = np.flatnonzero(s1 == idx)
         if seg_rows.size:
             metrics[f"holdout_ndcg_at_10_{name}"] = RankedLists.build(top[seg_rows], truth1[seg_rows]).mean("ndcg", 10)
     return tuned, metrics
+
+
+def tune_new_item_slots(new_items: NewItemSlots, past_rows: sp.csr_matrix, top: np.ndarray, scores: np.ndarray,
+                        truth: sp.csr_matrix) -> tuple[NewItemSlots, dict[str, float]]:  # fmt: skip
+    """The new-item slot count (0..``new_items.slots``) with the best NDCG@10 of the tuning users' hold-out lists
+    (ties: more slots, since exposure is the point); each count's NDCG is recorded."""
+    from coldrec.evaluate.metrics import RankedLists
+
+    figures, best, best_ndcg = {}, 0, -1.0
+    for n in range(new_items.slots + 1):
+        items = new_items.with_slots(n).apply(past_rows, past_rows, top, scores, np.zeros(top.shape, bool))[0]
+        ndcg = RankedLists.build(items, truth).mean("ndcg", 10)
+        figures[f"tune_ndcg_at_10_new_item_slots_{n}"] = ndcg
+        if ndcg >= best_ndcg - 1e-12:
+            best, best_ndcg = n, max(ndcg, best_ndcg)
+    figures["new_item_slots"] = float(best)
+    return new_items.with_slots(best), figures
+
+
+def _item_age_days(spark, settings, run_date: dt.date, created_at: pd.Series, iidx: pd.Index) -> np.ndarray:
+    """Days from each item's creation to the run date (``created_at``; without it, the item's first non-bot event in
+    ``silver.events``; NaN if neither is known). One aggregate row per item is read."""
+    created = pd.to_datetime(created_at, utc=True, errors="coerce").dt.tz_localize(None).dt.normalize()
+    age = (pd.Timestamp(run_date) - created).dt.days.to_numpy(dtype=np.float64)
+    missing = np.isnan(age)
+    if missing.any() and lake.table_exists(spark, settings, "silver.events"):
+        first = (
+            lake.read_table(spark, settings, "silver.events")
+            .where((F.col(S.EVENT_DATE) <= F.lit(run_date.isoformat()).cast("date")) & ~F.col(S.IS_BOT))
+            .groupBy(S.ITEM_ID)
+            .agg(F.min(S.EVENT_DATE).alias("first"))
+            .toPandas()
+        )
+        at = iidx.get_indexer(first[S.ITEM_ID])
+        first_age = np.full(len(iidx), np.nan)
+        first_age[at[at >= 0]] = (pd.Timestamp(run_date) - pd.to_datetime(first["first"][at >= 0])).dt.days.to_numpy()
+        age = np.where(missing, first_age, age)
+    return age
 
 
 def _holdout_half_life(vals, rows, cols, rank, past, sources, users, truth_all, user_features, segment,

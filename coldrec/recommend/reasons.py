@@ -122,4 +122,7 @@ def reason_texts(
     out[(src == "cross_category") & ~cross] = "something new for you: " + cat[(src == "cross_category") & ~cross]
     relabel = new & ~item_item & (cat != "") & (src != "cross_category")
     out[relabel] = "new in " + cat[relabel]
+    slot = src == "new_item"  # a new-item slot is new by definition (recently created, barely sold)
+    out[slot & (cat != "")] = "new in " + cat[slot & (cat != "")]
+    out[slot & (cat == "")] = "new: close to what you like"
     return out.to_numpy(dtype=object)

@@ -27,10 +27,12 @@ from coldrec.recommend.blending import BlendWeights, activity_segment, attribute
 from coldrec.recommend.candidates import EASESource, Source, UserBatch
 from coldrec.recommend.cross_category import user_affinity, user_category_matrix
 from coldrec.recommend.filters import select_top_n
+from coldrec.recommend.new_items import NewItemSlots
 from coldrec.recommend.reasons import cf_anchor, ease_anchor, reason_texts
 from coldrec.recommend.topk import csr_rows_to_torch, mask_topk_
 
 CROSS = "cross_category"
+NEW_ITEM = "new_item"
 #: blend source name -> the ``source`` value written to gold.recommendations (content neighbours and brand affinity
 #: are content; EASE keeps its own name, ``ease``: its rows are explained by EASE's weights, not item-kNN's)
 SOURCE_LABELS = {"content_cf": "content", "brand": "content"}
@@ -54,6 +56,7 @@ class Catalog:
     category_affinity: np.ndarray | None = None  # categories x categories
     similarity_t: sp.csr_matrix | None = None  # items x items, row i = neighbours pointing at i (for reasons)
     signal: sp.csr_matrix | None = None  # recency-weighted history for the linear sources (None: ``history``)
+    new_item_slots: NewItemSlots | None = None  # the new-item rule (None: no new-item slots)
 
     @property
     def n_users(self) -> int:
@@ -111,11 +114,17 @@ class Recommender:
                                self.cfg.per_category_cap, self.cfg.cross_category_slots)  # fmt: skip
             # source of each selected item: the pool entry's attribution, or the reserved slot
             pos_in_pool = _positions(pool_items, sel.items)
-            rows, cols = np.nonzero(sel.items >= 0)
-            item = sel.items[rows, cols]
+            top, top_scores, new_slot = sel.items, sel.scores, np.zeros(sel.items.shape, dtype=bool)
+            if cat.new_item_slots is not None:
+                top, top_scores, new_slot = cat.new_item_slots.apply(
+                    cat.history[lo:hi], cat.exclude[lo:hi], sel.items, sel.scores, sel.cross_slot
+                )
+            rows, cols = np.nonzero(top >= 0)
+            item = top[rows, cols]
             source = names[pool_src[rows, pos_in_pool[rows, cols]]].astype(object)
             source[sel.cross_slot[rows, cols]] = CROSS
-            frames.append(self._rows(cat, lo, rows, cols, item, sel.scores[rows, cols], source, bought_cats))
+            source[new_slot[rows, cols]] = NEW_ITEM
+            frames.append(self._rows(cat, lo, rows, cols, item, top_scores[rows, cols], source, bought_cats))
             if on_block is not None:
                 on_block(hi - lo)
         if not frames:
