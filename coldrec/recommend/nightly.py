@@ -361,7 +361,7 @@ def tune_new_item_slots(new_items: NewItemSlots, past_rows: sp.csr_matrix, top: 
     figures, best, best_ndcg = {}, 0, -1.0
     for n in range(new_items.slots + 1):
         items = new_items.with_slots(n).apply(past_rows, past_rows, top, scores, np.zeros(top.shape, bool))[0]
-        ndcg = RankedLists.build(items, truth).mean("ndcg", 10)
+        ndcg = RankedLists.build(items, truth).mean("ndcg", min(10, top.shape[1]))
         figures[f"tune_ndcg_at_10_new_item_slots_{n}"] = ndcg
         if ndcg >= best_ndcg - 1e-12:
             best, best_ndcg = n, max(ndcg, best_ndcg)
