@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from coldrec.recommend.blending import list_coverage, tune_segment_weights
+from coldrec.ranking.blend import list_coverage, tune_segment_weights
 
 
 def test_list_coverage_counts_distinct_listed_items():

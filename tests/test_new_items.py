@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from coldrec.recommend.new_items import content_path_scores, new_item_candidates, place_new_items
+from coldrec.ranking.new_items import content_path_scores, new_item_candidates, place_new_items
 
 
 def test_candidates_are_recent_and_barely_sold():
@@ -61,10 +61,11 @@ def test_place_new_items_respects_the_slot_count(slots):
 
 def test_recommender_lists_carry_new_item_slots_with_a_new_reason():
     from coldrec.config import RecommendConfig
-    from coldrec.recommend.blending import BlendWeights
-    from coldrec.recommend.candidates import ItemKNNSource
-    from coldrec.recommend.new_items import NewItemSlots
-    from coldrec.recommend.scoring import Catalog, Recommender
+    from coldrec.ranking.blend import BlendWeights
+    from coldrec.ranking.lists import Catalog
+    from coldrec.ranking.new_items import NewItemSlots
+    from coldrec.ranking.sources import ItemKNNSource
+    from coldrec.recommend.rows import Recommender
 
     # 1 user who bought item 0 (content "a"); item-kNN ranks items 1 > 2 > 3; item 4 is new, content "a" too
     history = sp.csr_matrix(np.array([[1, 0, 0, 0, 0]], dtype=np.float32))
@@ -89,16 +90,28 @@ def test_recommender_lists_carry_new_item_slots_with_a_new_reason():
 
 
 def test_slot_count_is_tuned_on_the_hold_out_by_hand():
-    from coldrec.recommend.new_items import NewItemSlots
-    from coldrec.recommend.nightly import tune_new_item_slots
+    from coldrec.config import RecommendConfig
+    from coldrec.ranking.blend import BlendWeights
+    from coldrec.ranking.lists import Catalog, Ranker
+    from coldrec.ranking.new_items import NewItemSlots
+    from coldrec.ranking.sources import ItemKNNSource
+    from coldrec.recommend.tuning import tune_new_item_slots
 
     content = sp.csr_matrix(np.array([[1, 0], [0, 1], [0, 1], [0, 1], [1, 0]], dtype=np.float32))
-    past = sp.csr_matrix(np.array([[1, 0, 0, 0, 0], [0, 1, 0, 0, 0]], dtype=np.float32))  # u0 likes "a", u1 "b"
-    top, scores = np.array([[1, 2], [1, 2]]), np.array([[2.0, 1.0], [2.0, 1.0]])
+    past = sp.csr_matrix(np.array([[1, 0, 0, 0, 0], [0, 0, 0, 1, 0]], dtype=np.float32))  # u0 likes "a", u1 "b"
+    # item-kNN gives both users [i1, i2]; the new item i4 shares u0's content only
+    knn = sp.csr_matrix((np.array([0.9, 0.5, 0.9, 0.5], np.float32), ([0, 0, 3, 3], [1, 2, 1, 2])), shape=(5, 5))
+    cat = Catalog(
+        user_ids=np.arange(2), item_ids=np.arange(5), history=past, exclude=past, bought=past,
+        item_category=np.full(5, -1), category_names=[], item_titles=np.arange(5), item_is_new=np.zeros(5, bool),
+        demographic_segment=np.zeros(2, np.int64), new_item_slots=NewItemSlots(np.array([4]), content, None, 1),
+    )  # fmt: skip
+    weights = BlendWeights({"new": {"cf": 1.0}, "light": {"cf": 1.0}, "heavy": {"cf": 1.0}})
+    ranker = Ranker({"cf": ItemKNNSource(knn)}, weights, RecommendConfig(cross_category_slots=0, candidate_pool=5), 2)
     truth = sp.csr_matrix(np.array([[0, 0, 0, 0, 1], [0, 0, 1, 0, 0]], dtype=np.float32))  # u0 buys new item 4
-    slots, figures = tune_new_item_slots(NewItemSlots(np.array([4]), content, None, 1), past, top, scores, truth)
+    slots, figures = tune_new_item_slots(ranker, cat, truth)
     g2 = 1 / math.log2(3)
-    # 0 slots: u1 hits at 2 -> (0 + g2) / 2; 1 slot: u0 gets item 4 at place 2 (u1's profile does not match it)
+    # 0 slots: only u1 hits (i2 at 2) -> g2 / 2; 1 slot: u0 gets i4 at place 2 as well -> g2
     assert figures["tune_ndcg_at_10_new_item_slots_0"] == pytest.approx(g2 / 2)
     assert figures["tune_ndcg_at_10_new_item_slots_1"] == pytest.approx(g2)
     assert figures["new_item_slots"] == 1.0 and slots.slots == 1

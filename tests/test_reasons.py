@@ -7,10 +7,11 @@ import numpy as np
 import scipy.sparse as sp
 
 from coldrec.config import RecommendConfig
-from coldrec.recommend.blending import BlendWeights
-from coldrec.recommend.candidates import EASESource, ItemKNNSource
+from coldrec.ranking.blend import BlendWeights
+from coldrec.ranking.lists import Catalog
+from coldrec.ranking.sources import EASESource, ItemKNNSource
 from coldrec.recommend.reasons import ease_anchor, reason_texts
-from coldrec.recommend.scoring import Catalog, Recommender
+from coldrec.recommend.rows import Recommender
 
 
 def test_ease_anchor_is_the_largest_positive_term_of_the_ease_score():

@@ -58,7 +58,7 @@ def ease_anchor(
     Why EASE's own weights and not the item-kNN neighbours: an EASE score is ``sum_h history(u, h) * B[h, i]``, so
     the history item with the largest term is the one that drove it; an item-kNN neighbour may weigh nothing (or
     negatively) in EASE, and naming it would be a reason that is not true. ``B_rows`` is items x EASE's kept items
-    (:class:`~coldrec.recommend.candidates.EASESource`), ``keep_pos`` each item's column in it (-1: outside EASE,
+    (:class:`~coldrec.ranking.sources.EASESource`), ``keep_pos`` each item's column in it (-1: outside EASE,
     no anchor). Only a positive term is an anchor.
     """
     items = np.asarray(items, dtype=np.int64)
