@@ -299,7 +299,8 @@ def item_age_days(items: pd.DataFrame, first_seen: pd.DataFrame | None, item_ids
     """Days from each item's creation to the run date: ``created_at``, else its first non-bot event (``first_seen``),
     else NaN (unknown: never new)."""
     frame = items.drop_duplicates(S.ITEM_ID, keep="last").set_index(S.ITEM_ID).reindex(item_ids)
-    created = pd.to_datetime(frame[S.CREATED_AT], utc=True, errors="coerce").dt.tz_localize(None).dt.normalize()
+    raw = frame[S.CREATED_AT] if S.CREATED_AT in frame.columns else pd.Series(pd.NaT, index=frame.index)
+    created = pd.to_datetime(raw, utc=True, errors="coerce").dt.tz_localize(None).dt.normalize()
     age = (pd.Timestamp(run_date) - created).dt.days.to_numpy(dtype=np.float64)
     if first_seen is not None and len(first_seen):
         first = pd.to_datetime(first_seen.set_index(S.ITEM_ID)["first"].reindex(item_ids))
