@@ -115,3 +115,20 @@ def test_slot_count_is_tuned_on_the_hold_out_by_hand():
     assert figures["tune_ndcg_at_10_new_item_slots_0"] == pytest.approx(g2 / 2)
     assert figures["tune_ndcg_at_10_new_item_slots_1"] == pytest.approx(g2)
     assert figures["new_item_slots"] == 1.0 and slots.slots == 1
+
+
+def test_item_age_from_created_at_else_first_event():
+    import datetime as dt
+
+    import pandas as pd
+
+    from coldrec.recommend.nightly import item_age_days
+
+    run = dt.date(2026, 11, 20)
+    items = pd.DataFrame({"item_id": ["a", "b", "c"],
+                          "created_at": [pd.Timestamp("2026-11-17 15:00"), pd.NaT, pd.NaT]})  # fmt: skip
+    first = pd.DataFrame({"item_id": ["b", "a"], "first": [dt.date(2026, 10, 31), dt.date(2026, 1, 1)]})
+    age = item_age_days(items, first, np.array(["a", "b", "c", "d"], dtype=object), run)
+    # a: created 3 days back (its first event does not matter); b: first event 20 days back; c, d: unknown
+    np.testing.assert_array_equal(age[:2], [3.0, 20.0])
+    assert np.isnan(age[2:]).all()
