@@ -178,8 +178,8 @@ class RecommendConfig(BaseModel):
         "back up to the run date is new: the backtest's new-item segment"
     )
     coverage_weight: float = Field(
-        0.0, ge=0, description="blend tuning maximises NDCG@10 + this x catalog coverage of the tuning users' top-10 "
-        "lists (0: NDCG only)"
+        0.1, ge=0, description="blend tuning maximises NDCG@10 + this x catalog coverage of the tuning users' top-10 "
+        "lists (0: NDCG only; 0.1 measured in docs/evaluation.md)"
     )
     new_item_slots: int = Field(
         2, ge=0, description="at most this many places per list for new, barely sold items, ranked for each user by "
