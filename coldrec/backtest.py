@@ -26,6 +26,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from coldrec.data import schemas as S
+from coldrec.lake import single_row
 
 
 def positives(day_events: DataFrame) -> DataFrame:
@@ -59,11 +60,11 @@ def top_category(items: DataFrame) -> DataFrame:
     """``item_id, category``: the category path cut at the first level where the catalog's items differ (a
     catalog-wide root such as "All" says nothing), as the offline harness and the nightly lists define it."""
     levels = items.select(S.ITEM_ID, F.split(F.col(S.CATEGORY_PATH), S.CATEGORY_SEP, -1).alias("levels"))
-    depth = levels.agg(F.max(F.size("levels")).alias("d")).first()["d"] or 0
+    depth = single_row(levels.agg(F.max(F.size("levels")).alias("d")))["d"] or 0
     if depth <= 0:
         return levels.select(S.ITEM_ID, F.lit(None).cast("string").alias("category"))
     trimmed = [F.trim(F.element_at("levels", j + 1)) for j in range(depth)]
-    distinct = levels.agg(*[F.countDistinct(t).alias(f"l{j}") for j, t in enumerate(trimmed)]).first()
+    distinct = single_row(levels.agg(*[F.countDistinct(t).alias(f"l{j}") for j, t in enumerate(trimmed)]))
     level = next((j for j in range(depth) if distinct[f"l{j}"] > 1), depth - 1)
     cut = F.concat_ws(S.CATEGORY_SEP, F.slice("levels", 1, level + 1))
     return levels.select(S.ITEM_ID, F.when(F.size("levels") > level, cut).alias("category"))
@@ -123,9 +124,13 @@ def backtest(previous_lists: DataFrame, day_events: DataFrame, k: int, segments:
         .agg(F.sum("g").alias("idcg"))
     )
     per_user = per_user.join(idcg, on=S.USER_ID, how="inner")
-    row = per_user.agg(
-        F.count("*").alias("users"), F.avg("hit").alias("hit_rate"), F.avg(F.col("dcg") / F.col("idcg")).alias("ndcg")
-    ).first()
+    row = single_row(
+        per_user.agg(
+            F.count("*").alias("users"),
+            F.avg("hit").alias("hit_rate"),
+            F.avg(F.col("dcg") / F.col("idcg")).alias("ndcg"),
+        )
+    )
     out = {
         "backtest_users": float(row["users"] or 0),
         "backtest_hit_rate": float(row["hit_rate"] or 0.0),
@@ -142,15 +147,19 @@ def _segment_figures(pairs: DataFrame, per_user: DataFrame, seg: Segments) -> di
     known = seg.known_categories.withColumn("_known", F.lit(True))
     cat = cat.join(known, [S.USER_ID, "category"], how="left")
     is_cross = F.col("category").isNotNull() & F.col("_known").isNull()
-    pair_row = cat.agg(
-        F.sum(F.when(F.col("_new"), 1).otherwise(0)).alias("new_pairs"),
-        F.sum(F.when(F.col("_new"), F.col("hit")).otherwise(0.0)).alias("new_hits"),
-        F.sum(F.when(is_cross, 1).otherwise(0)).alias("cross_pairs"),
-        F.sum(F.when(is_cross, F.col("hit")).otherwise(0.0)).alias("cross_hits"),
-    ).first()
-    user_row = per_user.join(seg.new_users, S.USER_ID, how="inner").agg(
-        F.count("*").alias("n"), F.avg("hit").alias("hit_rate")
-    ).first()
+    pair_row = single_row(
+        cat.agg(
+            F.sum(F.when(F.col("_new"), 1).otherwise(0)).alias("new_pairs"),
+            F.sum(F.when(F.col("_new"), F.col("hit")).otherwise(0.0)).alias("new_hits"),
+            F.sum(F.when(is_cross, 1).otherwise(0)).alias("cross_pairs"),
+            F.sum(F.when(is_cross, F.col("hit")).otherwise(0.0)).alias("cross_hits"),
+        )
+    )
+    user_row = single_row(
+        per_user.join(seg.new_users, S.USER_ID, how="inner").agg(
+            F.count("*").alias("n"), F.avg("hit").alias("hit_rate")
+        )
+    )
     out = {
         "backtest_new_item_pairs": float(pair_row["new_pairs"] or 0),
         "backtest_cross_category_pairs": float(pair_row["cross_pairs"] or 0),
