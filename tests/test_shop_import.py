@@ -25,7 +25,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.spark]
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-ML100K = ROOT.parent / "shared" / "data" / "movielens-100k"
 CUSTOMERS = 300
 TOP_N = 10
 LAST_DAY = dt.date(1997, 12, 31)
@@ -144,13 +143,11 @@ def _assert_same(before: pd.DataFrame, after: pd.DataFrame, name: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def onboarded(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    if not (ML100K / "u.data").exists():
-        pytest.skip(f"MovieLens 100K not found in {ML100K}")
+def onboarded(tmp_path_factory: pytest.TempPathFactory, movielens_dir: Path) -> dict:
     base = tmp_path_factory.mktemp("shop")
     (base / "home").mkdir()
     env, log = _env(base), base / "onboarding.log"
-    purchases = write_shop_export(ML100K, base / "export")
+    purchases = write_shop_export(movielens_dir, base / "export")
     first, last = purchases["day"].min(), purchases["day"].max()
     export = base / "export"
     imported = _run(
