@@ -98,7 +98,8 @@ def prepare_export(work: Path, args: argparse.Namespace, env: dict[str, str], lo
     cmd = [
         str(BIN / "coldrec"), "generate", "--out", str(generated), "--quiet", "--start-date", START.isoformat(),
         "--users", str(args.users), "--items", str(args.items), "--days", str(args.days),
-        "--events-per-user-day", str(args.rate), "--new-item-share", "0.1", "--seed", "7", "--bad-rate", "0", "--bots", "0",
+        "--events-per-user-day", str(args.rate), "--new-item-share", "0.1", "--seed", "7",
+        "--bad-rate", "0", "--bots", "0",
     ]  # fmt: skip
     _, seconds = _run(cmd, env, log)
     console.print(f"generated the shop in {seconds:.0f} s")
