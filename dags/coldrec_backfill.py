@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 from airflow.sdk import Param, chain, dag, task
 
 from coldrec import orchestration as orch
+from coldrec.airflow_spark import ColdrecSparkSubmitOperator
 from coldrec.config import load_settings
 
 SETTINGS = load_settings()
@@ -29,8 +29,6 @@ SETTINGS = load_settings()
 @dag(
     dag_id="coldrec_backfill",
     schedule=None,
-    # manual only; an early start date so that no logical date a trigger may carry is "before the DAG began"
-    start_date=dt.datetime(1970, 1, 1, tzinfo=dt.UTC),
     catchup=False,
     max_active_runs=1,
     dagrun_timeout=dt.timedelta(hours=12),
@@ -61,14 +59,16 @@ def coldrec_backfill() -> None:
         return backfill_summary(run["first_date"], run["run_date"], champion, run["overrides_json"])
 
     run = resolve_run()
-    clean = SparkSubmitOperator(task_id="clean", **orch.backfill_clean_kwargs(SETTINGS))
-    interactions = SparkSubmitOperator(
+    clean = ColdrecSparkSubmitOperator(task_id="clean", **orch.backfill_clean_kwargs(SETTINGS))
+    interactions = ColdrecSparkSubmitOperator(
         task_id="interactions", **orch.spark_task_kwargs("build_interactions.py", settings=SETTINGS)
     )
-    similarities = SparkSubmitOperator(
+    similarities = ColdrecSparkSubmitOperator(
         task_id="similarities", **orch.spark_task_kwargs("compute_similarities.py", settings=SETTINGS)
     )
-    features = SparkSubmitOperator(task_id="features", **orch.spark_task_kwargs("build_features.py", settings=SETTINGS))
+    features = ColdrecSparkSubmitOperator(
+        task_id="features", **orch.spark_task_kwargs("build_features.py", settings=SETTINGS)
+    )
     champion = ensure_champion(run)
     chain(run, clean, interactions, [similarities, features])
     chain(features, champion)

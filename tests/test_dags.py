@@ -149,7 +149,7 @@ def test_backfill_task_graph(parsed: dict) -> None:
         "summary": ["ensure_champion", "resolve_run", "similarities"],
     }
     assert {k: v["upstream"] for k, v in tasks.items()} == expected_upstream
-    spark_tasks = {k for k, v in tasks.items() if v["type"] == "SparkSubmitOperator"}
+    spark_tasks = {k for k, v in tasks.items() if v["type"] == "ColdrecSparkSubmitOperator"}
     assert spark_tasks == {"clean", "interactions", "similarities", "features"}
     assert all(tasks[t]["pool"] == "spark" for t in spark_tasks)
     assert tasks["ensure_champion"]["queue"] == "gpu" and tasks["ensure_champion"]["pool"] == "gpu"
