@@ -3,8 +3,8 @@ Airflow (`airflow dags test coldrec_nightly LAST`, no AIRFLOW_CONN_* in the envi
 
 The export is written from MovieLens 100K in a shop's own column names: ratings become purchases (order number,
 customer number, SKU, order time, quantity, unit price), u.item a product catalog, u.user a customer list. The
-calendar is moved (by whole days) so the history ends on 1997-12-31: dates long before the DAGs' start dates.
-Bounded: the customers 1..300 of ML-100K only (about 32k purchases, 1.6k products), 3 training epochs, TF-IDF texts.
+calendar is squeezed, order kept, into November and December 1997: dates long before 2026. Bounded: the customers
+1..300 of ML-100K only (about 32k purchases, 1.6k products), 61 days, 3 training epochs, TF-IDF texts.
 Also checked: a second `coldrec backfill` of the same range leaves every table it writes identical.
 """
 
@@ -28,6 +28,7 @@ BIN = Path(sys.executable).parent
 CUSTOMERS = 300
 TOP_N = 10
 LAST_DAY = dt.date(1997, 12, 31)
+DAYS = 61
 #: what the backfill writes, compared between two runs (ops.run_metrics holds timings: not compared)
 TABLES = (
     "silver/events",
@@ -48,14 +49,16 @@ def write_shop_export(ml: Path, out: Path) -> pd.DataFrame:
     """purchases.csv, products.csv, customers.csv in the shop's column names; returns the purchases."""
     ratings = pd.read_csv(ml / "u.data", sep="\t", names=["user", "item", "rating", "ts"])
     ratings = ratings[ratings["user"] <= CUSTOMERS].sort_values(["ts", "user", "item"]).reset_index(drop=True)
-    when = pd.to_datetime(ratings["ts"], unit="s", utc=True)
-    shift = pd.Timedelta(days=(LAST_DAY - when.max().date()).days)
+    # the 7 months of ML-100K squeezed, in order, into the last DAYS days of 1997 (fewer day folders to clean)
+    span = ratings["ts"].max() - ratings["ts"].min() + 1
+    end = pd.Timestamp(LAST_DAY + dt.timedelta(days=1), tz="UTC")
+    when = end - pd.to_timedelta((ratings["ts"].max() + 1 - ratings["ts"]) * (DAYS * 86400 / span), unit="s")
     purchases = pd.DataFrame(
         {
             "order_no": "SO-" + pd.Series(np.arange(1, len(ratings) + 1)).astype(str).str.zfill(6),
             "customer_no": "C" + ratings["user"].astype(str),
             "sku": "SKU-" + ratings["item"].astype(str),
-            "ordered_at": (when + shift).dt.strftime("%Y-%m-%d %H:%M:%S"),
+            "ordered_at": when.dt.strftime("%Y-%m-%d %H:%M:%S"),
             "qty": 1,
             "unit_price": (4.99 + ratings["item"] % 20).round(2),
         }
@@ -167,11 +170,11 @@ def onboarded(tmp_path_factory: pytest.TempPathFactory, movielens_dir: Path) -> 
     backfill = [str(BIN / "coldrec"), "backfill", "--from", first.isoformat(), "--to", str(last - dt.timedelta(1))]
     runs = []
     for _ in range(2):  # the second run must change nothing
-        proc = _run([*backfill, "--json"], env, log, 1800)
+        proc = _run([*backfill, "--json"], env, log, 3600)
         assert proc.returncode == 0, log.read_text()[-5000:]
         runs.append((json.loads(proc.stdout.strip().splitlines()[-1]), _snapshot(base / "lake")))
     assert _run([str(BIN / "airflow"), "db", "migrate"], env, log, 600).returncode == 0, log.read_text()[-3000:]
-    nightly = _run([str(BIN / "airflow"), "dags", "test", "coldrec_nightly", last.isoformat()], env, log, 1800)
+    nightly = _run([str(BIN / "airflow"), "dags", "test", "coldrec_nightly", last.isoformat()], env, log, 3600)
     return {"base": base, "log": log, "purchases": purchases, "runs": runs, "nightly": nightly, "last": last}
 
 
