@@ -1,4 +1,4 @@
-"""The compiled CPU top-k (coldrec.recommend.topk_cpu) against a NumPy reference, and the scorer paths using it."""
+"""The compiled CPU top-k (coldrec.ranking.topk_cpu) against a NumPy reference, and the scorer paths using it."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from coldrec.recommend.topk import embedding_topk, mask_topk_
-from coldrec.recommend.topk_cpu import groups_for, rows_topk
+from coldrec.ranking.topk import embedding_topk, mask_topk_
+from coldrec.ranking.topk_cpu import groups_for, rows_topk
 
 
 def reference(block: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
