@@ -402,7 +402,10 @@ def test_text_vectors_are_cached_by_text_and_only_new_texts_are_encoded(spark, s
 
 @pytest.mark.spark
 def test_text_vectors_are_encoded_in_committed_steps(spark, settings):
-    """Five texts in steps of two: three appends (ceil(5 / 2)), each text encoded exactly once, same vectors."""
+    """Five texts in steps of about two (three hash buckets): more than one append, each text encoded exactly once.
+
+    Steps are hash buckets, not row numbers, on purpose: a bucket's texts stay the same if Spark recomputes the
+    missing texts after an append (a row numbering shifted then, encoding some texts twice and others never)."""
     from coldrec import lake
     from coldrec.features.job import refresh_text_vectors
 
@@ -416,4 +419,4 @@ def test_text_vectors_are_encoded_in_committed_steps(spark, settings):
         float(len(f"{r[S.TITLE] or ''} {r[S.DESCRIPTION] or ''}")) for r in items.collect()
     )
     history = spark.sql(f"DESCRIBE HISTORY delta.`{lake.table_path(settings, 'gold.text_vectors')}`")
-    assert history.where("operation = 'WRITE'").count() == 3
+    assert 1 < history.where("operation = 'WRITE'").count() <= 3

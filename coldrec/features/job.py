@@ -11,7 +11,7 @@ import json
 import logging
 import time
 
-from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from coldrec import lake
@@ -20,11 +20,10 @@ from coldrec.data import schemas as S
 from coldrec.features import tables  # noqa: F401 - registers the feature tables with the lake
 from coldrec.features.common import layout_of
 from coldrec.features.items import build_item_features
-from coldrec.features.text import TEXT_HASH, TextEncoder, encode_texts, item_text, make_text_encoder, missing_texts
+from coldrec.features.text import TextEncoder, encode_texts, item_text, make_text_encoder, missing_texts, text_chunk
 from coldrec.features.users import build_user_features
 
 log = logging.getLogger(__name__)
-STEP = "_step"
 
 
 def _read_or_empty(spark: SparkSession, settings: Settings, name: str) -> DataFrame:
@@ -49,21 +48,14 @@ def refresh_text_vectors(
     cached = lake.read_table(spark, settings, table).where(F.col("encoder") == encoder.name)
     texts = items.select(item_text(S.TITLE, S.DESCRIPTION).alias("text"))
     n_texts = texts.distinct().count()
-    # steps of exactly `text_encode_chunk` texts (the last one smaller), in text-hash order: a rerun splits the same
-    # way; the numbering gathers the (small) texts in one partition, the repartition spreads the encoding again
-    chunk = settings.features.text_encode_chunk
-    order = Window.orderBy(TEXT_HASH).rowsBetween(Window.unboundedPreceding, Window.currentRow)
-    numbered = missing_texts(texts, "text", cached).withColumn(
-        STEP, F.floor((F.row_number().over(order) - 1) / F.lit(chunk))
-    )
-    missing = numbered.repartition(spark.sparkContext.defaultParallelism).persist()
+    missing = missing_texts(texts, "text", cached).persist()
     try:
         n_new = missing.count()
-        n_chunks = max(1, -(-n_new // chunk))
+        n_chunks = max(1, -(-n_new // settings.features.text_encode_chunk))
         log.info("features: %d distinct item texts, %d to encode with %s", n_texts, n_new, encoder.name)
         started = time.perf_counter()
         for i in range(n_chunks if n_new else 0):  # steps of the work (a handful), not rows
-            step = missing.where(F.col(STEP) == i).drop(STEP)
+            step = missing.where(text_chunk(n_chunks) == i) if n_chunks > 1 else missing
             lake.append(encode_texts(step, "text", encoder), settings, table)  # encodes while it writes
             log.info(
                 "features: text vectors %d/%d steps committed (~%d of %d texts, %.0f s)",

@@ -178,6 +178,11 @@ def encode_missing_texts(texts: DataFrame, text_col: str, cached: DataFrame, enc
     return encode_texts(missing_texts(texts, text_col, cached), text_col, encoder)
 
 
+def text_chunk(n_chunks: int) -> Column:
+    """Which of ``n_chunks`` encoding steps a text belongs to (by its hash: a rerun splits the same way)."""
+    return F.pmod(F.xxhash64(F.col(TEXT_HASH)), F.lit(n_chunks))
+
+
 def attach_text_vectors(df: DataFrame, text_col: str, out_col: str, vectors: DataFrame, dim: int) -> DataFrame:
     """``df`` with ``out_col`` looked up from ``vectors`` (``text_hash, vector``) by the hash of ``text_col``; a text
     without a cached vector (none, after :func:`encode_missing_texts` was appended) gets zeros, never a null."""
