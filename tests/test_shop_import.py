@@ -127,6 +127,9 @@ def _snapshot(lake: Path) -> dict[str, pd.DataFrame]:
 
     out = {}
     for name in TABLES:
+        if not (lake / name / "_delta_log").exists():  # gold.text_vectors: TF-IDF vectors are not cached
+            out[name] = pd.DataFrame()
+            continue
         frame = read_delta(str(lake / name)).to_pandas()
         keys = [c for c in frame.columns if not isinstance(frame[c].iloc[0] if len(frame) else None, np.ndarray)]
         out[name] = frame.sort_values(keys).reset_index(drop=True) if len(frame) else frame
