@@ -83,6 +83,9 @@ class FeaturesConfig(BaseModel):
     tfidf_features: int = Field(2**12, ge=16, description="HashingTF buckets of the TF-IDF encoder")
     tfidf_min_doc_freq: int = Field(1, ge=0, description="IDF: terms in fewer documents get weight 0")
     minilm_batch_size: int = Field(64, ge=1, description="texts per MiniLM forward pass")
+    text_encode_chunk: int = Field(
+        5000, ge=1, description="texts encoded per committed step of gold.text_vectors (progress; a retry resumes)"
+    )
     kmeans_k: int | None = Field(None, ge=2, description="fixed user-portrait k; None: chosen by silhouette")
     kmeans_k_candidates: list[int] = Field([2, 4, 6, 8], description="k tried when kmeans_k is None")
     kmeans_max_iter: int = Field(20, ge=1)

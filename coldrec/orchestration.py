@@ -161,3 +161,37 @@ def asset_uri(settings: Settings, table: str) -> str:
     """An Airflow Asset URI for a lake table (file:// locally, the object store's scheme on a cluster)."""
     path = table_path(settings, table)
     return path if "://" in path else f"file://{path}"
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# The backfill DAG (coldrec_backfill): a range of days instead of one run date
+# ------------------------------------------------------------------------------------------------------------------
+#: the range's first day in templated fields (the last day is ``run_date``: the date the later steps are built for)
+FIRST_DATE_TEMPLATE = "{{ ti.xcom_pull(task_ids='resolve_run')['first_date'] }}"
+
+
+def resolve_backfill(params: dict[str, Any] | None) -> dict[str, str]:
+    """The backfill DAG's first task: ``from``/``to`` params -> ``first_date``, ``run_date`` (= ``to``) and the
+    overrides (the run's own plus the backfill's clean rules, see :mod:`coldrec.backfill`)."""
+    from coldrec.backfill import HISTORY_CLEAN_OVERRIDES, check_range
+
+    params = params or {}
+    if not params.get("from") or not params.get("to"):
+        raise ValueError("coldrec_backfill needs the params 'from' and 'to' (YYYY-MM-DD)")
+    first = dt.date.fromisoformat(str(params["from"])[:10])
+    last = dt.date.fromisoformat(str(params["to"])[:10])
+    check_range(first, last)
+    overrides = run_overrides(params)
+    overrides["clean"] = {**HISTORY_CLEAN_OVERRIDES, **overrides.get("clean", {})}
+    return {
+        "first_date": first.isoformat(),
+        "run_date": last.isoformat(),
+        "overrides_json": json.dumps(overrides, sort_keys=True),
+    }
+
+
+def backfill_clean_kwargs(settings: Settings | None = None) -> dict[str, Any]:
+    """SparkSubmitOperator kwargs of the backfill's cleaning: ``jobs/clean_events.py --date FIRST --until LAST``."""
+    kwargs = spark_task_kwargs("clean_events.py", settings=settings)
+    kwargs["application_args"] = ["--date", FIRST_DATE_TEMPLATE, "--until", RUN_DATE_TEMPLATE]
+    return kwargs

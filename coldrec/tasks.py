@@ -21,26 +21,30 @@ def _settings(overrides_json: str | None) -> Settings:
     return load_settings(overrides)
 
 
-def ensure_champion(run_date: str, overrides_json: str | None = None) -> str:
-    """Make sure a champion model exists before scoring: train one on the run's data if the registry has none.
+def ensure_champion_for(settings: Settings, run_date: dt.date) -> tuple[str, bool]:
+    """Make sure a champion model exists: train one on the run date's data if the registry has none.
 
-    Returns the champion's registry version (the one the score task will load).
+    Returns the champion's registry version and whether it was trained now (the backfill's summary says so).
     """
     from coldrec.models.pipeline import run_training
     from coldrec.models.tracking import champion_version
 
-    settings = _settings(overrides_json)
     version = champion_version(settings)
     if version is not None:
         log.info("champion coldrec-autoencoder version %s exists; no training needed", version)
-        return str(version)
+        return str(version), False
     log.info("no champion in %s: training one on the data of %s", settings.tracking_uri, run_date)
     forced = settings.model_copy(update={"train": settings.train.model_copy(update={"promote": True})})
-    run_training(forced, dt.date.fromisoformat(run_date), show_progress=False)
+    run_training(forced, run_date, show_progress=False)
     version = champion_version(settings)
     if version is None:
         raise RuntimeError("training finished but no champion was registered")
-    return str(version)
+    return str(version), True
+
+
+def ensure_champion(run_date: str, overrides_json: str | None = None) -> str:
+    """The nightly's task: a champion before scoring (see :func:`ensure_champion_for`); returns its version."""
+    return ensure_champion_for(_settings(overrides_json), dt.date.fromisoformat(run_date))[0]
 
 
 def score_users(run_date: str, overrides_json: str | None = None) -> int:

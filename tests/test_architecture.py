@@ -60,6 +60,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
         "wiring",
         (
             "coldrec.tasks",
+            "coldrec.backfill",
             "coldrec.cli",
             "coldrec.commands",
             "coldrec.orchestration",
@@ -74,7 +75,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
 RANKING_MAY_IMPORT = ("coldrec.ranking", "coldrec.config", "coldrec.data")
 
 #: Modules that may import coldrec modules inside functions (see rule 3).
-LAZY_WIRING = ("coldrec.tasks", "coldrec.cli", "coldrec.commands", "coldrec.orchestration")
+LAZY_WIRING = ("coldrec.tasks", "coldrec.backfill", "coldrec.cli", "coldrec.commands", "coldrec.orchestration")
 
 #: Other imports of a coldrec module inside a function, (importer, imported): why. A heavy optional dependency
 #: only, never a cycle dodge.

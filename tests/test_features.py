@@ -398,3 +398,25 @@ def test_text_vectors_are_cached_by_text_and_only_new_texts_are_encoded(spark, s
     assert lake.read_table(spark, settings, "gold.text_vectors").count() == 6
     row = build_item_features(edited, inter, CFG, as_of=AS_OF, encoder=encoder, text_vectors=vectors)
     assert row.where(F.col(S.ITEM_ID) == "i3").first()["features"][-3:] == [len("Big tent "), 1.0, 1.0]
+
+
+@pytest.mark.spark
+def test_text_vectors_are_encoded_in_committed_steps(spark, settings):
+    """Five texts in steps of about two (three hash buckets): more than one append, each text encoded exactly once.
+
+    Steps are hash buckets, not row numbers, on purpose: a bucket's texts stay the same if Spark recomputes the
+    missing texts after an append (a row numbering shifted then, encoding some texts twice and others never)."""
+    from coldrec import lake
+    from coldrec.features.job import refresh_text_vectors
+
+    items, _, _ = _frames(spark)
+    stepped = settings.model_copy(update={"features": settings.features.model_copy(update={"text_encode_chunk": 2})})
+    vectors, counts = refresh_text_vectors(spark, stepped, items, _LengthEncoder())
+    assert counts == {"texts_encoded": 5.0, "texts_cached": 0.0}
+    rows = vectors.collect()
+    assert len(rows) == len({r["text_hash"] for r in rows}) == 5
+    assert sorted(r["vector"][0] for r in rows) == sorted(
+        float(len(f"{r[S.TITLE] or ''} {r[S.DESCRIPTION] or ''}")) for r in items.collect()
+    )
+    history = spark.sql(f"DESCRIBE HISTORY delta.`{lake.table_path(settings, 'gold.text_vectors')}`")
+    assert 1 < history.where("operation = 'WRITE'").count() <= 3

@@ -160,14 +160,28 @@ def text_hash(text: Column) -> Column:
     return F.sha2(text, 256)
 
 
-def encode_missing_texts(texts: DataFrame, text_col: str, cached: DataFrame, encoder: TextEncoder) -> DataFrame:
-    """``encoder, text_hash, vector`` for the distinct texts of ``texts`` that ``cached`` (rows of this encoder)
-    does not hold yet: the only ones the encoder has to run on."""
+def missing_texts(texts: DataFrame, text_col: str, cached: DataFrame) -> DataFrame:
+    """``text_hash, <text_col>`` of the distinct texts of ``texts`` that ``cached`` (one encoder's rows) lacks."""
     distinct = texts.select(text_hash(F.col(text_col)).alias(TEXT_HASH), F.col(text_col)).dropDuplicates([TEXT_HASH])
-    missing = distinct.join(cached.select(TEXT_HASH), on=TEXT_HASH, how="left_anti")
+    return distinct.join(cached.select(TEXT_HASH), on=TEXT_HASH, how="left_anti")
+
+
+def encode_texts(missing: DataFrame, text_col: str, encoder: TextEncoder) -> DataFrame:
+    """``encoder, text_hash, vector`` rows of ``gold.text_vectors`` for ``text_hash, <text_col>`` rows."""
     return encoder.transform(missing, text_col, VECTOR).select(
         F.lit(encoder.name).alias("encoder"), F.col(TEXT_HASH), F.col(VECTOR)
     )
+
+
+def encode_missing_texts(texts: DataFrame, text_col: str, cached: DataFrame, encoder: TextEncoder) -> DataFrame:
+    """``encoder, text_hash, vector`` for the distinct texts of ``texts`` that ``cached`` (rows of this encoder)
+    does not hold yet: the only ones the encoder has to run on."""
+    return encode_texts(missing_texts(texts, text_col, cached), text_col, encoder)
+
+
+def text_chunk(n_chunks: int) -> Column:
+    """Which of ``n_chunks`` encoding steps a text belongs to (by its hash: a rerun splits the same way)."""
+    return F.pmod(F.xxhash64(F.col(TEXT_HASH)), F.lit(n_chunks))
 
 
 def attach_text_vectors(df: DataFrame, text_col: str, out_col: str, vectors: DataFrame, dim: int) -> DataFrame:
