@@ -364,12 +364,14 @@ def _exclusions(spark, settings, run_date, types, uidx, iidx, shape, bought) -> 
 
 def _champion(settings):
     try:
-        from coldrec.models.tracking import load_champion
+        from coldrec.models.tracking import load_champion, no_champion, registry_unavailable
     except ImportError:
         return None
     try:
         return load_champion(settings)
-    except Exception as exc:  # no registered champion yet (first run): score without models
+    except Exception as exc:
+        if not no_champion(exc):  # MLflow down is not "no champion": fail, Airflow retries (docs/reliability.md)
+            raise registry_unavailable(settings, exc) from exc
         log.warning("no champion model (%s): scoring with cf, content and popularity only", exc)
         return None
 
