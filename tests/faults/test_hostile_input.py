@@ -49,6 +49,30 @@ def hostile_run(spark, tmp_path_factory: pytest.TempPathFactory, request: pytest
     return {"settings": settings, "day": day, "report": report, "seconds": seconds, "n": request.param}
 
 
+def test_quarantine_rows_are_valid_utf8_text_plus_the_exact_bytes(spark, tmp_path):
+    """The unit behind the fix: a raw record that is not UTF-8 becomes U+FFFD text + its exact bytes, and the
+    written table reads with pandas and Polars (before the fix pyarrow refused it: "Wrapping ... failed")."""
+    import polars as pl
+    from pyspark.sql import functions as F
+
+    from coldrec import lake
+    from coldrec.clean.catalog import to_rejected
+    from coldrec.clean.validate import REASON
+
+    settings = lake_settings(tmp_path)
+    lines = [b'{"user_id": "u\xff\xfe1"}', b"\x89PNG\x00\x1a", "caf\u00e9 ok".encode()]
+    frame = spark.createDataFrame([(b, f"f{i}") for i, b in enumerate(lines)], "b binary, source_file string")
+    validated = frame.select(
+        F.col("b").cast("string").alias("raw"), "source_file", F.lit(DAY).alias("run_date"),
+        F.lit("malformed_record").alias(REASON),
+    )  # fmt: skip
+    lake.overwrite_partition(to_rejected(validated, "events", "run_date"), settings, "silver.rejected", DAY)
+    got = _pandas(settings, "silver.rejected").sort_values("source_file")
+    assert [bytes(b) for b in got["raw_bytes"]] == lines
+    assert list(got["raw"]) == ['{"user_id": "u\ufffd\ufffd1"}', "\ufffdPNG\x00\x1a", "caf\u00e9 ok"]
+    assert pl.read_delta(_path(settings, "silver.rejected")).height == 3
+
+
 def test_at_least_ten_thousand_records_of_twelve_kinds(hostile_run):
     day = hostile_run["day"]
     assert len(day.records) + len(day.csv_ids) >= hostile_run["n"] >= 2_000
