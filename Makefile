@@ -13,12 +13,13 @@ IVY_STAMP := .coldrec/ivy/.resolved
 # `make test-all` or `make test PYTEST_ARGS="-m slow"`.
 PYTEST_ARGS ?= -m "not slow"
 
-.PHONY: setup demo test test-all faults lint bench clean-state help
+.PHONY: setup demo test test-all test-portability faults lint bench clean-state help
 
 help:
 	@echo "make demo   - set up, generate a sample shop and run the whole nightly pipeline locally"
 	@echo "make test   - set up and run ruff + the test suite without the slow tests"
 	@echo "make test-all - the same with the slow tests (real data sets, end-to-end DAG runs, a Spark cluster)"
+	@echo "make test-portability - the Spark-free tests under 1 and 2 threads (float results must not depend on it)"
 	@echo "make faults - run the whole fault-injection suite (tests/faults, slow part included) and print its figures"
 	@echo "make bench  - run the benchmarks in bench/"
 
@@ -50,6 +51,13 @@ test: setup
 
 test-all:
 	@$(MAKE) --no-print-directory test PYTEST_ARGS=""
+
+# The tests without Spark (the numeric ones: top-k, models, blending, metrics, baselines) under 1 and 2 threads of
+# torch, OpenMP and BLAS: a float assertion that holds for one thread count or one CPU's kernels only fails here.
+test-portability: setup
+	@for t in 1 2; do echo "== $$t thread(s)"; \
+	  COLDREC_TEST_TORCH_THREADS=$$t OMP_NUM_THREADS=$$t MKL_NUM_THREADS=$$t OPENBLAS_NUM_THREADS=$$t NUMBA_NUM_THREADS=$$t \
+	  $(BIN)/python -m pytest -q -m "not slow and not spark" -p no:cacheprovider || exit 1; done
 
 # The figures table of docs/reliability.md is regenerated from what the suite measured (FAULTS_WRITE= to only print).
 FAULTS_WRITE ?= --write docs/reliability.md

@@ -1,11 +1,11 @@
 """All-user top-50 scoring throughput beside a bare torch.matmul of the same shapes, in the same run.
 
 What is timed (default 100k users x 20k items, latent 64, batches of 4096 users, CUDA when present):
-- ``scoring``: coldrec.recommend.topk.embedding_topk - per batch one GEMM (+ item bias) into a reused buffer, the
+- ``scoring``: coldrec.ranking.topk.embedding_topk - per batch one GEMM (+ item bias) into a reused buffer, the
   user's purchased items (``--seen`` per user, random) masked in place, the top-50 in two stages
-  (:func:`coldrec.recommend.topk.two_stage_topk`); timed again with one plain ``torch.topk`` for reference;
+  (:func:`coldrec.ranking.topk.two_stage_topk`); timed again with one plain ``torch.topk`` for reference;
 - ``matmul``: the same GEMMs (same batch shapes, same output buffer), nothing else; on CPU the scorer cuts each
-  batch into cache-sized tiles (:func:`coldrec.recommend.topk.cpu_tile_rows`), so the bare GEMM is timed in those
+  batch into cache-sized tiles (:func:`coldrec.ranking.topk.cpu_tile_rows`), so the bare GEMM is timed in those
   tiles too, and ``share_of_matmul`` is taken against the faster of the two bare timings (the GEMM's best case);
 - ``blend``: the nightly Recommender's block path for a sample of users (an embedding source, item-kNN over a sparse
   top-50 similarity and segment popularity, z-scored and blended per segment, masked, top-200 pool), reported as
@@ -25,7 +25,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from coldrec.recommend.topk import cpu_tile_rows, embedding_topk, pick_device
+from coldrec.ranking.topk import cpu_tile_rows, embedding_topk, pick_device
 
 
 def _seen(n_users: int, n_items: int, per_user: int, rng: np.random.Generator) -> sp.csr_matrix:
@@ -66,9 +66,9 @@ def bench_blend(n_users: int, n_items: int, dim: int, rng: np.random.Generator, 
     """users/s of the nightly Recommender block path on a sample of users (see module doc); ``batch_users`` 0 is
     the nightly default (auto by device)."""
     from coldrec.config import RecommendConfig
-    from coldrec.recommend.blending import BlendWeights
-    from coldrec.recommend.candidates import ItemKNNSource, PopularitySource, Source, UserBatch
-    from coldrec.recommend.scoring import Catalog, Recommender
+    from coldrec.ranking.blend import BlendWeights
+    from coldrec.ranking.sources import ItemKNNSource, PopularitySource, Source, UserBatch
+    from coldrec.recommend.rows import Catalog, Recommender
 
     class Embedding(Source):
         name = "autoencoder"

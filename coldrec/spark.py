@@ -87,8 +87,10 @@ def build_spark(
     if not under_spark_submit():
         builder = builder.master(settings.spark_master)
         if settings.spark_master.startswith("local") and not os.environ.get("PYSPARK_PYTHON"):
-            # local executors must run this interpreter (the venv with numpy/scipy), not whatever `python3` is
-            builder = builder.config("spark.pyspark.python", sys.executable)
+            # Local Python workers must run this interpreter (the venv with numpy and coldrec), not whatever
+            # `python3` is on PATH. PySpark's driver reads only the PYSPARK_PYTHON variable for its workers (the
+            # `spark.pyspark.python` conf is spark-submit's), so a bare `.venv/bin/coldrec` needs it set here.
+            os.environ["PYSPARK_PYTHON"] = sys.executable
     for key, value in {**settings.spark_conf, **(extra_conf or {})}.items():
         builder = builder.config(key, value)
     builder = configure_spark_with_delta_pip(builder, extra_packages=extra_packages or [])

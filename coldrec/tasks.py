@@ -47,7 +47,7 @@ def score_users(run_date: str, overrides_json: str | None = None) -> int:
     """Score every known user with the champion models and stage the lists for the quality gate."""
     from coldrec import lake
     from coldrec.publish import STAGE_TABLE
-    from coldrec.recommend.scoring import score_all_users
+    from coldrec.recommend.nightly import score_all_users
     from coldrec.spark import build_spark
 
     settings = _settings(overrides_json)

@@ -8,12 +8,10 @@ compaction never delays the lists.
 
 from __future__ import annotations
 
-import datetime as dt
-
-from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 from airflow.sdk import Param, dag, task
 
 from coldrec import orchestration as orch
+from coldrec.airflow_spark import ColdrecSparkSubmitOperator
 from coldrec.config import load_settings
 
 SETTINGS = load_settings()
@@ -22,7 +20,6 @@ SETTINGS = load_settings()
 @dag(
     dag_id="coldrec_maintenance",
     schedule="0 5 * * *",
-    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
     catchup=False,
     max_active_runs=1,
     default_args=orch.DEFAULT_ARGS,
@@ -38,7 +35,7 @@ def coldrec_maintenance() -> None:
     def resolve_run(params=None, logical_date=None, dag_run=None) -> dict[str, str]:
         return orch.resolve_run(params, logical_date, getattr(dag_run, "run_after", None))
 
-    maintain = SparkSubmitOperator(
+    maintain = ColdrecSparkSubmitOperator(
         task_id="maintain_tables", **orch.spark_task_kwargs("maintain_tables.py", settings=SETTINGS)
     )
     resolve_run() >> maintain

@@ -9,18 +9,20 @@ with the champion models, gates the lists on quality and publishes them to `gold
   before the trigger.
 * **Params**: `run_date`, `top_n`, `overrides` (any coldrec setting, e.g. `{"clean": {"max_reject_share": 0.1}}`).
 * **Backfill**: `airflow backfill create --dag-id coldrec_nightly --from-date 2026-11-01 --to-date 2026-11-07`.
-* Spark tasks run `jobs/*.py` through `spark_default` (local by default; a cluster by changing the connection).
+* Spark tasks run `jobs/*.py` on the `spark_default` connection's master when it is configured, else on
+  `COLDREC_SPARK_MASTER` (`local[*]` by default), never a silent `yarn`.
+* No start date: any logical date a shop's data has runs its tasks (`airflow dags test coldrec_nightly 2025-03-01`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 
-from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 from airflow.sdk import Asset, Param, chain, dag, task
 from airflow.timetables.interval import CronDataIntervalTimetable
 
 from coldrec import orchestration as orch
+from coldrec.airflow_spark import ColdrecSparkSubmitOperator
 from coldrec.config import load_settings
 
 SETTINGS = load_settings()
@@ -30,7 +32,6 @@ RECOMMENDATIONS = Asset(name="coldrec.gold.recommendations", uri=orch.asset_uri(
 @dag(
     dag_id="coldrec_nightly",
     schedule=CronDataIntervalTimetable("0 2 * * *", timezone="UTC"),
-    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
     catchup=False,
     max_active_runs=1,
     dagrun_timeout=dt.timedelta(hours=6),
@@ -65,18 +66,20 @@ def coldrec_nightly() -> None:
         return score_users(run["run_date"], run["overrides_json"])
 
     run = resolve_run()
-    clean = SparkSubmitOperator(task_id="clean", **orch.spark_task_kwargs("clean_events.py", settings=SETTINGS))
-    interactions = SparkSubmitOperator(
+    clean = ColdrecSparkSubmitOperator(task_id="clean", **orch.spark_task_kwargs("clean_events.py", settings=SETTINGS))
+    interactions = ColdrecSparkSubmitOperator(
         task_id="interactions", **orch.spark_task_kwargs("build_interactions.py", settings=SETTINGS)
     )
-    similarities = SparkSubmitOperator(
+    similarities = ColdrecSparkSubmitOperator(
         task_id="similarities", **orch.spark_task_kwargs("compute_similarities.py", settings=SETTINGS)
     )
-    features = SparkSubmitOperator(task_id="features", **orch.spark_task_kwargs("build_features.py", settings=SETTINGS))
-    gate = SparkSubmitOperator(
+    features = ColdrecSparkSubmitOperator(
+        task_id="features", **orch.spark_task_kwargs("build_features.py", settings=SETTINGS)
+    )
+    gate = ColdrecSparkSubmitOperator(
         task_id="evaluate_and_gate", **orch.spark_task_kwargs("materialize_topn.py", "--gate-only", settings=SETTINGS)
     )
-    publish = SparkSubmitOperator(
+    publish = ColdrecSparkSubmitOperator(
         task_id="publish",
         outlets=[RECOMMENDATIONS],
         **orch.spark_task_kwargs("materialize_topn.py", "--publish-only", settings=SETTINGS),

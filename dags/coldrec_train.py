@@ -20,7 +20,6 @@ from coldrec import orchestration as orch
 @dag(
     dag_id="coldrec_train",
     schedule="0 3 * * 0",
-    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
     catchup=False,
     max_active_runs=1,
     dagrun_timeout=dt.timedelta(hours=8),

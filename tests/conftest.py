@@ -7,12 +7,57 @@ shuffle partitions, and so do we. Each test gets its own lake folder, so tests n
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """``COLDREC_TEST_TORCH_THREADS=N`` runs the suite with N torch threads (``make test-portability`` uses 1 and 2).
+
+    Float results of a GEMM depend on the thread count and the CPU's kernels; running the numeric tests under
+    several thread counts flushes out assertions that hold on one machine only.
+    """
+    threads = os.environ.get("COLDREC_TEST_TORCH_THREADS")
+    if threads:
+        import torch
+
+        torch.set_num_threads(int(threads))
+
+
+def same_topk_up_to_ties(
+    values_a, items_a, values_b, items_b, *, rtol: float = 1e-5, atol: float = 1e-5
+) -> None:
+    """Assert two top-k results agree up to float rounding: scores close, items equal except among near-ties.
+
+    Two CPUs (or two batch shapes) may round a dot product differently in the last bits, which can swap items
+    whose scores are within rounding of each other, or trade the last item for one scored the same. So: the
+    scores must match within tolerance position by position; where the items differ, each one must be a near-tie
+    of the item in its place (its score in the other list, or at the cut-off, within tolerance).
+    """
+    va, vb = np.asarray(values_a, dtype=np.float64), np.asarray(values_b, dtype=np.float64)
+    ia, ib = np.asarray(items_a), np.asarray(items_b)
+    assert va.shape == vb.shape == ia.shape == ib.shape
+    np.testing.assert_allclose(va, vb, rtol=rtol, atol=atol)
+    for row in range(va.shape[0]):
+        tol = 2 * (atol + rtol * np.abs(va[row]).max(initial=0.0))
+        score_b = dict(zip(ib[row].tolist(), vb[row].tolist(), strict=True))
+        cutoff = min(va[row][-1], vb[row][-1]) if va.shape[1] else 0.0
+        for pos in np.flatnonzero(ia[row] != ib[row]):
+            item = int(ia[row, pos])
+            other = score_b.get(item, cutoff)  # absent from b: it must tie with b's last item
+            assert abs(va[row, pos] - other) <= tol, (row, pos, item, va[row, pos], other)
+
+
+@pytest.fixture
+def assert_same_topk() -> Callable[..., None]:
+    """:func:`same_topk_up_to_ties` as a fixture (test modules in subfolders cannot import conftest)."""
+    return same_topk_up_to_ties
 
 
 @pytest.fixture(scope="session")

@@ -112,7 +112,7 @@ def test_nightly_task_graph(parsed: dict) -> None:
         "publish": ["evaluate_and_gate"],
     }
     assert {k: v["upstream"] for k, v in tasks.items()} == expected_upstream
-    spark_tasks = {k for k, v in tasks.items() if v["type"] == "SparkSubmitOperator"}
+    spark_tasks = {k for k, v in tasks.items() if v["type"] == "ColdrecSparkSubmitOperator"}
     assert spark_tasks == {"clean", "interactions", "similarities", "features", "evaluate_and_gate", "publish"}
     assert all(tasks[t]["pool"] == "spark" for t in spark_tasks)
     assert tasks["score"]["queue"] == "gpu" and tasks["score"]["pool"] == "gpu"
@@ -129,5 +129,5 @@ def test_train_dag_params_and_gpu_queue(parsed: dict) -> None:
 
 def test_maintenance_runs_the_maintenance_job(parsed: dict) -> None:
     tasks = parsed["dags"]["coldrec_maintenance"]["tasks"]
-    assert tasks["maintain_tables"]["type"] == "SparkSubmitOperator"
+    assert tasks["maintain_tables"]["type"] == "ColdrecSparkSubmitOperator"
     assert tasks["maintain_tables"]["upstream"] == ["resolve_run"]

@@ -32,7 +32,9 @@ TOP_N = 10
 
 
 def _env(base: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("COLDREC_", "AIRFLOW", "MLFLOW"))}
+    # A new shop's shell: no AIRFLOW_CONN_* and no PYSPARK_PYTHON; the Spark tasks' master comes from
+    # COLDREC_SPARK_MASTER and their Python is the venv's (coldrec.airflow_spark).
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("COLDREC_", "AIRFLOW", "MLFLOW", "PYSPARK_"))}
     env.update(
         {
             "PATH": f"{BIN}:{env.get('PATH', '')}",
@@ -49,8 +51,6 @@ def _env(base: Path) -> dict[str, str]:
             "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
-            "AIRFLOW_CONN_SPARK_DEFAULT": json.dumps({"conn_type": "spark", "host": "local[2]"}),
-            "PYSPARK_PYTHON": sys.executable,
         }
     )
     return env
@@ -126,6 +126,37 @@ def test_nightly_publishes_complete_lists(nightly: dict) -> None:
     assert cold_users & listed, "no cold user received a list"
     seen_items = set(events[events["event_date"] < pd.Timestamp(RUN_DATE).date()]["item_id"])
     assert (~day["item_id"].isin(seen_items)).any(), "no cold item was recommended"
+
+
+def test_a_logical_date_years_before_today_runs_its_tasks(nightly: dict) -> None:
+    """A shop's history is from any year: the DAG has no start date that would turn 1997 into an empty "success".
+
+    Only ``resolve_run`` really runs (the other tasks are marked successful by ``--mark-success-pattern``, so the
+    check costs seconds); before the fix the run finished "success" with no task run at all.
+    """
+    assert nightly["proc"].returncode == 0
+    day = "1997-06-01"
+    cmd = [str(BIN / "airflow"), "dags", "test", "coldrec_nightly", day, "--mark-success-pattern", "(?!resolve_run$).*"]
+    assert _run(cmd, nightly["env"], nightly["log"], 600).returncode == 0, nightly["log"].read_text()[-3000:]
+    out = subprocess.run(
+        [str(BIN / "airflow"), "dags", "list-runs", "coldrec_nightly", "-o", "json"],
+        env=nightly["env"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    runs = [r for r in json.loads(out[out.index("[") :]) if str(r["logical_date"]).startswith(day)]
+    assert len(runs) == 1 and runs[0]["state"] == "success", runs
+    out = subprocess.run(
+        [str(BIN / "airflow"), "tasks", "states-for-dag-run", "coldrec_nightly", runs[0]["run_id"], "-o", "json"],
+        env=nightly["env"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    states = {t["task_id"]: t["state"] for t in json.loads(out[out.index("[") :])}
+    assert states.get("resolve_run") == "success", states
+    assert {"clean", "score", "publish"} <= {k for k, v in states.items() if v == "success"}, states
 
 
 @pytest.mark.slow

@@ -12,10 +12,10 @@ import scipy.sparse as sp
 from coldrec.config import RecommendConfig, TrainConfig
 from coldrec.evaluate.coldrec_method import ColdrecMethod
 from coldrec.evaluate.dataset import load_dataset
-from coldrec.evaluate.encode import Encoder
 from coldrec.evaluate.harness import Prepared, run_harness
-from coldrec.evaluate.recency import frame_recency_rank, recency_history
-from coldrec.recommend.candidates import ItemKNNSource, UserBatch
+from coldrec.ranking.encode import Encoder
+from coldrec.ranking.recency import frame_recency_rank, recency_history
+from coldrec.ranking.sources import ItemKNNSource, UserBatch
 from tests.test_evaluate_harness import make_landing
 
 

@@ -146,8 +146,8 @@ def test_demographic_width_of_the_feature_matrices():
     import scipy.sparse as sp
 
     from coldrec.data import schemas as S
-    from coldrec.evaluate.encode import Encoder
-    from coldrec.evaluate.features import build_features
+    from coldrec.evaluate.split_features import build_features
+    from coldrec.ranking.encode import Encoder
 
     items = pd.DataFrame({S.ITEM_ID: ["a", "b"], S.CATEGORY_PATH: ["X>Y", "X>Z"], S.BRAND: [None, None],
                           S.TITLE: [None, None], S.DESCRIPTION: [None, None], S.PRICE: [None, None],

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from coldrec.evaluate import metrics as M
+from coldrec.ranking import metrics as M
 
 # 4 users x 6 items, top-3 lists. User 2 has no relevant item (not evaluated); user 3 has one real recommendation and
 # two padding slots (-1).

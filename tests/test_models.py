@@ -83,9 +83,9 @@ def test_ndcg_matches_hand_computed_example():
 
 
 def test_ndcg_agrees_with_the_evaluation_harness():
-    metrics = pytest.importorskip("coldrec.evaluate.metrics")
+    metrics = pytest.importorskip("coldrec.ranking.metrics")
     if not hasattr(metrics, "ndcg_at_k"):
-        pytest.skip("coldrec.evaluate.metrics has no ndcg_at_k")
+        pytest.skip("coldrec.ranking.metrics has no ndcg_at_k")
     rng = np.random.default_rng(3)
     scores = rng.random((40, 30))
     truth = sp.csr_matrix((rng.random((40, 30)) < 0.1).astype(np.float32))

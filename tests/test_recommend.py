@@ -9,8 +9,7 @@ import scipy.sparse as sp
 import torch
 
 from coldrec.config import RecommendConfig
-from coldrec.evaluate.encode import Encoder, brand_codes, latest_by_id
-from coldrec.recommend.blending import (
+from coldrec.ranking.blend import (
     BlendTopK,
     BlendWeights,
     activity_segment,
@@ -20,18 +19,19 @@ from coldrec.recommend.blending import (
     tune_segment_weights,
     zscore_,
 )
-from coldrec.recommend.candidates import (
+from coldrec.ranking.cross_category import category_affinity, user_affinity, user_category_matrix
+from coldrec.ranking.encode import Encoder, brand_codes, latest_by_id
+from coldrec.ranking.filters import rank_within_category, select_top_n
+from coldrec.ranking.sources import (
     BrandSource,
     ItemKNNSource,
     PopularitySource,
     UserBatch,
     segment_popularity_table,
 )
-from coldrec.recommend.cross_category import category_affinity, user_affinity, user_category_matrix
-from coldrec.recommend.filters import rank_within_category, select_top_n
+from coldrec.ranking.topk import mask_topk_, two_stage_topk
 from coldrec.recommend.reasons import cf_anchor
-from coldrec.recommend.scoring import Catalog, Recommender
-from coldrec.recommend.topk import mask_topk_, two_stage_topk
+from coldrec.recommend.rows import Catalog, Recommender
 
 CATEGORY = np.array([0, 0, 0, 1, 2, 1])
 
@@ -296,7 +296,7 @@ def test_score_all_users_from_lake_tables(spark, settings):
     from coldrec import lake
     from coldrec.config import load_settings
     from coldrec.data import schemas as S
-    from coldrec.recommend.scoring import score_all_users
+    from coldrec.recommend.nightly import score_all_users
 
     day = dt.date(2024, 3, 1)
     ts = dt.datetime(2024, 2, 28, 12, 0)
@@ -349,7 +349,7 @@ def test_champion_is_mapped_onto_tonights_catalog_by_item_id():
     import numpy as np
     import scipy.sparse as sp
 
-    from coldrec.recommend.nightly import CatalogAlignedModels
+    from coldrec.recommend.champion import CatalogAlignedModels
 
     seen = {}
 
@@ -381,7 +381,7 @@ def test_tuning_hold_out_never_overlaps_the_champions_training_data():
 
     import pandas as pd
 
-    from coldrec.recommend.nightly import holdout_start
+    from coldrec.recommend.tuning import holdout_start
 
     day = dt.date(2026, 11, 14)
     utc = lambda s: pd.Timestamp(s, tz="UTC")  # noqa: E731
@@ -401,7 +401,7 @@ def test_catalog_alignment_keeps_each_ids_last_record():
 
 
 def test_recency_rank_and_weights_by_hand():
-    from coldrec.recommend.recency import recency_rank, recency_weights, weighted_history
+    from coldrec.ranking.recency import recency_rank, recency_weights, weighted_history
 
     users = np.array([1, 0, 1, 0, 1])
     ts = np.array([30, 10, 10, 20, 10])  # user 1: rows 2 and 4 tie on ts -> input order (4 is later)
@@ -420,7 +420,7 @@ def test_recency_rank_and_weights_by_hand():
 
 
 def test_half_life_choice_keeps_the_plain_history_unless_decay_ranks_better():
-    from coldrec.recommend.recency import best_half_life, ndcg_by_half_life
+    from coldrec.ranking.recency import best_half_life, ndcg_by_half_life
 
     truth = sp.csr_matrix(np.array([[0, 1, 0], [0, 0, 1]], dtype=np.float32))
     right = np.array([[0.0, 1.0, 0.5], [0.0, 0.5, 1.0]], dtype=np.float32)  # the truth on top
@@ -449,7 +449,7 @@ def test_holdout_tuning_picks_a_recency_half_life_when_the_latest_item_predicts_
     """300 users bought an old and a recent item; each one's hold-out item is the partner of the *recent* one (300
     other users bought both partners of a pair). On the plain history both partners score alike; any decay puts the
     right one first, so the tuner records a half-life and the hold-out NDCG is high."""
-    from coldrec.recommend.nightly import tune_on_holdout
+    from coldrec.recommend.tuning import tune_on_holdout
 
     rng = np.random.default_rng(0)
     n_items, n_learners, n_teachers = 60, 300, 300
@@ -476,3 +476,17 @@ def test_holdout_tuning_picks_a_recency_half_life_when_the_latest_item_predicts_
     assert with_recency["holdout_ndcg_at_10"] > 0.9
     _, plain = tune_on_holdout(*args)  # no timestamps: no recency weighting
     assert plain["recency_half_life"] == 0.0 and plain["holdout_ndcg_at_10"] < with_recency["holdout_ndcg_at_10"]
+    # the measuring half is ranked as published: with the caps and slots' inputs given but unable to bind (a cap of
+    # 10 in a list of 10, no slot), the figures are those of the plain ranking
+    from coldrec.recommend.tuning import ListRules
+
+    rules = ListRules(np.arange(n_items) % 3, ["a", "b", "c"], sp.csr_matrix(shape, dtype=np.float32),
+                      np.zeros((3, 3), np.float32))  # fmt: skip
+    inert = cfg.model_copy(update={"per_category_cap": 10, "cross_category_slots": 0})
+    inert_args = (*args[:7], inert, *args[8:])
+    _, with_rules = tune_on_holdout(*inert_args, ts, rules)
+    assert with_rules == pytest.approx(with_recency)
+    # a cap of 1 per category (3 categories) changes which items fill places 4-10, never the best-scored item: the
+    # hold-out item ranked first stays first, so the hit rate is unchanged
+    _, capped = tune_on_holdout(*args[:7], cfg.model_copy(update={"per_category_cap": 1}), *args[8:], ts, rules)
+    assert capped["holdout_hit_rate_at_10"] == pytest.approx(with_recency["holdout_hit_rate_at_10"])

@@ -27,7 +27,7 @@ def register(app: typer.Typer) -> None:
         from rich.table import Table
 
         from coldrec import lake as lk
-        from coldrec.recommend.scoring import score_all_users
+        from coldrec.recommend.nightly import score_all_users
         from coldrec.spark import build_spark
 
         run_date = parse_date(date)

@@ -21,6 +21,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from coldrec.evaluate.splits import COLD_ITEM, COLD_USER, STRATIFIED, WARM
+from coldrec.ranking.similarity import ease_weights, item_cosine_topk, item_cosine_topk_rows  # noqa: F401 (re-exported)
 
 
 @dataclass
@@ -150,19 +151,6 @@ class RandomScores(Method):
         return self.rng.random((len(users), self.n_items), dtype=np.float32)
 
 
-def _row_topk(dense: np.ndarray, k: int) -> sp.csr_matrix:
-    """Keep the k largest positive entries of each row (others zero) as CSR."""
-    import torch
-
-    t = torch.from_numpy(dense)
-    k = min(k, dense.shape[1])
-    vals, idx = torch.topk(t, k, dim=1)
-    vals, idx = vals.numpy(), idx.numpy()
-    keep = vals > 0
-    rows = np.repeat(np.arange(dense.shape[0]), k).reshape(dense.shape[0], k)
-    return sp.csr_matrix((vals[keep], (rows[keep], idx[keep])), shape=dense.shape, dtype=np.float32)
-
-
 class ItemKNN(Method):
     """Item-based CF: cosine similarity of item columns, the ``neighbors`` most similar items kept per item;
     score(u, i) = sum over the user's items h of sim(h, i)."""
@@ -180,46 +168,6 @@ class ItemKNN(Method):
         return np.asarray((history @ self.S).toarray(), dtype=np.float32)
 
 
-def item_cosine_topk(gram: np.ndarray, neighbors: int, shrink: float = 0.0, block: int = 2048) -> sp.csr_matrix:
-    """Top-``neighbors`` cosine neighbours per item from a co-occurrence matrix (self-similarity removed)."""
-    diag = np.diag(gram).astype(np.float64)
-    norm = np.sqrt(diag)
-    norm[norm == 0] = 1.0
-    parts = []
-    for lo in range(0, gram.shape[0], block):
-        hi = min(lo + block, gram.shape[0])
-        sim = gram[lo:hi] / (norm[lo:hi, None] * norm[None, :] + shrink)
-        sim = sim.astype(np.float32)
-        sim[np.arange(hi - lo), np.arange(lo, hi)] = 0.0
-        parts.append(_row_topk(sim, neighbors))
-    return sp.csr_matrix(sp.vstack(parts))
-
-
-def item_cosine_topk_rows(binary: sp.csr_matrix, rows: np.ndarray, neighbors: int, block: int = 2048) -> sp.csr_matrix:
-    """:func:`item_cosine_topk` of the co-occurrences of ``binary`` (users x items), only for the item ``rows``
-    (other rows empty): item-kNN scores of a few users need the rows of their items only, and the full item x item
-    co-occurrence matrix is what costs at 10^4-10^5 items."""
-    n = binary.shape[1]
-    csc = sp.csc_matrix(binary)
-    norm = np.sqrt(np.asarray(csc.multiply(csc).sum(axis=0), dtype=np.float64).ravel())
-    norm[norm == 0] = 1.0
-    rows = np.unique(np.asarray(rows, dtype=np.int64))
-    parts = [sp.csr_matrix((0, n), dtype=np.float32)]
-    for lo in range(0, rows.size, block):
-        chunk = rows[lo : lo + block]
-        gram = np.asarray((csc[:, chunk].T @ binary).toarray(), dtype=np.float64)
-        sim = (gram / (norm[chunk, None] * norm[None, :])).astype(np.float32)
-        sim[np.arange(chunk.size), chunk] = 0.0
-        parts.append(_row_topk(sim, neighbors))
-    return _scatter_rows(sp.csr_matrix(sp.vstack(parts)), rows, n)
-
-
-def _scatter_rows(top: sp.csr_matrix, rows: np.ndarray, n: int) -> sp.csr_matrix:
-    """Rows ``0..len(rows)-1`` of ``top`` placed at ``rows`` of an n x n matrix."""
-    coo = sp.coo_matrix(top)
-    return sp.csr_matrix((coo.data, (rows[coo.row], coo.col)), shape=(n, n), dtype=np.float32)
-
-
 class EASE(Method):
     """EASE^R (Steck 2019): B = I - P / diag(P) with P = (X^T X + lambda I)^-1, diag(B) = 0; score = x_u B.
 
@@ -233,29 +181,13 @@ class EASE(Method):
         self.l2, self.max_items = l2, max_items
 
     def fit(self, view: TrainView) -> EASE:
-        import torch
-
-        n = view.n_items
-        keep = np.arange(n)
-        if n > self.max_items:
-            keep = np.sort(np.argsort(-view.item_counts, kind="stable")[: self.max_items])
-        if keep.size == n or "gram" in view.__dict__:  # the full co-occurrences exist (or are wanted) anyway
-            gram = view.gram[np.ix_(keep, keep)]
-        else:  # only the kept items' co-occurrences: the full dense gram is items^2 (2.7 GB at 26k items)
-            Xk = sp.csr_matrix(view.X[:, keep])
-            gram = (Xk.T @ Xk).toarray()
-        G = torch.from_numpy(np.asarray(gram, dtype=np.float64 if keep.size <= 3000 else np.float32))
-        G.diagonal().add_(self.l2)
-        P = torch.linalg.inv(G)
-        B = P / (-torch.diagonal(P))[None, :]
-        B.fill_diagonal_(0.0)
-        self.keep = keep
-        self.B = B.float().numpy()
-        self.n_items = n
+        gram = view.gram if "gram" in view.__dict__ else None  # the full co-occurrences, when computed already
+        self.B, self.keep = ease_weights(view.X, self.l2, self.max_items, gram=gram, item_counts=view.item_counts)
+        self.n_items = n = view.n_items
         # rows for every item (zeros outside ``keep``): scoring is then one sparse x dense product, no column slicing
-        self.B_rows = self.B if keep.size == n else np.zeros((n, keep.size), dtype=np.float32)
-        if keep.size != n:
-            self.B_rows[keep] = self.B
+        self.B_rows = self.B if self.keep.size == n else np.zeros((n, self.keep.size), dtype=np.float32)
+        if self.keep.size != n:
+            self.B_rows[self.keep] = self.B
         return self
 
     def score(self, users: np.ndarray, history: sp.csr_matrix) -> np.ndarray:

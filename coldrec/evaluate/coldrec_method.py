@@ -8,7 +8,7 @@ Protocol (no test data is looked at before the final scoring):
 3. rebuild features from the whole training side, retrain the models, and score the test users with those weights.
 
 On the temporal (warm) split the validation folds also pick the history's recency half-life
-(:mod:`coldrec.evaluate.recency`): the strongest history source alone (EASE, else item-kNN) ranks the validation users
+(:mod:`coldrec.ranking.recency`): the strongest history source alone (EASE, else item-kNN) ranks the validation users
 once per half-life, and the one with the best mean NDCG@10 weights the history in the blend's tuning and in the final
 scoring. The other splits keep the plain 0/1 history (see ``RECENCY_SPLITS``).
 """
@@ -18,15 +18,18 @@ from __future__ import annotations
 import time
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 import torch
 
 from coldrec.config import RecommendConfig, TrainConfig
-from coldrec.evaluate.baselines import EASE, CategoryPopularity, Method, item_cosine_topk
-from coldrec.evaluate.features import build_features, item_features
-from coldrec.evaluate.recency import recency_history
+from coldrec.data import schemas as S
+from coldrec.evaluate.baselines import CategoryPopularity, Method
+from coldrec.evaluate.harness import context_from_split
+from coldrec.evaluate.split_features import build_features, item_features
 from coldrec.evaluate.splits import COLD_ITEM, COLD_USER, WARM, make_split
-from coldrec.recommend.blending import (
+from coldrec.models.api import ColdStartData, train_models
+from coldrec.ranking.blend import (
     SEGMENTS,
     BlendWeights,
     activity_segment,
@@ -34,20 +37,11 @@ from coldrec.recommend.blending import (
     tune_segment_weights,
     zscore_,
 )
-from coldrec.recommend.candidates import (
-    AutoencoderSource,
-    BrandSource,
-    ContentNeighbourCFSource,
-    ContentSource,
-    EASESource,
-    GanCFSource,
-    ItemKNNSource,
-    PopularitySource,
-    Source,
-    UserBatch,
-    segment_popularity_table,
-)
-from coldrec.recommend.recency import REFERENCE_SOURCES, best_half_life, ndcg_by_half_life
+from coldrec.ranking.cross_category import category_affinity
+from coldrec.ranking.lists import Catalog, Ranker
+from coldrec.ranking.recency import REFERENCE_SOURCES, best_half_life, ndcg_by_half_life, recency_history
+from coldrec.ranking.similarity import item_cosine_topk
+from coldrec.ranking.sources import Source, SourceInputs, UserBatch, make_sources
 
 MAX_TUNING_USERS = 2000
 #: splits whose question is "what comes next": only there can the latest history say more than the rest. The random
@@ -104,8 +98,6 @@ class ColdrecMethod(Method):
                               True, self._item_matrix)  # fmt: skip
 
     def _train(self, ctx, feats):
-        from coldrec.models.api import ColdStartData, train_models
-
         if not self.use_models:
             return None
         if ctx.kind == COLD_USER and feats.n_demographic == 0:
@@ -127,40 +119,20 @@ class ColdrecMethod(Method):
         return train_models(data, cfg, None, log_to_mlflow=False, seed=self.seed, show_progress=False)
 
     def _build_sources(self, ctx, models) -> dict[str, Source]:
+        """The split's sources, built as the nightly scoring builds them (:func:`make_sources`)."""
         brands = ctx.prepared.item_brand
         names = _sources_for(ctx.kind, brands is not None and bool((brands >= 0).any()))
-        out: dict[str, Source] = {}
-        S = None
-        ease = None
-        if ("ease" in names or "content_cf" in names) and self.rec_cfg.ease_max_items > 0:
-            ease_model = EASE(l2=self.rec_cfg.ease_l2, max_items=self.rec_cfg.ease_max_items).fit(ctx.view)
-            ease = EASESource(ease_model.B, ease_model.keep, ease_model.n_items)
-        if "cf" in names or "gan" in names or ("content_cf" in names and ease is None):
-            S = item_cosine_topk(ctx.view.gram, neighbors=100)
-        ctx.view.__dict__.pop("gram", None)
-        for n in names:
-            if n == "cf":
-                out[n] = ItemKNNSource(S)
-            elif n == "ease" and ease is not None:
-                out[n] = ease
-            elif n == "content_cf":
-                base = ease if ease is not None else ItemKNNSource(S)
-                out[n] = ContentNeighbourCFSource(base, ctx.prepared.item_content, ctx.view.item_counts > 0,
-                                                  self.rec_cfg.content_neighbors)  # fmt: skip
-            elif n == "autoencoder" and models is not None:
-                out[n] = AutoencoderSource(models)
-            elif n == "gan" and models is not None and models.gan is not None:
-                out[n] = GanCFSource(models, S, seed=self.seed)
-            elif n == "content":
-                out[n] = ContentSource(ctx.prepared.item_content)
-            elif n == "brand":
-                out[n] = BrandSource(brands)
-            elif n == "popular":
-                if ctx.kind == COLD_ITEM:  # held-out items have no popularity of their own: their categories do
-                    table = CategoryPopularity().fit(ctx.view).item_score[None, :]
-                    out[n] = PopularitySource(table)
-                else:
-                    out[n] = PopularitySource(segment_popularity_table(ctx.view.X, ctx.view.user_segment))
+        view = ctx.view
+        popularity = None
+        if ctx.kind == COLD_ITEM:  # held-out items have no popularity of their own: their categories do
+            popularity = CategoryPopularity().fit(view).item_score[None, :]
+        # EASE over the whole catalog reads the full co-occurrences, which item-kNN needs too: computed once
+        ease_wanted = {"ease", "content_cf"} & set(names)
+        gram = view.gram if ease_wanted and view.n_items <= self.rec_cfg.ease_max_items else view.__dict__.get("gram")
+        inputs = SourceInputs(view.X, view.user_segment, ctx.prepared.item_content,
+                              lambda: item_cosine_topk(view.gram, neighbors=100), brands, popularity, gram)  # fmt: skip
+        out = make_sources(inputs, self.rec_cfg, models, self.seed, names)
+        view.__dict__.pop("gram", None)
         return out
 
     def _signal(self, ctx, half_life: float | None) -> sp.csr_matrix | None:
@@ -214,8 +186,6 @@ class ColdrecMethod(Method):
     # -- the protocol -------------------------------------------------------------------------------------------
     def _validation_fold(self, ctx, seed: int) -> dict[str, object]:
         """A validation split of ``ctx``'s training side with its features, trained sources and sampled users."""
-        from coldrec.evaluate.harness import context_from_split
-
         vsplit = make_split(ctx.kind, ctx.split.train, seed, self.test_share)
         vctx = context_from_split(ctx.prepared, vsplit, seed)
         vfeats = self._features(vctx)
@@ -264,16 +234,21 @@ class ColdrecMethod(Method):
             weights.setdefault(s_name, fallback)
         self.weights = BlendWeights(weights)
         t1 = time.perf_counter()
-        self.feats = self._features(ctx)
-        self.models = self._train(ctx, self.feats)
-        self.sources = self._build_sources(ctx, self.models)
-        self.ctx = ctx
+        self.fit_final(ctx)
         self.reports[ctx.kind] = {"weights": self.weights.to_dict(), "validation_ndcg@10": tuned,
                                   "validation_folds": n_folds, "tune_s": round(t1 - t0, 1),
                                   "final_fit_s": round(time.perf_counter() - t1, 1), "half_life": self.half_life,
                                   "half_life_validation_ndcg@10": self.half_life_scores.get(ctx.kind, {}),
                                   "cold_user_choice": getattr(self.models, "cold_user_choice", None)}  # fmt: skip
         self.log(f"coldrec [{ctx.kind}] blend weights {self.weights.to_dict()} (validation NDCG@10 {tuned})")
+        return self
+
+    def fit_final(self, ctx) -> ColdrecMethod:
+        """Features, models and sources on the split's whole training side (``self.weights`` / ``half_life`` set)."""
+        self.feats = self._features(ctx)
+        self.models = self._train(ctx, self.feats)
+        self.sources = self._build_sources(ctx, self.models)
+        self.ctx = ctx
         return self
 
     def fit(self, view) -> ColdrecMethod:  # pragma: no cover - the harness calls fit_context
@@ -284,3 +259,40 @@ class ColdrecMethod(Method):
         segment = activity_segment(batch.n_history, self.rec_cfg.light_max_interactions)
         total, _ = blend_scores(self._blocks(self.sources, batch), self.weights, segment)
         return total.numpy()
+
+    def catalog(self, ctx) -> Catalog:
+        """The split's evaluated users as the nightly scoring sees its users (:class:`Catalog`): training positives
+        as history and purchases (what the categories a user knows and the category affinity come from), the
+        split's exclusions (seen items) and candidates (the held-out items of the cold-item ranking)."""
+        p, view, users = ctx.prepared, ctx.view, ctx.eval_users
+        n_items = view.n_items
+        seg = view.user_segment[users] if ctx.kind != COLD_ITEM else np.zeros(len(users), dtype=np.int64)
+        signal = self._signal(ctx, self.half_life)
+        exclude = ctx.exclude if ctx.exclude is not None else sp.csr_matrix((len(users), n_items), dtype=np.float32)
+        history = view.X[users]
+        return Catalog(
+            user_ids=p.enc.user_ids[users], item_ids=p.enc.item_ids, history=history, exclude=exclude,
+            bought=history, item_category=p.item_category, category_names=list(p.category_labels),
+            item_titles=p.enc.item_ids, item_is_new=view.item_counts == 0, demographic_segment=seg,
+            user_features=self.feats.user[users], category_affinity=self._affinity(ctx),
+            signal=None if signal is None else signal[users], candidates=ctx.candidates,
+        )  # fmt: skip
+
+    def _affinity(self, ctx) -> np.ndarray:
+        """Category affinity of the training positives, each pair at its latest event (as ``gold.interactions``
+        gives the nightly scoring its purchases)."""
+        p = ctx.prepared
+        pos = ctx.train_frame[ctx.train_frame["positive"]]
+        last = pos.groupby([S.USER_ID, S.ITEM_ID], sort=False)[S.TS].max().reset_index()
+        ts = pd.to_datetime(last[S.TS], utc=True).astype("int64").to_numpy()
+        items = p.enc.items(last[S.ITEM_ID])
+        return category_affinity(p.enc.users(last[S.USER_ID]), p.item_category[items], ts, len(p.category_labels))
+
+    def ranked_lists(self, ctx, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(items, scores), evaluated users x k: ranked by the nightly lists' code path
+        (:class:`coldrec.ranking.lists.Ranker`: blend, mask, pool, per-category caps, cross-category slots)."""
+        return Ranker(self.sources, self.weights, self.rec_cfg, k).top_items(self.catalog(ctx))
+
+    def rank_context(self, ctx, k: int) -> np.ndarray:
+        """Top-k item indices of every evaluated user (``-1`` padded): what the harness measures."""
+        return self.ranked_lists(ctx, k)[0]

@@ -4,7 +4,7 @@ Why one harness for baselines and coldrec: a ratio such as "coldrec NDCG@10 / be
 when both numbers come from the same split, the same masks and the same metric code. The harness builds each split
 once (:class:`SplitContext`), fits each applicable method on its training side, scores the evaluated users in
 batches, masks (already-seen items; non-candidates for the cold-item ranking), takes ``torch.topk`` and computes
-every metric with :mod:`coldrec.evaluate.metrics`.
+every metric with :mod:`coldrec.ranking.metrics`.
 
 Protocols (seeded; see :mod:`coldrec.evaluate.splits`):
 - ``warm``: last 20% of each user's interactions in time; relevant = positives in that tail; seen items excluded.
@@ -26,12 +26,12 @@ import scipy.sparse as sp
 import torch
 
 from coldrec.data import schemas as S
-from coldrec.evaluate import metrics as M
 from coldrec.evaluate.baselines import Method, TrainView, sar_affinity
 from coldrec.evaluate.dataset import EvalDataset, interactions
-from coldrec.evaluate.encode import Encoder, brand_codes, content_matrix, tokens_of, top_category, user_segments
 from coldrec.evaluate.splits import COLD_ITEM, COLD_USER, STRATIFIED, WARM, Split, make_split
-from coldrec.recommend.topk import csr_rows_to_torch, mask_topk_
+from coldrec.ranking import metrics as M
+from coldrec.ranking.encode import Encoder, brand_codes, content_matrix, tokens_of, top_category, user_segments
+from coldrec.ranking.topk import csr_rows_to_torch, mask_topk_
 
 DEFAULT_SPLITS: tuple[str, ...] = (WARM, COLD_USER, COLD_ITEM, STRATIFIED)
 SAR_HALF_LIFE_DAYS = 30.0
@@ -147,6 +147,8 @@ def _user_categories(history: sp.csr_matrix, item_category: np.ndarray, n_cat: i
 
 def rank(method: Method, ctx: SplitContext, k: int, batch_size: int = 1024) -> np.ndarray:
     """Top-k item indices for every evaluated user of ``ctx`` (``-1`` padded), scored in batches."""
+    if hasattr(method, "rank_context"):  # ranks as the nightly lists do (caps, slots): coldrec itself
+        return method.rank_context(ctx, k)
     users = ctx.eval_users
     out = np.empty((len(users), k), dtype=np.int64)
     cand = torch.from_numpy(ctx.candidates) if ctx.candidates is not None else None

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from coldrec.evaluate.harness import HarnessResult
-from coldrec.evaluate.metrics import ALL_METRICS
+from coldrec.ranking.metrics import ALL_METRICS
 
 #: the method the goals are about, and the goal ratios of NDCG@10 over the best baseline (issue 6)
 COLDREC = "coldrec"

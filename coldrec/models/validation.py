@@ -1,8 +1,7 @@
-"""Validation splits and the small ranking metric that drives early stopping and the champion comparison.
+"""Validation splits and the ranking metric that drives early stopping and the champion comparison.
 
-Why our own NDCG here: early stopping runs every epoch on a few thousand users, so it must be a handful of vectorized
-NumPy lines; the evaluation harness (coldrec.evaluate) has the full metric suite and is cross-checked against it in
-the tests.
+The NDCG is the ranking core's (:mod:`coldrec.ranking.metrics`, a leaf any layer may use): training validation, the
+blend tuning, the evaluation harness and the nightly backtest all measure with the same definition.
 """
 
 from __future__ import annotations
@@ -11,12 +10,14 @@ import numpy as np
 import scipy.sparse as sp
 
 from coldrec.models.api import ColdStartData, ValidationData
+from coldrec.ranking.metrics import RankedLists, topk_from_scores
 
 
 def ndcg_at_k(
     scores: np.ndarray, truth: sp.spmatrix | np.ndarray, k: int = 10, exclude: sp.spmatrix | None = None
 ) -> float:
-    """Mean binary NDCG@k over rows of ``truth`` with at least one positive; ``exclude`` entries are never ranked."""
+    """Mean binary NDCG@k over rows of ``truth`` with at least one positive; ``exclude`` entries are never ranked
+    (NaN when no row has a positive)."""
     per_user = ndcg_per_user(scores, truth, k, exclude)
     return float(per_user.mean()) if per_user.size else float("nan")
 
@@ -27,27 +28,16 @@ def ndcg_per_user(
     """NDCG@k of each row of ``truth`` that has a positive (binary relevance, log2 discount)."""
     truth = sp.csr_matrix(truth)
     truth.eliminate_zeros()
-    scores = np.array(scores, dtype=np.float64, copy=True)
+    scores = np.asarray(scores)
     if scores.shape != truth.shape:
         raise ValueError(f"scores {scores.shape} and truth {truth.shape} differ")
-    if exclude is not None:
-        ex = sp.coo_matrix(exclude)
-        scores[ex.row, ex.col] = -np.inf
-    n_pos = np.diff(truth.indptr)
-    rows = np.flatnonzero(n_pos > 0)
+    rows = np.flatnonzero(np.diff(truth.indptr) > 0)
     if rows.size == 0:
         return np.zeros(0)
     kk = min(k, scores.shape[1])
-    sub = scores[rows]
-    top = np.argpartition(-sub, kk - 1, axis=1)[:, :kk] if kk < sub.shape[1] else np.tile(np.arange(kk), (len(rows), 1))
-    order = np.argsort(-np.take_along_axis(sub, top, axis=1), axis=1, kind="stable")
-    top = np.take_along_axis(top, order, axis=1)
-    hits = np.asarray(truth[rows[:, None], top].todense()) > 0
-    hits &= np.isfinite(np.take_along_axis(sub, top, axis=1))  # excluded (-inf) items never count, even in a short list
-    discount = 1.0 / np.log2(np.arange(2, kk + 2))
-    dcg = (hits * discount).sum(axis=1)
-    ideal = np.cumsum(discount)[np.minimum(n_pos[rows], kk) - 1]
-    return dcg / ideal
+    ex = None if exclude is None else sp.csr_matrix(exclude)[rows]
+    top = topk_from_scores(scores[rows], kk, exclude=ex)
+    return RankedLists.build(top, truth[rows]).per_user("ndcg", kk)
 
 
 def segment_popularity(X: sp.csr_matrix, segment: np.ndarray | None, query_segment: np.ndarray | None) -> np.ndarray:

@@ -52,7 +52,7 @@ def run_step(spark, settings: Settings, step: str, day: dt.date) -> Any:
     if step == "score":
         from coldrec import lake
         from coldrec.publish import STAGE_TABLE
-        from coldrec.recommend.scoring import score_all_users
+        from coldrec.recommend.nightly import score_all_users
 
         lake.overwrite_partition(score_all_users(spark, settings, day), settings, STAGE_TABLE, day)
         return None

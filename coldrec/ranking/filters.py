@@ -6,7 +6,7 @@ Rules, in order:
    skipped (items of unknown category are never capped);
 2. cross-category slots: if the first N surviving items hold fewer than ``slots`` items from categories the user has
    never bought from, the last places are given to the best such items instead - "best" = highest affinity of the
-   user for the item's category (:mod:`coldrec.recommend.cross_category`), then pool order - provided the affinity
+   user for the item's category (:mod:`coldrec.ranking.cross_category`), then pool order - provided the affinity
    is positive (a category nobody goes on to buy is not complementary);
 3. caps are a preference, not a reason for a short list: if fewer than N items survive them (a pool dominated by
    one or two categories - a popular-items blend in a shop with few top categories), the capped items fill the

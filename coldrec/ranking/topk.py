@@ -12,7 +12,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from coldrec.recommend.topk_cpu import groups_for, rows_topk
+from coldrec.ranking.topk_cpu import groups_for, rows_topk
 
 
 def pick_device(preference: str = "auto") -> torch.device:
@@ -56,7 +56,7 @@ def two_stage_topk(block: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Ten
     at least that value, and at most k-1 values (so at most k-1 groups) can beat it: the k best values all lie in the
     k groups with the largest maxima. ``G ~ sqrt(n * k)`` balances the two small selections that follow.
 
-    On CPU a float32 block goes to the compiled kernel :func:`coldrec.recommend.topk_cpu.rows_topk` (one pass per
+    On CPU a float32 block goes to the compiled kernel :func:`coldrec.ranking.topk_cpu.rows_topk` (one pass per
     row while it is in cache; 3.4x ``torch.topk``'s speed on 128 x 20k blocks, k=50). Elsewhere (CUDA) two torch
     stages: a top-k over the ``G`` maxima, then a top-k of the k best groups' ``k * c`` gathered values (ties may
     come out in another order than ``torch.topk``'s, which promises none either). Columns past the last whole group
@@ -121,15 +121,17 @@ def masked_topk_numpy(
     candidates: np.ndarray | None = None,
     batch_size: int = 4096,
 ) -> np.ndarray:
-    """Top-k item indices per row of a dense NumPy score matrix (``-1`` padded), computed in torch batches."""
+    """Top-k item indices per row of a dense NumPy score matrix (``-1`` padded), computed in torch batches
+    (float64 scores are ranked in float64, anything else in float32)."""
     scores = np.asarray(scores)
     n_users, _ = scores.shape
     ex = sp.csr_matrix(exclude) if exclude is not None else None
     cand = torch.from_numpy(np.asarray(candidates, dtype=bool)) if candidates is not None else None
     out = np.empty((n_users, k), dtype=np.int64)
+    dtype = np.float64 if scores.dtype == np.float64 else np.float32  # float64 scores keep their precision
     for lo in range(0, n_users, batch_size):
         hi = min(lo + batch_size, n_users)
-        block = torch.from_numpy(np.array(scores[lo:hi], dtype=np.float32))
+        block = torch.from_numpy(np.array(scores[lo:hi], dtype=dtype))
         mask = csr_rows_to_torch(ex, lo, hi, block.device) if ex is not None else None
         _, idx = mask_topk_(block, k, exclude=mask, candidates=cand)
         out[lo:hi] = idx.numpy()

@@ -2,7 +2,7 @@
 
 Why a kernel of its own: on CPU the selection, not the GEMM, was the cost of all-user scoring. ``torch.topk`` over
 20k columns takes longer than the GEMM that produced them, and the two-stage torch version
-(:func:`coldrec.recommend.topk.two_stage_topk`) still pays four full-size tensor ops with their allocations and
+(:func:`coldrec.ranking.topk.two_stage_topk`) still pays four full-size tensor ops with their allocations and
 per-op overheads. Here each row is handled once, while it is in cache:
 
 1. maxima of ``G`` column groups (group g = columns ``g, g + G, g + 2G, ...``: an elementwise max over ``c = n / G``

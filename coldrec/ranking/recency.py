@@ -14,7 +14,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
+
+from coldrec.data import schemas as S
+from coldrec.ranking.blend import grid_ndcg
+from coldrec.ranking.encode import Encoder
 
 #: the sources that pick the half-life: the first of these present (each reads the history linearly)
 REFERENCE_SOURCES: tuple[str, ...] = ("ease", "content_cf", "cf")
@@ -58,8 +63,6 @@ def ndcg_by_half_life(block_for: Callable[[float | None], np.ndarray], truth: sp
                       half_lives: Sequence[float | None], *, exclude: sp.csr_matrix | None = None,
                       candidates: np.ndarray | None = None, k: int = 10) -> dict[float | None, float]:  # fmt: skip
     """NDCG@k of the ranking ``block_for(h)`` gives (users x items scores), for each half-life ``h``."""
-    from coldrec.recommend.blending import grid_ndcg
-
     one = np.ones((1, 1))
     return {h: float(grid_ndcg({"s": block_for(h)}, truth, one, exclude=exclude, candidates=candidates, k=k)[0])
             for h in half_lives}  # fmt: skip
@@ -68,3 +71,21 @@ def ndcg_by_half_life(block_for: Callable[[float | None], np.ndarray], truth: sp
 def best_half_life(scores: dict[float | None, float], half_lives: Sequence[float | None]) -> float | None:
     """The half-life with the best score; ties keep the earlier entry (list the plain history, None, first)."""
     return max(half_lives, key=lambda h: (scores[h], -list(half_lives).index(h)))
+
+
+# -- event frames (the harness's data sets: no shop calendar, so the order is the timestamp, then the log's order) --
+def frame_recency_rank(frame: pd.DataFrame) -> pd.Series:
+    """Per row of ``frame``: how many of the same user's rows come later (by ``ts``, then ``_order`` if present)."""
+    keys = [_sortable(frame[c]) for c in (S.TS, "_order") if c in frame.columns]
+    codes = pd.factorize(frame[S.USER_ID].astype(str))[0]
+    return pd.Series(recency_rank(codes, *keys), index=frame.index)
+
+
+def _sortable(col: pd.Series):
+    """Numbers to sort by: datetimes (with or without a zone) as int64 nanoseconds."""
+    return col.astype("int64").to_numpy() if pd.api.types.is_datetime64_any_dtype(col) else col.to_numpy()
+
+
+def recency_history(frame: pd.DataFrame, enc: Encoder, half_life: float) -> sp.csr_matrix:
+    """users x items weights ``0.5 ** (rank / half_life)`` of ``frame``'s rows (a repeated pair keeps its latest)."""
+    return enc.matrix(frame, values=recency_weights(frame_recency_rank(frame).to_numpy(), half_life))

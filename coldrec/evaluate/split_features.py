@@ -18,7 +18,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from coldrec.data import schemas as S
-from coldrec.evaluate.encode import AGE_BANDS, Encoder, content_matrix, latest_by_id, tokens_of
+from coldrec.ranking.encode import AGE_BANDS, Encoder, content_matrix, latest_by_id, tokens_of
 
 #: content columns kept (most frequent first); 4096 keeps every token seen in >= 2 items of MovieLens-100K (986) and
 #: Amazon Beauty (1,299, of them 435 brands: at 1024 the rarest brands, the most telling content of a new item, fell

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from sklearn.feature_extraction.text import TfidfVectorizer
 
 from coldrec.data import schemas as S
 
@@ -97,19 +98,36 @@ def user_segments(users: pd.DataFrame, enc: Encoder) -> tuple[np.ndarray, list[s
 
 
 def top_category(items: pd.DataFrame, enc: Encoder) -> tuple[np.ndarray, list[str]]:
-    """Category per item for cross-category logic and per-category caps: the first level of ``category_path`` at
-    which items differ (a data-set-wide root such as "Movies" or "Beauty" says nothing). ``-1`` = unknown."""
-    paths = latest_by_id(items, S.ITEM_ID, enc.item_ids)[S.CATEGORY_PATH].astype("string")
-    levels = paths.str.split(S.CATEGORY_SEP, regex=False)
+    """Category per item (``enc`` item order) for cross-category logic and per-category caps: see
+    :func:`top_category_of_paths`. ``-1`` = unknown."""
+    return top_category_of_paths(latest_by_id(items, S.ITEM_ID, enc.item_ids)[S.CATEGORY_PATH])
+
+
+def top_category_of_paths(paths: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """The first level of each ``category_path`` at which the catalog's items differ (a catalog-wide root such as
+    "Movies" or "Beauty" says nothing), as (code per path, labels = the path down to that level). ``-1``: no path.
+
+    Levels compare trimmed ("Beauty > Hair" and "Beauty>Hair" are one category, as the content tokens have them);
+    an empty path is unknown. The nightly scoring and the harness both call this: they used to differ on exactly
+    that (the nightly copy did not trim, so "Beauty > Hair" and " Beauty>Hair" split into two categories).
+    """
+    norm = paths.astype("string").str.replace(r"\s*" + re.escape(S.CATEGORY_SEP) + r"\s*", S.CATEGORY_SEP, regex=True)
+    norm = norm.str.strip()
+    norm = norm.mask(norm == "")
+    levels = norm.str.split(S.CATEGORY_SEP, regex=False)
     depth = int(levels.str.len().max()) if levels.notna().any() else 0
     chosen = pd.Series(pd.NA, index=paths.index, dtype="string")
     for level in range(depth):
-        values = levels.str[level].str.strip()
-        if values.dropna().nunique() > 1 or level == depth - 1:
+        if levels.str[level].dropna().nunique() > 1 or level == depth - 1:
             chosen = levels.str[: level + 1].str.join(S.CATEGORY_SEP)
             break
     codes, uniques = pd.factorize(chosen, sort=True)
     return codes.astype(np.int64), [str(u) for u in uniques]
+
+
+def category_display_name(label: str) -> str:
+    """The last level of a category label ("Sports>Shoes" -> "Shoes"): what a reason text names."""
+    return label.split(S.CATEGORY_SEP)[-1]
 
 
 def tokens_of(items: pd.DataFrame, enc: Encoder, fields: tuple[str, ...]) -> list[list[str]]:
@@ -143,27 +161,25 @@ def brand_codes(items: pd.DataFrame, enc: Encoder) -> np.ndarray:
 
 
 def content_matrix(token_lists: list[list[str]], min_df: int = 1) -> tuple[sp.csr_matrix, list[str]]:
-    """TF-IDF (smooth idf, sublinear tf), rows L2-normalised: items x tokens. Items without tokens are zero rows."""
-    vocab: dict[str, int] = {}
-    rows, cols = [], []
-    for i, toks in enumerate(token_lists):
-        for t in toks:
-            rows.append(i)
-            cols.append(vocab.setdefault(t, len(vocab)))
-    n_items = len(token_lists)
-    counts = sp.csr_matrix(
-        (np.ones(len(rows), dtype=np.float32), (np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64))),
-        shape=(n_items, len(vocab)),
-    )
-    counts.sum_duplicates()
-    df = np.asarray((counts > 0).sum(axis=0)).ravel()
-    keep = np.flatnonzero(df >= min_df)
-    counts = counts[:, keep]
-    names = np.asarray(list(vocab), dtype=object)[keep].tolist()
-    idf = np.log((1.0 + n_items) / (1.0 + df[keep])) + 1.0
-    tf = counts.copy()
-    tf.data = 1.0 + np.log(tf.data)
-    tfidf = sp.csr_matrix(tf @ sp.diags(idf.astype(np.float32)))
-    norms = np.sqrt(np.asarray(tfidf.multiply(tfidf).sum(axis=1)).ravel())
-    norms[norms == 0] = 1.0
-    return sp.csr_matrix(sp.diags(1.0 / norms) @ tfidf, dtype=np.float32), names
+    """TF-IDF (smooth idf, sublinear tf), rows L2-normalised: items x tokens (tokens seen in at least ``min_df``
+    items, in sorted order). Items without tokens are zero rows.
+
+    scikit-learn's ``TfidfVectorizer`` over the ready-made token lists: it matched the former hand-written version to
+    1.2e-7 on 50k items x 32 tokens and took 1.3-1.7x its time there (5.8-8.5 s vs 3.5-6.1 s on a loaded 2-core
+    machine): seconds once per run, for one maintained implementation instead of our own.
+    """
+    empty = sp.csr_matrix((len(token_lists), 0), dtype=np.float32), []
+    if not any(token_lists):
+        return empty
+    vectorizer = TfidfVectorizer(analyzer=_as_is, lowercase=False, sublinear_tf=True, smooth_idf=True, norm="l2",
+                                 min_df=min_df, dtype=np.float32)  # fmt: skip
+    try:
+        tfidf = vectorizer.fit_transform(token_lists)
+    except ValueError:  # no token is in min_df items
+        return empty
+    return sp.csr_matrix(tfidf, dtype=np.float32), vectorizer.get_feature_names_out().tolist()
+
+
+def _as_is(tokens: list[str]) -> list[str]:
+    """The analyzer of :func:`content_matrix`: items come tokenised already (prefixed by field)."""
+    return tokens

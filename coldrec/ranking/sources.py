@@ -15,12 +15,17 @@ Sources (names are the ``source`` values of ``gold.recommendations``):
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 import torch
+
+from coldrec.ranking.blend import zscore_
+from coldrec.ranking.similarity import ease_weights
+from coldrec.ranking.topk import mask_topk_
 
 
 @dataclass
@@ -129,7 +134,7 @@ class ContentNeighbourCFSource(Source):
         for lo in range(0, self.cold.size if k else 0, block):  # only cold items need neighbours
             rows_of = self.cold[lo : lo + block]
             sim = np.asarray((C[rows_of] @ C_warm_t).toarray(), dtype=np.float32)
-            vals, idx = torch.topk(torch.from_numpy(sim), k, dim=1)
+            vals, idx = mask_topk_(torch.from_numpy(sim), k)
             vals, idx = vals.numpy(), idx.numpy()
             keep = vals > 0
             rows = np.broadcast_to(np.arange(rows_of.size)[:, None], idx.shape)
@@ -143,8 +148,6 @@ class ContentNeighbourCFSource(Source):
         Only the cold columns are computed (a sparse n_cold x items product), and the base block comes from the
         batch's cache, so blending EASE and its content neighbours costs one EASE product, not two.
         """
-        from coldrec.recommend.blending import zscore_
-
         z = zscore_(batch.block_of(self.base).clone())
         if self.cold.size:
             cold_scores = np.asarray(self.W_cold @ z.numpy().T, dtype=np.float32).T
@@ -249,3 +252,80 @@ def segment_popularity_table(X: sp.csr_matrix, segment: np.ndarray, prior_users:
     seg_users = np.asarray(onehot.sum(axis=1)).ravel()
     share = np.asarray(binary.sum(axis=0)).ravel() / max(int(active.sum()), 1)
     return ((counts + prior_users * share[None, :]) / (seg_users[:, None] + prior_users)).astype(np.float32)
+
+
+#: every source :func:`make_sources` can build, in the nightly blend's order (the order weights and ties follow)
+SOURCE_NAMES: tuple[str, ...] = ("cf", "ease", "content_cf", "content", "brand", "popular", "autoencoder", "gan")
+
+
+@dataclass
+class SourceInputs:
+    """What the sources are built from; one history matrix (the full one for scoring, a truncated one for tuning,
+    a split's training side in the harness).
+
+    ``similarity``: item-kNN neighbours (items x items), or a function computing them, called only when a source
+    needs them (the harness derives them from the co-occurrences, the nightly reads ``gold.item_similarity``);
+    ``popularity``: segments x items table for the ``popular`` source (None: segment popularity of ``history``);
+    ``gram``: the dense ``X^T X`` of the binary history when it exists already (EASE reuses it).
+    """
+
+    history: sp.csr_matrix
+    segment: np.ndarray
+    content: sp.csr_matrix
+    similarity: sp.csr_matrix | Callable[[], sp.csr_matrix]
+    item_brand: np.ndarray | None = None
+    popularity: np.ndarray | None = None
+    gram: np.ndarray | None = None
+
+    def neighbours(self) -> sp.csr_matrix:
+        if callable(self.similarity):
+            self.similarity = self.similarity()
+        return self.similarity
+
+
+def make_sources(
+    inputs: SourceInputs,
+    cfg: Any,
+    models: Any = None,
+    seed: int = 0,
+    names: Sequence[str] | None = None,
+) -> dict[str, Source]:
+    """The blend's sources, in the order of ``names`` (default: :data:`SOURCE_NAMES`); a source whose inputs are
+    missing is left out (EASE with ``cfg.ease_max_items == 0`` or an empty history, brand without any brand, the
+    models without a champion, the GAN without a generator).
+
+    ``cfg``: the :class:`coldrec.config.RecommendConfig` (EASE size and penalty, content neighbours). The nightly
+    scoring and the harness's coldrec method both build their sources here.
+    """
+    wanted = tuple(SOURCE_NAMES if names is None else names)
+    history = sp.csr_matrix(inputs.history)
+    binary = sp.csr_matrix((history > 0).astype(np.float32))
+    ease: Source | None = None
+    if {"ease", "content_cf"} & set(wanted) and cfg.ease_max_items > 0 and history.nnz:
+        B, keep = ease_weights(binary, cfg.ease_l2, cfg.ease_max_items, gram=inputs.gram)
+        ease = EASESource(B, keep, history.shape[1])
+    brands = inputs.item_brand
+    out: dict[str, Source] = {}
+    for name in wanted:
+        if name == "cf":
+            out[name] = ItemKNNSource(inputs.neighbours())
+        elif name == "ease" and ease is not None:
+            out[name] = ease
+        elif name == "content_cf":
+            base = ease if ease is not None else out.get("cf") or ItemKNNSource(inputs.neighbours())
+            has_interactions = np.diff(sp.csc_matrix(history).indptr) > 0
+            out[name] = ContentNeighbourCFSource(base, inputs.content, has_interactions, cfg.content_neighbors)
+        elif name == "content":
+            out[name] = ContentSource(inputs.content)
+        elif name == "brand" and brands is not None and (np.asarray(brands) >= 0).any():
+            out[name] = BrandSource(brands)
+        elif name == "popular":
+            table = inputs.popularity
+            if table is None:
+                table = segment_popularity_table(binary, inputs.segment)
+            out[name] = PopularitySource(table)
+        elif name == "autoencoder" and models is not None:
+            out[name] = AutoencoderSource(models)
+        elif name == "gan" and models is not None and getattr(models, "gan", None) is not None:
+            out[name] = GanCFSource(models, inputs.neighbours(), seed=seed)
+    return out

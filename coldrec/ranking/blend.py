@@ -19,6 +19,9 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from coldrec.ranking.metrics import RankedLists
+from coldrec.ranking.topk import csr_rows_to_torch, mask_topk_
+
 NEW, LIGHT, HEAVY = "new", "light", "heavy"
 SEGMENTS: tuple[str, ...] = (NEW, LIGHT, HEAVY)
 
@@ -134,8 +137,6 @@ class BlendTopK:
         exclude: sp.csr_matrix | None = None,
         m: int = PRUNE_TOP,
     ) -> None:
-        from coldrec.recommend.topk import csr_rows_to_torch, mask_topk_
-
         self.stacked, self.k, self.exclude = stacked, k, exclude
         n_sources, n_users, _ = stacked.shape
         mask = csr_rows_to_torch(exclude, 0, n_users, stacked.device) if exclude is not None else None
@@ -156,8 +157,6 @@ class BlendTopK:
         self.recomputed = 0
 
     def __call__(self, weights: np.ndarray) -> torch.Tensor:
-        from coldrec.recommend.topk import csr_rows_to_torch, mask_topk_
-
         if np.any(np.asarray(weights) < 0):
             raise ValueError("BlendTopK needs non-negative weights (its bound assumes them)")
         w = torch.from_numpy(np.ascontiguousarray(weights, dtype=np.float32))
@@ -190,9 +189,6 @@ def grid_ndcg(
     With several weight vectors and items to spare, each one is ranked among each source's ``prune_top`` best
     items per user (:class:`BlendTopK`, exact); ``prune_top=None`` ranks every item for every vector.
     """
-    from coldrec.evaluate.metrics import RankedLists
-    from coldrec.recommend.topk import csr_rows_to_torch, mask_topk_
-
     if candidates is not None:  # rank among the candidates only: drop the other columns once, not per grid point
         cols = np.flatnonzero(candidates)
         zblocks = {n: np.asarray(z)[:, cols] for n, z in zblocks.items()}

@@ -31,6 +31,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from coldrec.ranking.topk import masked_topk_numpy
+
 #: metric names in report order
 RANKING_METRICS: tuple[str, ...] = ("precision", "recall", "ndcg", "map", "hit_rate")
 BEYOND_ACCURACY_METRICS: tuple[str, ...] = ("coverage", "novelty", "cross_category_hit_rate")
@@ -229,8 +231,6 @@ def topk_from_scores(
     ``candidates``: (n_items,) bool, only these items may be recommended (cold-item ranking). Rows with fewer than
     k allowed items are padded with ``-1``.
     """
-    from coldrec.recommend.topk import masked_topk_numpy
-
     return masked_topk_numpy(scores, k, exclude=exclude, candidates=candidates)
 
 
