@@ -73,6 +73,27 @@ def test_quarantine_rows_are_valid_utf8_text_plus_the_exact_bytes(spark, tmp_pat
     assert pl.read_delta(_path(settings, "silver.rejected")).height == 3
 
 
+def test_a_quarantine_written_by_an_older_version_gets_the_bytes_column(spark, tmp_path):
+    """A lake whose silver.rejected predates ``raw_bytes``: the next write adds the column (old rows read null)."""
+    from pyspark.sql import types as T
+
+    from coldrec import lake
+    from coldrec.data import schemas as S
+
+    settings = lake_settings(tmp_path)
+    old_schema = T.StructType([f for f in S.SILVER_REJECTED.fields if f.name != "raw_bytes"])
+    before = dt.date(2026, 11, 2)
+    spark.createDataFrame([(before, "events", "malformed_record", "old", "f0")], old_schema).write.format(
+        "delta"
+    ).partitionBy(*lake.TABLES["silver.rejected"].partition_by).save(_path(settings, "silver.rejected"))
+    new = spark.createDataFrame([(DAY, "events", "malformed_record", "new", b"new", "f1")], S.SILVER_REJECTED)
+    lake.forget_checked_tables()
+    lake.overwrite_partition(new, settings, "silver.rejected", DAY)
+    got = _pandas(settings, "silver.rejected").sort_values("run_date")
+    assert list(got["raw"]) == ["old", "new"]
+    assert got["raw_bytes"].iloc[0] is None and bytes(got["raw_bytes"].iloc[1]) == b"new"
+
+
 def test_at_least_ten_thousand_records_of_twelve_kinds(hostile_run):
     day = hostile_run["day"]
     assert len(day.records) + len(day.csv_ids) >= hostile_run["n"] >= 2_000
