@@ -13,11 +13,12 @@ IVY_STAMP := .coldrec/ivy/.resolved
 # `make test-all` or `make test PYTEST_ARGS="-m slow"`.
 PYTEST_ARGS ?= -m "not slow"
 
-.PHONY: setup demo test test-all test-portability faults lint bench clean-state help
+.PHONY: setup demo ui test test-all test-portability faults lint bench clean-state help
 
 help:
 	@echo "make demo   - set up, generate a sample shop and run the whole nightly pipeline locally"
-	@echo "make test   - set up and run ruff + the test suite without the slow tests"
+	@echo "make ui     - the Airflow UI on the demo's (or the configured) state: URL and login printed, Ctrl-C stops"
+	@echo "make test   - set up and run ruff, mypy and the test suite without the slow tests"
 	@echo "make test-all - the same with the slow tests (real data sets, end-to-end DAG runs, a Spark cluster)"
 	@echo "make test-portability - the Spark-free tests under 1 and 2 threads (float results must not depend on it)"
 	@echo "make faults - run the whole fault-injection suite (tests/faults, slow part included) and print its figures"
@@ -45,8 +46,13 @@ setup: $(STAMP) $(IVY_STAMP)
 demo: setup
 	@PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/demo.sh
 
+# COLDREC_UI__HOST / COLDREC_UI__PORT (or `coldrec ui --host/--port`) move it off 127.0.0.1:8080.
+ui: setup
+	@PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/coldrec ui
+
 test: setup
 	@$(BIN)/ruff check coldrec jobs dags tests bench scripts examples docker
+	@$(BIN)/mypy
 	@PATH="$(CURDIR)/$(BIN):$$PATH" PYSPARK_PYTHON="$(CURDIR)/$(BIN)/python" $(BIN)/python -m pytest --timeout=1800 --durations=15 $(PYTEST_ARGS)
 
 test-all:

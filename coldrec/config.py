@@ -185,6 +185,15 @@ class PublishConfig(BaseModel):
     run_metrics_retention_days: int = Field(400, ge=1, description="ops.run_metrics rows older than this are deleted")
 
 
+class UIConfig(BaseModel):
+    """``coldrec ui``: where the local Airflow UI listens and who may log in (Airflow's simple auth manager)."""
+
+    host: str = Field("127.0.0.1", description="bind address of the api-server (0.0.0.0 exposes it to the network)")
+    port: int = Field(8080, ge=1, le=65535)
+    users: str = Field("admin:admin", description="simple auth manager users, 'name:role' comma-separated")
+    all_admins: bool = Field(False, description="no login at all: every visitor is admin (a trusted machine only)")
+
+
 class Settings(BaseSettings):
     """Everything a coldrec run needs to know; see the README for the environment variables."""
 
@@ -209,6 +218,7 @@ class Settings(BaseSettings):
     train: TrainConfig = TrainConfig()
     recommend: RecommendConfig = RecommendConfig()
     publish: PublishConfig = PublishConfig()
+    ui: UIConfig = UIConfig()
 
     @model_validator(mode="after")
     def _absolute_local_paths(self) -> Settings:

@@ -121,13 +121,15 @@ def run_interactions(spark: SparkSession, settings: Settings, run_date: dt.date)
     built = build_interactions(events, run_date, settings.interactions)
     lake.overwrite_partition(built, settings, "gold.interactions", run_date)
     written = read_interactions(spark, settings, run_date)
-    row = written.agg(
-        F.count(F.lit(1)).alias("pairs"),
-        F.countDistinct(S.USER_ID).alias("users"),
-        F.countDistinct(S.ITEM_ID).alias("items"),
-        F.coalesce(F.sum("n_events"), F.lit(0)).alias("events"),
-        F.coalesce(F.sum(F.col("purchased").cast("long")), F.lit(0)).alias("purchased_pairs"),
-    ).first()
+    row = lake.single_row(
+        written.agg(
+            F.count(F.lit(1)).alias("pairs"),
+            F.countDistinct(S.USER_ID).alias("users"),
+            F.countDistinct(S.ITEM_ID).alias("items"),
+            F.coalesce(F.sum("n_events"), F.lit(0)).alias("events"),
+            F.coalesce(F.sum(F.col("purchased").cast("long")), F.lit(0)).alias("purchased_pairs"),
+        )
+    )
     metrics = {name: float(row[name]) for name in ("pairs", "users", "items", "events", "purchased_pairs")}
     lake.record_metrics(spark, settings, run_date, "interactions", metrics)
     return metrics

@@ -10,13 +10,13 @@ by key (``MERGE``): a rerun gives the same table content, and readers see the ol
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from delta.tables import DeltaTable
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, Row, SparkSession
 from pyspark.sql import types as T
 
 from coldrec.config import Settings
@@ -219,7 +219,7 @@ def ensure_table(spark: SparkSession, settings: Settings, name: str) -> DeltaTab
         builder = builder.property(key, value)
     table = builder.execute()
     _add_missing_columns(spark, path, spec, table)
-    properties = table.detail().select("properties").first()["properties"]
+    properties = single_row(table.detail().select("properties"))["properties"]
     drifted = {k: v for k, v in spec.properties.items() if properties.get(k) != v}
     if drifted:
         assignments = ", ".join(f"'{k}' = '{v}'" for k, v in sorted(drifted.items()))
@@ -306,12 +306,20 @@ def table_exists(spark: SparkSession, settings: Settings, name: str) -> bool:
     return DeltaTable.isDeltaTable(spark, table_path(settings, name))
 
 
+def single_row(df: DataFrame) -> Row:
+    """The one row of a global aggregate or a command's result: ``first()`` typed as present, failing loudly if not."""
+    row = df.first()
+    if row is None:
+        raise ValueError("expected a row, the DataFrame is empty")
+    return row
+
+
 def record_metrics(
     spark: SparkSession,
     settings: Settings,
     run_date: dt.date,
     stage: str,
-    metrics: dict[str, float | int | None],
+    metrics: Mapping[str, float | int | None],
     detail: dict[str, str] | None = None,
 ) -> None:
     """Replace this stage's metrics for the run date in ``ops.run_metrics`` (idempotent per run date and stage)."""

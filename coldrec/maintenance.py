@@ -12,6 +12,8 @@ import logging
 from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
 
+import coldrec.features.tables
+import coldrec.publish  # noqa: F401 - registers the staging table
 from coldrec import lake
 from coldrec.config import Settings
 
@@ -40,9 +42,6 @@ def apply_retention(spark: SparkSession, settings: Settings, today: dt.date) -> 
 
 def optimize_and_vacuum(spark: SparkSession, settings: Settings) -> dict[str, dict[str, float]]:
     """OPTIMIZE (bin-packing compaction) then VACUUM every existing coldrec table; returns files removed/added."""
-    import coldrec.features.tables  # registers the feature and text-vector tables
-    import coldrec.publish  # noqa: F401 - registers the staging table
-
     out: dict[str, dict[str, float]] = {}
     if settings.publish.vacuum_retention_hours < 168:
         # Delta refuses a retention under 7 days unless told that the configured value is deliberate.
@@ -51,8 +50,8 @@ def optimize_and_vacuum(spark: SparkSession, settings: Settings) -> dict[str, di
         if not lake.table_exists(spark, settings, name):
             continue
         table = DeltaTable.forPath(spark, lake.table_path(settings, name))
-        metrics = (
-            table.optimize().executeCompaction().select("metrics.numFilesAdded", "metrics.numFilesRemoved").first()
+        metrics = lake.single_row(
+            table.optimize().executeCompaction().select("metrics.numFilesAdded", "metrics.numFilesRemoved")
         )
         table.vacuum(float(settings.publish.vacuum_retention_hours))
         out[name] = {"files_added": float(metrics[0] or 0), "files_removed": float(metrics[1] or 0)}

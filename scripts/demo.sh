@@ -16,15 +16,8 @@ export COLDREC_HOME="${COLDREC_HOME:-$ROOT/.coldrec}"
 export COLDREC_SPARK_MASTER="${COLDREC_SPARK_MASTER:-local[2]}"
 export COLDREC_SHUFFLE_PARTITIONS="${COLDREC_SHUFFLE_PARTITIONS:-4}"
 export COLDREC_TRAIN__EPOCHS="${DEMO_EPOCHS:-${COLDREC_TRAIN__EPOCHS:-15}}"
-export AIRFLOW_HOME="${AIRFLOW_HOME:-$COLDREC_HOME/airflow}"
-export AIRFLOW__CORE__DAGS_FOLDER="$ROOT/dags"
-export AIRFLOW__CORE__LOAD_EXAMPLES=False
-export AIRFLOW__CORE__UNIT_TEST_MODE=False
-# local mode: an Airflow API server / `airflow standalone` started from this environment listens on loopback only
-export AIRFLOW__API__HOST="${AIRFLOW__API__HOST:-127.0.0.1}"
-export AIRFLOW_CONN_SPARK_DEFAULT="${AIRFLOW_CONN_SPARK_DEFAULT:-{\"conn_type\": \"spark\", \"host\": \"$COLDREC_SPARK_MASTER\"}}"
-export PYSPARK_PYTHON="${PYSPARK_PYTHON:-$ROOT/.venv/bin/python}"
-export MLFLOW_TRACKING_URI="${MLFLOW_TRACKING_URI:-sqlite:///$COLDREC_HOME/mlflow.db}"
+# AIRFLOW_HOME, the DAG folder, the Spark connection, PYSPARK_PYTHON, MLflow: the same as `coldrec ui` uses
+eval "$(python -m coldrec.local_airflow --export)"
 mkdir -p "$COLDREC_HOME" "$AIRFLOW_HOME"
 
 step() { printf '\n\033[1;34m== %s\033[0m\n' "$*"; }
@@ -44,14 +37,16 @@ if [ "$DAYS" -gt 1 ]; then
 fi
 
 step "3/5 Airflow metadata DB (SQLite) and pools"
-airflow db migrate >/dev/null
-airflow pools set spark 2 "Spark jobs" >/dev/null
-airflow pools set gpu 1 "GPU training and scoring" >/dev/null
+python -m coldrec.local_airflow --prepare
 
-step "4/5 airflow dags test coldrec_nightly $LAST (clean, interactions, similarities, features, train, score, gate, publish)"
+# The run starts now (no logical date) and processes $LAST through the run_date param, so the UI shows it as the
+# run it was (started minutes ago), not as a run of a past logical date.
+CONF="{\"run_date\": \"$LAST\"}"
+step "4/5 airflow dags test coldrec_nightly -c '$CONF' (clean, interactions, similarities, features, train, score, gate, publish)"
 echo "(full log: $COLDREC_HOME/demo-nightly.log)"
-airflow dags test coldrec_nightly "$LAST" > "$COLDREC_HOME/demo-nightly.log" 2>&1 || true
+airflow dags test coldrec_nightly -c "$CONF" > "$COLDREC_HOME/demo-nightly.log" 2>&1 || true
 python scripts/demo_summary.py --tasks-only --log "$COLDREC_HOME/demo-nightly.log"
 
 step "5/5 results"
 python scripts/demo_summary.py --run-date "$LAST"
+echo "Browse the run in the Airflow UI: make ui"

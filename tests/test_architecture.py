@@ -1,138 +1,340 @@
-"""The layering of the ranking code, read from the source: the ranking core under both ``recommend`` and ``evaluate``.
+"""The layering of ``coldrec/`` (docs/architecture.md), enforced on the imports the code actually makes.
 
-Rules (docs: ``coldrec/ranking/__init__.py``):
-- ``coldrec.ranking`` imports neither ``coldrec.recommend`` nor ``coldrec.evaluate`` (nor the layers above them);
-  of the layers below, only ``config`` and ``data``;
-- ``coldrec.recommend`` (what is published) never imports ``coldrec.evaluate`` (what measures it); ``evaluate``
-  may import ``recommend``;
-- the ranking leaves (``topk_cpu``, ``topk``, ``metrics``) import no other coldrec module, so the layers below
-  (training validation in ``coldrec.models``) may use them; nothing else below the ranking core imports it;
-- no import cycle among the modules of these three packages, and no coldrec import hidden inside a function unless
-  it is listed below with its reason (a heavy optional dependency, never a cycle dodge).
+Walks every module's imports with ``ast`` (imports inside functions included) and checks four rules:
 
-Scoped to these packages; a repository-wide layering test may extend the same walk.
+1. **Imports point down**: a module imports only modules of its own layer or of layers below it.
+2. **No cycles** between modules (runtime imports; ``if TYPE_CHECKING:`` imports are annotations only).
+3. **No import of a coldrec module inside a function**, which would hide an upward import or a cycle from a reader.
+   The wiring layer (``cli``, ``commands``, ``tasks``, ``orchestration``) is the exception: it imports the stage it
+   runs on call, so that ``coldrec --help`` and the DAG files' parsing do not load Spark, torch and MLflow.
+   Lazy imports of heavy optional *third-party* packages are fine anywhere (with a comment saying so); the few
+   coldrec imports that stand for one are listed in ``LAZY_ALLOWED`` with their reason.
+4. **The ranking core** (``coldrec/ranking``, shared by ``recommend`` and ``evaluate``) imports only itself,
+   ``config`` and ``data``; its leaves (the top-k API, the ranking metrics) import nothing else, and sit below the
+   stages so that training validation ranks and measures with the same code.
+
+The checker itself is tested on synthetic import graphs, so it is known to fail on an upward import, a cycle and a
+function-level import.
 """
 
 from __future__ import annotations
 
 import ast
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
-import pytest
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = ROOT / "coldrec"
 
-ROOT = Path(__file__).resolve().parents[1] / "coldrec"
-MINE = ("coldrec.ranking", "coldrec.recommend", "coldrec.evaluate")
-LEAVES = ("coldrec.ranking.topk_cpu", "coldrec.ranking.topk", "coldrec.ranking.metrics")
-#: what the ranking core may import from coldrec, besides itself
-RANKING_MAY_IMPORT = ("coldrec.config", "coldrec.data")
-#: the layers above the ranking core (and everything that wires): the core never imports them
-ABOVE_RANKING = ("coldrec.recommend", "coldrec.evaluate", "coldrec.tasks", "coldrec.cli", "coldrec.commands",
-                 "coldrec.publish", "coldrec.orchestration")  # fmt: skip
-#: the layers below the ranking core: they may import only its leaves
-BELOW_RANKING = ("coldrec.config", "coldrec.paths", "coldrec.lake", "coldrec.spark", "coldrec.delta_read",
-                 "coldrec.data", "coldrec.clean", "coldrec.interactions", "coldrec.cf", "coldrec.features",
-                 "coldrec.models")  # fmt: skip
-#: function-level coldrec imports allowed in the three packages, (importer, imported): why
-LAZY_ALLOWED = {
+#: Layers from the ground up; a module belongs to the layer of its longest matching prefix.
+LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    (
+        "ground",
+        (
+            "coldrec",  # the package's own __init__ (matches only itself)
+            "coldrec.config",
+            "coldrec.paths",
+            "coldrec.lake",
+            "coldrec.spark",
+            "coldrec.delta_read",
+            "coldrec.data.schemas",
+        ),
+    ),
+    ("data", ("coldrec.data",)),
+    # The ranking core's leaves (one top-k API and its backends, one set of ranking metrics) import no other
+    # coldrec module, so the stages below the core may use them too (training validation ranks with them).
+    ("ranking leaves", ("coldrec.ranking.topk_cpu", "coldrec.ranking.topk", "coldrec.ranking.metrics")),
+    ("clean", ("coldrec.clean",)),
+    ("interactions", ("coldrec.interactions",)),
+    ("cf", ("coldrec.cf",)),
+    ("features", ("coldrec.features",)),
+    ("models", ("coldrec.models",)),
+    # The ranking core (sources, blend, slots, filters, lists) that recommend and evaluate share.
+    ("ranking", ("coldrec.ranking",)),
+    ("recommend", ("coldrec.recommend",)),
+    ("evaluate", ("coldrec.evaluate",)),
+    ("publish", ("coldrec.publish", "coldrec.maintenance")),
+    (
+        "wiring",
+        (
+            "coldrec.tasks",
+            "coldrec.cli",
+            "coldrec.commands",
+            "coldrec.orchestration",
+            "coldrec.airflow_spark",
+            "coldrec.local_airflow",
+        ),
+    ),
+)
+
+#: What the ranking core may import from coldrec besides itself: it must not depend on the stages (it ranks score
+#: blocks, whoever computed them), so recommend and evaluate can feed it alike.
+RANKING_MAY_IMPORT = ("coldrec.ranking", "coldrec.config", "coldrec.data")
+
+#: Modules that may import coldrec modules inside functions (see rule 3).
+LAZY_WIRING = ("coldrec.tasks", "coldrec.cli", "coldrec.commands", "coldrec.orchestration")
+
+#: Other imports of a coldrec module inside a function, (importer, imported): why. A heavy optional dependency
+#: only, never a cycle dodge.
+LAZY_ALLOWED: dict[tuple[str, str], str] = {
     ("coldrec.recommend.nightly", "coldrec.models.tracking"): "mlflow + the torch models, optional for scoring",
     ("coldrec.recommend.nightly", "coldrec.features.loader"): "delta-rs, read only when a champion is loaded",
-    ("coldrec.evaluate.dataset", "coldrec.data"): "the public data set loaders, by format",
+    ("coldrec.evaluate.dataset", "coldrec.data.loaders"): "the public data set loaders, by format",
 }
 
 
-def _module_name(path: Path) -> str:
-    rel = path.relative_to(ROOT.parent).with_suffix("")
-    parts = rel.parts[:-1] if rel.name == "__init__" else rel.parts
+@dataclass(frozen=True)
+class Import:
+    importer: str
+    imported: str
+    line: int
+    in_function: bool
+    type_only: bool
+
+
+def module_name(path: Path, root: Path) -> str:
+    parts = list(path.relative_to(root).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
     return ".".join(parts)
 
 
-def _imports(path: Path) -> list[tuple[str, bool]]:
-    """(imported coldrec module, at module level?) for every import of ``path`` (``from a import b`` yields
-    ``a.b`` when that is a module, else ``a``)."""
-    tree = ast.parse(path.read_text(), filename=str(path))
-    top_level = {id(node) for node in tree.body}
-    for node in tree.body:  # imports under a module-level ``if TYPE_CHECKING:`` / ``try:`` count as module level
-        if isinstance(node, ast.If | ast.Try):
-            top_level |= {id(n) for n in ast.walk(node)}
-    out = []
+def _type_checking_nodes(tree: ast.AST) -> set[int]:
+    nodes: set[int] = set()
     for node in ast.walk(tree):
-        names: list[str] = []
-        if isinstance(node, ast.Import):
-            names = [a.name for a in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names = [f"{node.module}.{a.name}" if _exists(f"{node.module}.{a.name}") else node.module
-                     for a in node.names]  # fmt: skip
-        out += [(n, id(node) in top_level) for n in names if n == "coldrec" or n.startswith("coldrec.")]
-    return out
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            for stmt in node.body:
+                nodes.update(id(sub) for sub in ast.walk(stmt))
+    return nodes
 
 
-def _exists(module: str) -> bool:
-    base = ROOT.parent / Path(*module.split("."))
-    return base.with_suffix(".py").exists() or (base / "__init__.py").exists()
-
-
-def _within(module: str, packages: tuple[str, ...]) -> bool:
-    return any(module == p or module.startswith(p + ".") for p in packages)
-
-
-MODULES = {_module_name(p): p for p in sorted(ROOT.rglob("*.py"))}
-GRAPH = {name: _imports(path) for name, path in MODULES.items()}
-
-
-@pytest.mark.parametrize("module", sorted(m for m in MODULES if _within(m, ("coldrec.ranking",))))
-def test_the_ranking_core_imports_only_itself_config_and_data(module: str):
-    allowed = ("coldrec.ranking", *RANKING_MAY_IMPORT)
-    wrong = [m for m, _ in GRAPH[module] if not _within(m, allowed) or _within(m, ABOVE_RANKING)]
-    assert not wrong, f"{module} imports {wrong}"
-    if module in LEAVES:
-        other = [m for m, _ in GRAPH[module] if not _within(m, LEAVES)]
-        assert not other, f"the leaf {module} imports {other}"
-
-
-@pytest.mark.parametrize("module", sorted(m for m in MODULES if _within(m, ("coldrec.recommend",))))
-def test_what_is_published_never_imports_what_measures_it(module: str):
-    wrong = [m for m, _ in GRAPH[module] if _within(m, ("coldrec.evaluate", "coldrec.tasks", "coldrec.cli",
-                                                         "coldrec.commands", "coldrec.publish"))]  # fmt: skip
-    assert not wrong, f"{module} imports {wrong}"
-
-
-def test_layers_below_the_ranking_core_use_only_its_leaves():
-    wrong = {
-        module: bad
-        for module in MODULES
-        if _within(module, BELOW_RANKING)
-        and (bad := [m for m, _ in GRAPH[module] if _within(m, MINE) and m not in LEAVES and m != "coldrec.ranking"])
+def _function_nodes(tree: ast.AST) -> set[int]:
+    return {
+        id(sub)
+        for fn in ast.walk(tree)
+        if isinstance(fn, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda)
+        for sub in ast.walk(fn)
+        if sub is not fn
     }
-    assert not wrong, f"upward imports into the ranking / recommend / evaluate packages: {wrong}"
 
 
-def test_no_cycles_and_no_hidden_imports_in_the_ranking_packages():
-    mine = {m for m in MODULES if _within(m, MINE)}
-    hidden = [(m, dep) for m in sorted(mine) for dep, top in GRAPH[m] if not top
-              and not any(_within(dep, (allowed,)) for imp, allowed in LAZY_ALLOWED if imp == m)]  # fmt: skip
-    assert not hidden, f"coldrec imports inside functions (a cycle dodge?): {hidden}"
-    edges = {m: sorted({d for d, _ in GRAPH[m] if d in mine and d != m}) for m in mine}
-    state: dict[str, int] = {}
+def module_imports(source: str, name: str, is_package: bool, modules: set[str]) -> list[Import]:
+    """The coldrec modules ``name`` imports. ``from a import b`` names ``a.b`` when that is a module, else ``a``."""
+    tree = ast.parse(source)
+    in_function, type_only = _function_nodes(tree), _type_checking_nodes(tree)
+    package = name if is_package else name.rpartition(".")[0]
+    found: list[Import] = []
+    for node in ast.walk(tree):
+        targets: list[str] = []
+        if isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+                base = ".".join([*anchor, base] if base else anchor)
+            for alias in node.names:
+                candidate = f"{base}.{alias.name}"
+                targets.append(candidate if candidate in modules else base)
+        for target in targets:
+            if target == "coldrec" or target.startswith("coldrec."):
+                resolved = target
+                while resolved not in modules and "." in resolved:
+                    resolved = resolved.rpartition(".")[0]
+                found.append(Import(name, resolved, node.lineno, id(node) in in_function, id(node) in type_only))
+    return found
 
-    def visit(node: str, path: list[str]) -> None:
-        state[node] = 1
-        for nxt in edges[node]:
-            if state.get(nxt) == 1:
-                raise AssertionError("import cycle: " + " -> ".join([*path[path.index(nxt) :], nxt]))
-            if nxt not in state:
-                visit(nxt, [*path, nxt])
-        state[node] = 2
 
-    for module in sorted(mine):
-        if module not in state:
-            visit(module, [module])
+def package_imports(root: Path) -> list[Import]:
+    files = sorted(root.rglob("*.py"))
+    modules = {module_name(f, root.parent) for f in files}
+    out: list[Import] = []
+    for f in files:
+        name = module_name(f, root.parent)
+        out.extend(module_imports(f.read_text(), name, f.name == "__init__.py", modules))
+    return [i for i in out if i.imported != i.importer]
 
 
-def test_the_walk_sees_an_upward_import(tmp_path: Path):
-    """The checks read real imports: a made-up module importing upward is caught by the same parser."""
-    bad = tmp_path / "bad.py"
-    bad.write_text("import numpy\n\ndef f():\n    from coldrec.evaluate.harness import rank\n"
-                   "from coldrec.ranking.lists import Ranker\n")  # fmt: skip
-    found = _imports(bad)
-    assert ("coldrec.evaluate.harness", False) in found and ("coldrec.ranking.lists", True) in found
-    assert _within("coldrec.evaluate.harness", ABOVE_RANKING) and "coldrec.ranking.lists" not in LEAVES
+def layer_of(module: str) -> int:
+    best, best_len = -1, -1
+    for rank, (_, prefixes) in enumerate(LAYERS):
+        for prefix in prefixes:
+            inside = module == prefix or (prefix != "coldrec" and module.startswith(prefix + "."))
+            if inside and len(prefix) > best_len:
+                best, best_len = rank, len(prefix)
+    if best < 0:
+        raise AssertionError(f"{module} belongs to no layer: add it to LAYERS in tests/test_architecture.py")
+    return best
+
+
+def upward_imports(imports: Iterable[Import]) -> list[str]:
+    return [
+        f"{i.importer}:{i.line} imports {i.imported} "
+        f"({LAYERS[layer_of(i.importer)][0]} -> {LAYERS[layer_of(i.imported)][0]})"
+        for i in imports
+        if layer_of(i.imported) > layer_of(i.importer)
+    ]
+
+
+def cycles(imports: Iterable[Import]) -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan), over runtime imports."""
+    graph: dict[str, set[str]] = {}
+    for i in imports:
+        if not i.type_only:
+            graph.setdefault(i.importer, set()).add(i.imported)
+            graph.setdefault(i.imported, set())
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(graph[v]):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def hidden_imports(imports: Iterable[Import]) -> list[str]:
+    return [
+        f"{i.importer}:{i.line} imports {i.imported} inside a function"
+        for i in imports
+        if i.in_function
+        and not any(i.importer == p or i.importer.startswith(p + ".") for p in LAZY_WIRING)
+        and (i.importer, i.imported) not in LAZY_ALLOWED
+    ]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The rules on coldrec/
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@cache
+def _coldrec() -> tuple[Import, ...]:
+    return tuple(package_imports(PACKAGE))
+
+
+def test_every_module_has_a_layer() -> None:
+    for f in PACKAGE.rglob("*.py"):
+        layer_of(module_name(f, ROOT))
+
+
+def test_imports_point_down() -> None:
+    assert upward_imports(_coldrec()) == []
+
+
+def test_no_cycles_between_modules() -> None:
+    assert cycles(_coldrec()) == []
+
+
+def test_no_coldrec_import_hidden_in_a_function() -> None:
+    assert hidden_imports(_coldrec()) == []
+
+
+def test_the_ranking_core_imports_only_itself_config_and_data() -> None:
+    wrong = [
+        f"{i.importer}:{i.line} imports {i.imported}"
+        for i in _coldrec()
+        if i.importer.startswith("coldrec.ranking")
+        and not any(i.imported == p or i.imported.startswith(p + ".") for p in RANKING_MAY_IMPORT)
+    ]
+    assert wrong == []
+
+
+def test_lazy_allowances_are_still_needed() -> None:
+    """An allowance whose import is gone must leave the list, so it cannot cover a new one later."""
+    lazy = {(i.importer, i.imported) for i in _coldrec() if i.in_function}
+    assert sorted(set(LAZY_ALLOWED) - lazy) == []
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The checker, on synthetic packages
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _write(root: Path, files: dict[str, str]) -> Path:
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return root / "coldrec"
+
+
+def test_checker_finds_an_upward_import(tmp_path: Path) -> None:
+    pkg = _write(
+        tmp_path,
+        {
+            "coldrec/__init__.py": "",
+            "coldrec/config.py": "",
+            "coldrec/cf/__init__.py": "",
+            "coldrec/cf/kernel.py": "from coldrec import config\n",
+            "coldrec/recommend/__init__.py": "",
+            "coldrec/recommend/nightly.py": (
+                "from coldrec.cf import kernel\nfrom coldrec.evaluate.metrics import ndcg\n"
+            ),
+            "coldrec/evaluate/__init__.py": "",
+            "coldrec/evaluate/metrics.py": "from coldrec.recommend import nightly\n\ndef ndcg():\n    pass\n",
+        },
+    )
+    imports = package_imports(pkg)
+    assert upward_imports(imports) == [
+        "coldrec.recommend.nightly:2 imports coldrec.evaluate.metrics (recommend -> evaluate)"
+    ]
+    assert cycles(imports) == [["coldrec.evaluate.metrics", "coldrec.recommend.nightly"]]
+    assert hidden_imports(imports) == []
+
+
+def test_checker_finds_cycles_and_imports_hidden_in_functions(tmp_path: Path) -> None:
+    pkg = _write(
+        tmp_path,
+        {
+            "coldrec/__init__.py": "",
+            "coldrec/models/__init__.py": "",
+            "coldrec/models/api.py": "def train():\n    from coldrec.models.training import fit\n    return fit()\n",
+            "coldrec/models/training.py": "from .api import train\n\ndef fit():\n    pass\n",
+            "coldrec/models/scoring.py": (
+                "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from coldrec.models.api import train\n"
+            ),
+            "coldrec/commands/__init__.py": "",
+            "coldrec/commands/train.py": "def run():\n    from coldrec.models import api\n",
+        },
+    )
+    imports = package_imports(pkg)
+    assert upward_imports(imports) == []
+    # the relative import resolves to coldrec.models.api; the TYPE_CHECKING one makes no runtime cycle
+    assert cycles(imports) == [["coldrec.models.api", "coldrec.models.training"]]
+    # the wiring layer may import on call; a stage may not
+    assert hidden_imports(imports) == ["coldrec.models.api:2 imports coldrec.models.training inside a function"]
+
+
+def test_checker_requires_a_layer_for_every_module() -> None:
+    try:
+        layer_of("coldrec.somewhere_new")
+    except AssertionError as exc:
+        assert "belongs to no layer" in str(exc)
+    else:  # pragma: no cover - the assertion above is the point
+        raise AssertionError("an unknown module was given a layer")

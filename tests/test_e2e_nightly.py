@@ -1,5 +1,6 @@
 """End to end: `airflow dags test coldrec_nightly` on a generated shop, read back without Spark; a rerun of the
-same date leaves the table identical; a UI-style trigger of `coldrec_train` with params through the REST API.
+same date leaves the table identical. The run is shared (session fixture ``e2e_nightly`` in conftest.py) with
+tests/test_ui.py, which shows it in the Airflow UI and triggers `coldrec_train` from the UI's form.
 
 Airflow metadata in SQLite, local Spark through spark-submit, MLflow in SQLite: exactly what `make demo` runs.
 """
@@ -9,18 +10,15 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-# In `make test` (CI): the nightly run and the UI trigger, about 12 minutes on 2 idle cores; the second full run of
-# the rerun check (about 5 more) is `slow` (`make test-all`); publish's replaceWhere idempotency is unit-tested.
+# In `make test` (CI): the nightly run (and test_ui.py's UI trigger), about 12 minutes on 2 idle cores; the second full
+# run of the rerun check (about 5 more) is `slow` (`make test-all`); publish's replaceWhere idempotency is unit-tested.
 pytestmark = [pytest.mark.spark]
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -69,9 +67,12 @@ def _recommendations(lake: Path):
     return read_delta(str(lake / "gold" / "recommendations")).to_pandas()
 
 
-@pytest.fixture(scope="module")
-def nightly(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    base = tmp_path_factory.mktemp("e2e")
+def build_nightly(base: Path) -> dict:
+    """A generated shop's history cleaned, then the nightly DAG run for RUN_DATE under ``base``.
+
+    The run is started now with RUN_DATE as its ``run_date`` param (no past logical date): what `make demo` does, and
+    what the UI test (tests/test_ui.py, through the session fixture ``e2e_nightly``) shows as a finished run.
+    """
     env = _env(base)
     log = base / "e2e.log"
     (base / "home").mkdir()
@@ -84,10 +85,16 @@ def nightly(tmp_path_factory: pytest.TempPathFactory) -> dict:
     assert _run(cmd, env, log, 900).returncode == 0, log.read_text()[-3000:]
     assert _run([str(BIN / "airflow"), "db", "migrate"], env, log, 600).returncode == 0, log.read_text()[-3000:]
     started = time.perf_counter()
-    proc = _run([str(BIN / "airflow"), "dags", "test", "coldrec_nightly", RUN_DATE.isoformat()], env, log, 1800)
+    conf = json.dumps({"run_date": RUN_DATE.isoformat()})
+    proc = _run([str(BIN / "airflow"), "dags", "test", "coldrec_nightly", "-c", conf], env, log, 1800)
     elapsed = time.perf_counter() - started
     first = _recommendations(base / "lake")
     return {"base": base, "env": env, "log": log, "proc": proc, "first": first, "truth": truth, "seconds": elapsed}
+
+
+@pytest.fixture(scope="module")
+def nightly(e2e_nightly: dict) -> dict:
+    return e2e_nightly
 
 
 def test_nightly_publishes_complete_lists(nightly: dict) -> None:
@@ -174,88 +181,3 @@ def test_rerun_of_same_date_is_identical(nightly: dict) -> None:
     after = _recommendations(nightly["base"] / "lake").sort_values(["user_id", "rank"])[cols].reset_index(drop=True)
     assert len(after) == len(before)
     assert before.equals(after)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _api(port: int, method: str, path: str, token: str | None, body: dict | None = None) -> dict:
-    req = urllib.request.Request(
-        f"http://127.0.0.1:{port}{path}",
-        method=method,
-        data=None if body is None else json.dumps(body).encode(),
-        headers={"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})},
-    )
-    with urllib.request.urlopen(req, timeout=30) as resp:
-        return json.loads(resp.read() or b"{}")
-
-
-def test_ui_trigger_of_training_with_params(nightly: dict) -> None:
-    """What the UI's Trigger form does: unpause, POST a dag run with conf; the run succeeds and used the params."""
-    assert nightly["proc"].returncode == 0
-    port = _free_port()
-    env = {
-        **nightly["env"],
-        "AIRFLOW__API__PORT": str(port),
-        "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
-        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
-        "AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL": "5",
-        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-        # only the triggered run: unpausing must not also start the weekly schedule's latest interval
-        "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
-    }
-    subprocess.run([str(BIN / "airflow"), "pools", "set", "gpu", "1", "gpu"], env=env, check=True, capture_output=True)
-    subprocess.run(
-        [str(BIN / "airflow"), "pools", "set", "spark", "2", "spark"], env=env, check=True, capture_output=True
-    )
-    log = (nightly["base"] / "standalone.log").open("w")
-    proc = subprocess.Popen(
-        [str(BIN / "airflow"), "standalone"],
-        env=env,
-        cwd=ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.time() + 300
-        while time.time() < deadline:
-            try:
-                _api(port, "GET", "/api/v2/dags/coldrec_train", None)
-                break
-            except Exception:
-                time.sleep(3)
-        else:
-            pytest.fail("the Airflow API server did not serve coldrec_train in time")
-        _api(port, "PATCH", "/api/v2/dags/coldrec_train", None, {"is_paused": False})
-        conf = {"epochs": 2, "models": ["autoencoder"], "promote": False, "run_date": RUN_DATE.isoformat()}
-        run = _api(port, "POST", "/api/v2/dags/coldrec_train/dagRuns", None, {"logical_date": None, "conf": conf})
-        run_id = run["dag_run_id"]
-        state = None
-        deadline = time.time() + 900
-        while time.time() < deadline:
-            state = _api(port, "GET", f"/api/v2/dags/coldrec_train/dagRuns/{run_id}", None)["state"]
-            if state in ("success", "failed"):
-                break
-            time.sleep(5)
-        assert state == "success", (nightly["base"] / "standalone.log").read_text()[-5000:]
-        assert _api(port, "GET", f"/api/v2/dags/coldrec_train/dagRuns/{run_id}", None)["conf"] == conf
-        result = _api(
-            port,
-            "GET",
-            f"/api/v2/dags/coldrec_train/dagRuns/{run_id}/taskInstances/train/xcomEntries/return_value",
-            None,
-        )
-        value = result["value"] if isinstance(result["value"], dict) else json.loads(result["value"])
-        assert value["epochs_max"] == 2 and value["models"] == ["autoencoder"] and value["promoted"] is False
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-        log.close()

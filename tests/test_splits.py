@@ -96,3 +96,60 @@ def test_validation_split_never_touches_test():
 def test_unknown_kind():
     with pytest.raises(ValueError, match="unknown split"):
         S.make_split("sideways", _grid())
+
+
+def _few_shot_frame() -> pd.DataFrame:
+    """10 users; user u has u + 1 positive rows (days 0..u) and one negative row on day 1, so user 0 has 1 positive
+    and user 9 has 10; ``_order`` follows the row order."""
+    rows = []
+    for u in range(10):
+        for d in range(u + 1):
+            rows.append((f"u{u}", f"i{d}", pd.Timestamp("2024-01-01", tz="UTC") + pd.Timedelta(days=d), True))
+        rows.append((f"u{u}", "neg", pd.Timestamp("2024-01-02", tz="UTC"), False))
+    df = pd.DataFrame(rows, columns=["user_id", "item_id", "ts", "positive"])
+    return df.assign(_order=np.arange(len(df)))
+
+
+@pytest.mark.parametrize("shots", [1, 3, 5])
+def test_few_shot_split_sizes_and_no_leakage(shots: int):
+    df = _few_shot_frame()
+    split = S.few_shot_split(df, shots, test_share=0.2, seed=7)
+    assert split.kind == f"few_shot_{shots}"
+    eligible = {f"u{u}" for u in range(10) if u + 1 > shots}  # more than `shots` positives
+    assert split.held_out_users <= eligible
+    assert len(split.held_out_users) == round(0.2 * len(eligible))
+    assert len(split.train) + len(split.test) == len(df)
+    for u in split.held_out_users:
+        n = int(u[1:])
+        train_pos = split.train[(split.train.user_id == u) & split.train.positive]
+        # the first `shots` positives in time (days 0..shots-1: items i0..i{shots-1})
+        assert sorted(train_pos.item_id) == sorted(f"i{d}" for d in range(shots))
+        test_pos = split.test[(split.test.user_id == u) & split.test.positive]
+        assert sorted(test_pos.item_id) == sorted(f"i{d}" for d in range(shots, n + 1))
+    assert set(split.test.user_id) == set(split.held_out_users)
+    # no test positive is in training as the same (user, item) pair
+    pairs = set(zip(split.train.user_id, split.train.item_id, strict=True))
+    assert not any((u, i) in pairs for u, i in zip(split.test.user_id, split.test.item_id, strict=True))
+
+
+def test_few_shot_dispatch_validation_and_expand():
+    df = _few_shot_frame()
+    split = S.make_split("few_shot_3", df, seed=3)
+    again = S.make_split("few_shot_3", df, seed=3)
+    assert split.held_out_users == again.held_out_users
+    val = S.validation_split(split, seed=3)
+    # validation users are cut from training: a test user keeps exactly 3 positives there, so it is never eligible
+    assert not (val.held_out_users & split.held_out_users)
+    assert S.expand_splits(["warm", "few_shot", "cold_item_all"]) == [
+        "warm", "few_shot_1", "few_shot_3", "few_shot_5", "cold_item_all"
+    ]  # fmt: skip
+    with pytest.raises(ValueError):
+        S.expand_splits(["few_shots"])
+
+
+def test_cold_item_all_holds_out_like_cold_item():
+    df = _grid()
+    a = S.make_split("cold_item", df, seed=5)
+    b = S.make_split("cold_item_all", df, seed=5)
+    assert b.kind == "cold_item_all" and a.held_out_items == b.held_out_items
+    assert not set(b.train.item_id) & b.held_out_items

@@ -24,6 +24,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from coldrec.cf.files import bucket_order, from_ipc, read_columns, string_buckets, to_ipc
+from coldrec.cf.kernel import METRIC_CODES, block_topk, csr_block_to_csc
+
 #: Metrics the kernel knows (cosine and Pearson share a code: Pearson only changes the values fed in).
 METRICS = ("cosine", "pearson", "jaccard")
 
@@ -306,8 +309,6 @@ def bucket_files(
 ) -> Iterator[pa.RecordBatch]:
     """Read ``files`` and send every key's entries to one bucket (FNV-1a of the key mod the number of buckets):
     one IPC payload per bucket with ``key`` (string), ``entity`` (index in the plan) and ``weight``."""
-    from coldrec.cf.files import bucket_order, read_columns, string_buckets, to_ipc
-
     table = read_columns(files, [cols.key, cols.entity, cols.weight])
     if table.num_rows == 0:
         return
@@ -335,8 +336,6 @@ def stage_buckets(
     batches: Iterable[pa.RecordBatch], plan: BlockPlan, opts: StageOptions, part: int
 ) -> Iterator[pa.RecordBatch]:
     """``mapInArrow`` body of step 1 after :func:`bucket_files`: one bucket's payloads -> staged blob rows."""
-    from coldrec.cf.files import from_ipc
-
     payloads = [p.as_buffer() for batch in batches for p in batch.column("payload")]
     data = from_ipc(payloads)
     if data is None or data.num_rows == 0:
@@ -391,8 +390,6 @@ def block_columns(
     indptr: np.ndarray, indices: np.ndarray, values: np.ndarray, start: int, stop: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """CSC of the entity columns ``start..stop-1`` over the same rows (counting sort: rows stay in order)."""
-    from coldrec.cf.kernel import csr_block_to_csc
-
     return csr_block_to_csc(
         np.ascontiguousarray(indptr, dtype=np.int64),
         np.ascontiguousarray(indices, dtype=np.int32),
@@ -406,8 +403,6 @@ def compute_block(
     blobs: list[bytes], block: int, plan: BlockPlan, stats: EntityStats, opts: ComputeOptions
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Top-K ``(src, dst, similarity, support)`` of every entity of ``block`` (global entity indices)."""
-    from coldrec.cf.kernel import METRIC_CODES, block_topk
-
     indptr, indices, values = stack_blobs(blobs)
     start, stop = int(plan.starts[block]), int(plan.starts[block + 1])
     col_ptr, col_row, col_val = block_columns(indptr, indices, values, start, stop)

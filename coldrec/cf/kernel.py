@@ -38,7 +38,7 @@ def rank_key(sim: np.ndarray) -> np.ndarray:
 @njit(cache=True, nogil=True, inline="always")
 def _worse(key_a: np.int64, j_a: np.int32, key_b: np.int64, j_b: np.int32) -> bool:
     """True when candidate a ranks after candidate b (lower key, or same key and larger neighbour index)."""
-    return key_a < key_b or (key_a == key_b and j_a > j_b)
+    return bool(key_a < key_b or (key_a == key_b and j_a > j_b))
 
 
 @njit(cache=True, nogil=True)
@@ -74,6 +74,65 @@ def _sift_up(hkey, hj, hsim, hsup, pos):  # pragma: no cover - compiled
             pos = parent
         else:
             return
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _pair_similarity(metric, dot, n, count_g, count_j, norm_g, norm_j, shrinkage, min_support):  # pragma: no cover
+    """Similarity of a pair from its dot product and co-support ``n``; 0.0 for a pair that is dropped (support
+    under ``min_support``, a zero norm)."""
+    if n < min_support:
+        return 0.0
+    if metric == 1:
+        s = n / (count_g + count_j - n)
+    else:
+        den = norm_g * norm_j
+        if not den > 0.0:
+            return 0.0
+        s = dot / den
+        if s > 1.0:
+            s = 1.0
+    if shrinkage > 0.0:
+        s = s * n / (n + shrinkage)
+    return s
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _offer(hkey, hj, hsim, hsup, size, k, key, j, s, n):  # pragma: no cover - compiled
+    """Offer candidate ``j`` to the min-heap of the ``k`` best; returns the heap's new size."""
+    if size < k:
+        hkey[size] = key
+        hj[size] = j
+        hsim[size] = s
+        hsup[size] = n
+        _sift_up(hkey, hj, hsim, hsup, size)
+        return size + 1
+    if _worse(hkey[0], hj[0], key, np.int32(j)):
+        hkey[0] = key
+        hj[0] = j
+        hsim[0] = s
+        hsup[0] = n
+        _sift_down(hkey, hj, hsim, hsup, size, 0)
+    return size
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _pop_best_first(hkey, hj, hsim, hsup, size, g, out_src, out_dst, out_sim, out_sup, n_out):  # pragma: no cover
+    """Pop the heap worst-first into the tail of entity ``g``'s output slice, so the output is best-first; returns
+    the next free output row."""
+    kept = size
+    for r in range(kept - 1, -1, -1):
+        out_src[n_out + r] = g
+        out_dst[n_out + r] = hj[0]
+        out_sim[n_out + r] = hsim[0]
+        out_sup[n_out + r] = hsup[0]
+        last = size - 1
+        hkey[0] = hkey[last]
+        hj[0] = hj[last]
+        hsim[0] = hsim[last]
+        hsup[0] = hsup[last]
+        size = last
+        _sift_down(hkey, hj, hsim, hsup, size, 0)
+    return n_out + kept
 
 
 @njit(cache=True, nogil=True)
@@ -142,50 +201,13 @@ def block_topk(
             dot = acc[j]
             acc[j] = 0.0
             cnt[j] = 0
-            if j == g or n < min_support:
+            if j == g:
                 continue
-            if metric == 1:
-                s = n / (counts[g] + counts[j] - n)
-            else:
-                den = norms[g] * norms[j]
-                if not den > 0.0:
-                    continue
-                s = dot / den
-                if s > 1.0:
-                    s = 1.0
-            if shrinkage > 0.0:
-                s = s * n / (n + shrinkage)
+            s = _pair_similarity(metric, dot, n, counts[g], counts[j], norms[g], norms[j], shrinkage, min_support)
             if not s > 0.0:
                 continue
-            key = np.int64(math.floor(s * 1e12 + 0.5))
-            if size < k:
-                hkey[size] = key
-                hj[size] = j
-                hsim[size] = s
-                hsup[size] = n
-                _sift_up(hkey, hj, hsim, hsup, size)
-                size += 1
-            elif _worse(hkey[0], hj[0], key, np.int32(j)):
-                hkey[0] = key
-                hj[0] = j
-                hsim[0] = s
-                hsup[0] = n
-                _sift_down(hkey, hj, hsim, hsup, size, 0)
-        # pop worst-first into the tail of this entity's slice, so the output is best-first
-        kept = size
-        for r in range(kept - 1, -1, -1):
-            out_src[n_out + r] = g
-            out_dst[n_out + r] = hj[0]
-            out_sim[n_out + r] = hsim[0]
-            out_sup[n_out + r] = hsup[0]
-            last = size - 1
-            hkey[0] = hkey[last]
-            hj[0] = hj[last]
-            hsim[0] = hsim[last]
-            hsup[0] = hsup[last]
-            size = last
-            _sift_down(hkey, hj, hsim, hsup, size, 0)
-        n_out += kept
+            size = _offer(hkey, hj, hsim, hsup, size, k, np.int64(math.floor(s * 1e12 + 0.5)), j, s, n)
+        n_out = _pop_best_first(hkey, hj, hsim, hsup, size, g, out_src, out_dst, out_sim, out_sup, n_out)
     if sink == 1.0e300:  # never true; keeps the touching loads from being optimized away
         out_sim[0] = sink
     return out_src[:n_out], out_dst[:n_out], out_sim[:n_out], out_sup[:n_out]

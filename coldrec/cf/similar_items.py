@@ -13,6 +13,8 @@ Scores keep their source's scale: similarity for cf/content, popularity share (u
 
 from __future__ import annotations
 
+from functools import reduce
+
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
@@ -45,16 +47,17 @@ def similar_items(
     sources = [(cf_neighbors, 0, "cf")]
     if content is not None:
         sources.append((content, 1, "content"))
-    candidates = None
-    for df, priority, name in sources:
-        part = df.select(
+    parts = [
+        df.select(
             F.col(S.ITEM_ID).cast("string").alias(S.ITEM_ID),
             F.col("neighbor_id").cast("string").alias("neighbor_id"),
             F.col("score").cast("double").alias("score"),
             F.lit(priority).alias("priority"),
             F.lit(name).alias("source"),
         )
-        candidates = part if candidates is None else candidates.unionByName(part)
+        for df, priority, name in sources
+    ]
+    candidates = reduce(DataFrame.unionByName, parts)
     if items is None:
         items = popularity.select(S.ITEM_ID)
         for df, _, _ in sources:

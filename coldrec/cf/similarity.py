@@ -48,14 +48,15 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pyarrow as pa
 from pyspark import TaskContext
 from pyspark.accumulators import Accumulator, AccumulatorParam
+from pyspark.broadcast import Broadcast
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -87,6 +88,14 @@ _STAGED_SCHEMA = T.StructType(
         T.StructField("payload", T.BinaryType(), False),
     ]
 )
+
+
+def _partition_id() -> int:
+    """The running Spark task's partition (executor side only)."""
+    context = TaskContext.get()
+    if context is None:
+        raise RuntimeError("not inside a Spark task")
+    return context.partitionId()
 
 
 @dataclass(frozen=True)
@@ -230,7 +239,7 @@ class _Input:
         cores: int,
     ) -> _Input:
         direct = files is not None and value_col is None  # a value column is computed in Spark (Pearson)
-        listed = list(files) if direct else None
+        listed = list(files) if direct and files is not None else None
         n_read = max(1, min(len(listed), 4 * cores)) if listed is not None else 0
         return cls(entries, blocks.FileColumns(key_col, entity_col, weight_col), value_col, listed, n_read)
 
@@ -244,7 +253,7 @@ class _Input:
             return grouped.agg(F.count(F.lit(1)).alias("n")).toArrow()
         files, n_read, entity_col = self.files, self.n_read, self.cols.entity
 
-        def count(batches):  # executor side: one task's files
+        def count(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:  # executor side: one task's files
             for batch in batches:
                 for i in batch.column("id").to_pylist():
                     yield from entity_counts(files[i::n_read], entity_col).to_batches()
@@ -252,12 +261,12 @@ class _Input:
         shares = self.tasks().mapInArrow(count, "entity string, n long")
         return shares.groupBy("entity").agg(F.sum("n").alias("n")).toArrow()
 
-    def staged(self, n_parts: int, bc_plan, opts: blocks.StageOptions) -> DataFrame:
+    def staged(self, n_parts: int, bc_plan: Broadcast[Any], opts: blocks.StageOptions) -> DataFrame:
         """Step 2: the staged rows (CSR blobs and statistics shares per block) of ``n_parts`` groups of keys."""
         if self.files is None:
-
-            def stage(batches):  # executor side: a group of keys -> blobs
-                yield from blocks.stage_partition(batches, bc_plan.value, opts, TaskContext.get().partitionId())
+            # executor side: a group of keys -> blobs
+            def stage(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+                yield from blocks.stage_partition(batches, bc_plan.value, opts, _partition_id())
 
             selected = [
                 F.col(self.cols.key).cast("string").alias("key"),
@@ -269,13 +278,15 @@ class _Input:
             return self.entries.select(*selected).repartition(n_parts, "key").mapInArrow(stage, _STAGED_SCHEMA)
         files, n_read, cols, pkeys = self.files, self.n_read, self.cols, partition_keys(n_parts)
 
-        def read(batches):  # executor side: files -> one payload per key bucket
+        # executor side: files -> one payload per key bucket
+        def read(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
             for batch in batches:
                 for i in batch.column("id").to_pylist():
                     yield from blocks.bucket_files(files[i::n_read], cols, bc_plan.value, pkeys)
 
-        def stage_bucket(batches):  # executor side: a bucket's payloads -> blobs
-            yield from blocks.stage_buckets(batches, bc_plan.value, opts, TaskContext.get().partitionId())
+        # executor side: a bucket's payloads -> blobs
+        def stage_bucket(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+            yield from blocks.stage_buckets(batches, bc_plan.value, opts, _partition_id())
 
         bucketed = self.tasks().mapInArrow(read, _BUCKETED_SCHEMA).repartition(n_parts, "pkey")
         return bucketed.mapInArrow(stage_bucket, _STAGED_SCHEMA)
@@ -329,7 +340,7 @@ def topk_similarity(
         slots[2 + n_blocks + block] = stats.work[lo:hi].sum()
         totals.add(slots)
 
-    def compute(batches):  # executor side of step 3
+    def compute(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:  # executor side of step 3
         yield from blocks.compute_partition(batches, bc_plan.value, compute_opts, report)
 
     neighbors = staged.repartition(n_blocks, "pkey").mapInArrow(compute, NEIGHBORS_SCHEMA)

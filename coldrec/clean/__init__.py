@@ -5,15 +5,8 @@ Modules, in pipeline order: ``parse`` (raw text + typed fields), ``validate`` (n
 ``report`` (counts and the data-quality gate), ``job`` (the orchestration: :func:`run_clean`).
 """
 
+from coldrec.clean.job import clean_days, run_clean
 from coldrec.clean.report import CleanReport, DataQualityError
 from coldrec.clean.rules import EVENT_REASONS, EVENT_TYPE_SYNONYMS
 
 __all__ = ["EVENT_REASONS", "EVENT_TYPE_SYNONYMS", "CleanReport", "DataQualityError", "clean_days", "run_clean"]
-
-
-def __getattr__(name: str):  # the job imports pyspark and delta; keep `import coldrec.clean` light for the CLI
-    if name in ("run_clean", "clean_days"):
-        from coldrec.clean import job
-
-        return getattr(job, name)
-    raise AttributeError(name)

@@ -118,13 +118,12 @@ def upsert_latest(latest: DataFrame, settings: Settings, kind: CatalogKind) -> t
         return int(((last["operationMetrics"] or {}) if last else {}).get("numOutputRows", 0)), 0
     content = [name for name in spec.schema.fieldNames() if name not in (kind.key, UPDATED_DATE)]
     changed = " OR ".join(f"NOT (t.{c} <=> s.{c})" for c in content)
-    metrics = (
+    metrics = lake.single_row(
         table.alias("t")
         .merge(source.alias("s"), f"t.{kind.key} = s.{kind.key}")
         .whenMatchedUpdateAll(condition=f"s.{UPDATED_DATE} >= t.{UPDATED_DATE} AND ({changed})")
         .whenNotMatchedInsertAll()
         .execute()  # one row of the MERGE's own counts: no read of the table's history afterwards
-        .first()
     )
     return int(metrics["num_inserted_rows"]), int(metrics["num_updated_rows"])
 

@@ -162,7 +162,7 @@ def uncompressed_cache(spark: SparkSession) -> Iterator[None]:
     events). Memory stays bounded: the cache is MEMORY_AND_DISK, so a day too large for memory spills to disk.
     """
     key = "spark.sql.inMemoryColumnarStorage.compressed"
-    before = spark.conf.get(key, "true")
+    before = spark.conf.get(key, "true") or "true"
     spark.conf.set(key, "false")
     try:
         yield
@@ -244,89 +244,86 @@ def write_metrics(spark: SparkSession, settings: Settings, reports: list[CleanRe
     lake.overwrite_where(frame, settings, "ops.run_metrics", predicate)
 
 
-def clean_days(spark: SparkSession, settings: Settings, dates: list[dt.date]) -> list[CleanReport]:
-    """Clean the given run dates in one pass (a backfill gives exactly what running each date alone would give).
+def _event_files(
+    spark: SparkSession, settings: Settings, reports: dict[dt.date, CleanReport]
+) -> tuple[dict[dt.date, list[str]], int]:
+    """The landing event files of each run date (recorded in its report) and their total size in bytes."""
+    files_by_day: dict[dt.date, list[str]] = {}
+    total_bytes = 0
+    for day, report in reports.items():
+        day_files = list_files_with_sizes(spark, events_folder(settings, day))
+        report.input_files = len(day_files)
+        files_by_day[day] = [path for path, _ in day_files]
+        total_bytes += sum(size for _, size in day_files)
+    return files_by_day, total_bytes
 
-    Raises :class:`DataQualityError` after writing when any date failed the gate (see the module doc).
-    """
-    if not dates:
-        raise ValueError("no run dates given")
-    tz = spark.conf.get("spark.sql.session.timeZone")
-    if tz != "UTC":
-        raise ValueError(f"the cleaning job needs spark.sql.session.timeZone=UTC (got {tz}); use coldrec.spark")
-    dates = sorted(set(dates))
-    started = time.perf_counter()
-    cfg = settings.clean
-    reports = {day: CleanReport(run_date=day) for day in dates}
 
-    phases: dict[str, float] = {}
-    log.info("clean %s..%s: items and users", dates[0], dates[-1])
-    with ThreadPoolExecutor(max_workers=3, thread_name_prefix="coldrec-clean") as pool:
-        # the catalog MERGEs are mostly driver-side Delta work: they overlap with each other and with the events
-        pending = [
-            pool.submit(_timed, phases, f"catalog_{kind.dataset}", _clean_catalog, spark, settings, kind, dates)
-            for kind in (ITEMS, USERS)
-        ]
-        if cfg.unknown_item_policy == "quarantine":  # the events check needs this run's items: wait for them
-            pending[0].result()
-        files_by_day: dict[dt.date, list[str]] = {}
-        total_bytes = 0
-        for day in dates:
-            day_files = list_files_with_sizes(spark, events_folder(settings, day))
-            reports[day].input_files = len(day_files)
-            files_by_day[day] = [path for path, _ in day_files]
-            total_bytes += sum(size for _, size in day_files)
-        files = [path for day_files in files_by_day.values() for path in day_files]
-        log.info("clean: validating %d event files (%.1f MB)", len(files), total_bytes / 1e6)
-        paths = file_keys(spark, files)
-        catalog_ids = known_items(spark, settings) if cfg.unknown_item_policy == "quarantine" else None
-        validated = validate_events(read_events(spark, files_by_day), cfg, catalog_ids)
-        validated = validated.withColumn(FILE_KEY, file_key(F.col(S.SOURCE_FILE))).drop(S.SOURCE_FILE)
-        validated = _right_sized(validated, total_bytes, spark.sparkContext.defaultParallelism).persist()
-        writing: Future | None = None
-        try:
-            with uncompressed_cache(spark):  # the count materializes the cache
-                _timed(phases, "validate", _count_validation, validated, reports, paths)
-            for day, report in reports.items():
-                check_gate(report, cfg, events_folder(settings, day))
-            passed = [d for d, r in reports.items() if r.gate_passed]
-            if passed:
-                log.info("clean: writing silver.events for %d date(s)", len(passed))
-                curated = curate_events(validated.filter(F.col(INGEST_DATE).isin(passed)), paths, settings)
-                events, written = observe_written(curated, passed)
-                predicate = f"{INGEST_DATE} IN ({_date_list(passed)})"
-                # beside the quarantine below: two tables, two commits, whose driver-side latencies overlap
-                writing = pool.submit(
-                    _timed, phases, "events", lake.overwrite_where, events, settings, "silver.events", predicate
-                )
+def _validated_events(
+    spark: SparkSession, settings: Settings, files_by_day: dict[dt.date, list[str]], total_bytes: int
+) -> tuple[DataFrame, DataFrame]:
+    """(the parsed and validated events, keyed by file and persisted; the file keys' paths)."""
+    files = [path for day_files in files_by_day.values() for path in day_files]
+    log.info("clean: validating %d event files (%.1f MB)", len(files), total_bytes / 1e6)
+    paths = file_keys(spark, files)
+    catalog_ids = known_items(spark, settings) if settings.clean.unknown_item_policy == "quarantine" else None
+    validated = validate_events(read_events(spark, files_by_day), settings.clean, catalog_ids)
+    validated = validated.withColumn(FILE_KEY, file_key(F.col(S.SOURCE_FILE))).drop(S.SOURCE_FILE)
+    return _right_sized(validated, total_bytes, spark.sparkContext.defaultParallelism).persist(), paths
 
-            waited = time.perf_counter()
-            catalogs = [p.result() for p in pending]
-            phases["catalog_wait"] = time.perf_counter() - waited
-            phases["catalog"] = max(phases.get("catalog_items", 0.0), phases.get("catalog_users", 0.0))
-            for day, report in reports.items():
-                report.items, report.users = catalogs[0].counts[day], catalogs[1].counts[day]
-            log.info("clean: quarantining %d records", sum(r.rejected for r in reports.values()))
-            rejected = to_rejected(with_source_file(validated, paths), "events", INGEST_DATE)
-            for catalog in catalogs:
-                rejected = rejected.unionByName(catalog.rejected)
-            predicate = f"{S.RUN_DATE} IN ({_date_list(dates)})"
-            _timed(phases, "quarantine", lake.overwrite_where, rejected, settings, "silver.rejected", predicate)
-            if writing is not None:
-                writing.result()
-                _file_written(reports, passed, written.get)
-        finally:
-            _settle(writing)
-            validated.unpersist()
-            for p in pending:
-                _release(p)
 
-    elapsed = time.perf_counter() - started
-    for report in reports.values():
-        report.seconds = elapsed
-        report.phase_seconds = dict(phases)
+def _start_events_write(
+    pool: ThreadPoolExecutor,
+    phases: dict[str, float],
+    settings: Settings,
+    validated: DataFrame,
+    paths: DataFrame,
+    passed: list[dt.date],
+) -> tuple[Future | None, Observation | None]:
+    """Curate the dates that passed the gate and start replacing their ``silver.events`` rows in a thread, beside
+    the quarantine commit (two tables, two commits, whose driver-side latencies overlap)."""
+    if not passed:
+        return None, None
+    log.info("clean: writing silver.events for %d date(s)", len(passed))
+    curated = curate_events(validated.filter(F.col(INGEST_DATE).isin(passed)), paths, settings)
+    events, written = observe_written(curated, passed)
+    predicate = f"{INGEST_DATE} IN ({_date_list(passed)})"
+    writing = pool.submit(_timed, phases, "events", lake.overwrite_where, events, settings, "silver.events", predicate)
+    return writing, written
+
+
+def _catalog_results(
+    pending: list[Future], reports: dict[dt.date, CleanReport], phases: dict[str, float]
+) -> list[CatalogResult]:
+    """Wait for the items and users MERGEs and put their counts in the reports."""
+    waited = time.perf_counter()
+    catalogs = [p.result() for p in pending]
+    phases["catalog_wait"] = time.perf_counter() - waited
+    phases["catalog"] = max(phases.get("catalog_items", 0.0), phases.get("catalog_users", 0.0))
+    for day, report in reports.items():
+        report.items, report.users = catalogs[0].counts[day], catalogs[1].counts[day]
+    return catalogs
+
+
+def _quarantine(
+    settings: Settings,
+    phases: dict[str, float],
+    validated: DataFrame,
+    paths: DataFrame,
+    catalogs: list[CatalogResult],
+    dates: list[dt.date],
+) -> None:
+    """Replace the run dates' rows of ``silver.rejected`` with every rejected event, item and user record."""
+    rejected = to_rejected(with_source_file(validated, paths), "events", INGEST_DATE)
+    for catalog in catalogs:
+        rejected = rejected.unionByName(catalog.rejected)
+    predicate = f"{S.RUN_DATE} IN ({_date_list(dates)})"
+    _timed(phases, "quarantine", lake.overwrite_where, rejected, settings, "silver.rejected", predicate)
+
+
+def _finish(spark: SparkSession, settings: Settings, reports: dict[dt.date, CleanReport]) -> list[CleanReport]:
+    """Record the metrics, check the counts balance, and raise when a date failed its gate."""
     write_metrics(spark, settings, list(reports.values()))
-    ordered = [reports[d] for d in dates]
+    ordered = [reports[d] for d in sorted(reports)]
     for report in ordered:
         if not report.balanced:  # a bug, not bad data: some record left without a name
             raise RuntimeError(f"clean {report.run_date}: counts do not balance: {report.to_dict()}")
@@ -342,6 +339,58 @@ def clean_days(spark: SparkSession, settings: Settings, dates: list[dt.date]) ->
         )
         raise DataQualityError(message, ordered)
     return ordered
+
+
+def clean_days(spark: SparkSession, settings: Settings, dates: list[dt.date]) -> list[CleanReport]:
+    """Clean the given run dates in one pass (a backfill gives exactly what running each date alone would give).
+
+    Raises :class:`DataQualityError` after writing when any date failed the gate (see the module doc).
+    """
+    if not dates:
+        raise ValueError("no run dates given")
+    tz = spark.conf.get("spark.sql.session.timeZone")
+    if tz != "UTC":
+        raise ValueError(f"the cleaning job needs spark.sql.session.timeZone=UTC (got {tz}); use coldrec.spark")
+    dates = sorted(set(dates))
+    started = time.perf_counter()
+    reports = {day: CleanReport(run_date=day) for day in dates}
+    phases: dict[str, float] = {}
+    log.info("clean %s..%s: items and users", dates[0], dates[-1])
+    with ThreadPoolExecutor(max_workers=3, thread_name_prefix="coldrec-clean") as pool:
+        # the catalog MERGEs are mostly driver-side Delta work: they overlap with each other and with the events
+        pending = [
+            pool.submit(_timed, phases, f"catalog_{kind.dataset}", _clean_catalog, spark, settings, kind, dates)
+            for kind in (ITEMS, USERS)
+        ]
+        if settings.clean.unknown_item_policy == "quarantine":  # the events check needs this run's items: wait
+            pending[0].result()
+        files_by_day, total_bytes = _event_files(spark, settings, reports)
+        validated, paths = _validated_events(spark, settings, files_by_day, total_bytes)
+        writing: Future | None = None
+        try:
+            with uncompressed_cache(spark):  # the count materializes the cache
+                _timed(phases, "validate", _count_validation, validated, reports, paths)
+            for day, report in reports.items():
+                check_gate(report, settings.clean, events_folder(settings, day))
+            passed = [d for d, r in reports.items() if r.gate_passed]
+            writing, written = _start_events_write(pool, phases, settings, validated, paths, passed)
+            catalogs = _catalog_results(pending, reports, phases)
+            log.info("clean: quarantining %d records", sum(r.rejected for r in reports.values()))
+            _quarantine(settings, phases, validated, paths, catalogs, dates)
+            if writing is not None and written is not None:
+                writing.result()
+                _file_written(reports, passed, written.get)
+        finally:
+            _settle(writing)
+            validated.unpersist()
+            for p in pending:
+                _release(p)
+
+    elapsed = time.perf_counter() - started
+    for report in reports.values():
+        report.seconds = elapsed
+        report.phase_seconds = dict(phases)
+    return _finish(spark, settings, reports)
 
 
 def run_clean(spark: SparkSession, settings: Settings, run_date: dt.date) -> CleanReport:

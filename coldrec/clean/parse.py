@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import re
+from typing import Any
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -56,7 +57,7 @@ def list_files(spark: SparkSession, folder: str) -> list[str]:
 
 def list_files_with_sizes(spark: SparkSession, folder: str) -> list[tuple[str, int]]:
     """:func:`list_files` with each file's length in bytes (to size the partitions of the parsed data)."""
-    jvm = spark._jvm  # the JVM's Hadoop FileSystem sees exactly the paths Spark will read
+    jvm: Any = spark._jvm  # the JVM's Hadoop FileSystem sees exactly the paths Spark will read
     path = jvm.org.apache.hadoop.fs.Path(folder)
     fs = path.getFileSystem(spark._jsc.hadoopConfiguration())
     if not fs.exists(path):
@@ -232,7 +233,8 @@ def file_key(path: Column) -> Column:
 def file_keys(spark: SparkSession, files: list[str]) -> DataFrame:
     """``(_file_key, source_file)`` of the listed files, ``source_file`` spelled the way ``_metadata.file_path``
     spells it (URL-encoded: a space is ``%20``), so the key of a row read from a file finds that file's path."""
-    hadoop_path = spark._jvm.org.apache.hadoop.fs.Path
+    jvm: Any = spark._jvm
+    hadoop_path = jvm.org.apache.hadoop.fs.Path
     spelled = sorted({hadoop_path(f).toUri().toString() for f in files})
     schema = T.StructType([T.StructField(S.SOURCE_FILE, T.StringType(), nullable=False)])
     frame = spark.createDataFrame([(p,) for p in spelled], schema)

@@ -1,5 +1,6 @@
-"""``coldrec evaluate --dataset PATH``: every method (baselines and coldrec) on the warm, cold-user, cold-item and
-stratified-anchor splits of a data set, in one run; a rich table, JSON rows, a Markdown report with plots, MLflow."""
+"""``coldrec evaluate --dataset PATH``: every method (tuned baselines and coldrec) on the warm, cold-user, cold-item
+(two variants), few-shot and stratified-anchor splits of a data set, over one or several seeds; a rich table, JSON
+rows, a Markdown report with plots, MLflow."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import shlex
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -15,14 +17,26 @@ import typer
 def register(app: typer.Typer) -> None:
     @app.command("evaluate")
     def evaluate(
-        dataset: str = typer.Option(..., "--dataset", help="MovieLens-100K / Amazon S3-Rec folder or a landing folder"),
+        dataset: str = typer.Option(
+            ..., "--dataset", help="MovieLens-100K, Amazon S3-Rec, ratings.csv + items.csv folder or landing folder"
+        ),
         json_path: str | None = typer.Option(None, "--json", help="also write the table as JSON rows to this file"),
         k: list[int] = typer.Option([10, 50], "--k", help="cut-offs (repeat: --k 10 --k 50)"),
-        seed: int = typer.Option(42, "--seed", help="seed of every split and model"),
+        seed: int = typer.Option(42, "--seed", help="seed of every split and model (the first seed with --seeds)"),
+        seeds: int = typer.Option(
+            1, "--seeds", min=1, help="run N seeds (seed, seed+1, ...): mean, std and 95%% interval of every metric"
+        ),
         splits: str = typer.Option(
             "warm,cold_user,cold_item,stratified",
             "--splits",
-            help="comma-separated: warm, cold_user, cold_item, stratified",
+            help="comma-separated: warm, cold_user, cold_item, cold_item_all, few_shot (= few_shot_1,3,5), "
+            "few_shot_<n>, stratified",
+        ),
+        lists: bool = typer.Option(
+            True, "--lists/--no-lists", help="also coldrec's lists without the cross-category slots (same fit)"
+        ),
+        tune: bool = typer.Option(
+            True, "--tune/--no-tune", help="tune the baselines' settings on coldrec's validation split"
         ),
         methods: str | None = typer.Option(
             None, "--methods", help="comma-separated subset of methods (default: every baseline + coldrec)"
@@ -43,15 +57,21 @@ def register(app: typer.Typer) -> None:
         from coldrec.commands._common import settings_for
         from coldrec.evaluate import baselines as B
         from coldrec.evaluate import report
+        from coldrec.evaluate import seeds as SD
         from coldrec.evaluate.dataset import load_dataset
         from coldrec.evaluate.harness import Prepared, run_harness
+        from coldrec.evaluate.splits import expand_splits
+        from coldrec.evaluate.tuning import tuned_baselines
 
         console = Console() if sys.stdout.isatty() else Console(width=140)
-        overrides: dict[str, object] = {"seed": seed}
+        overrides: dict[str, Any] = {"seed": seed}
         if epochs is not None:
             overrides["train"] = {"epochs": epochs}
         settings = settings_for(**overrides)
-        split_list = [s.strip() for s in splits.split(",") if s.strip()]
+        try:
+            split_list = expand_splits([s.strip() for s in splits.split(",") if s.strip()])
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from exc
         t0 = time.perf_counter()
         with console.status(f"loading {dataset}"):
             ds = load_dataset(dataset)
@@ -61,50 +81,91 @@ def register(app: typer.Typer) -> None:
             f"{prepared.enc.n_items:,} items, {int(prepared.inter['positive'].sum()):,} positive pairs "
             f"(rating >= {min_rating:g} or purchase/cart/favorite)"
         )
-        candidates = B.default_baselines()
-        if not no_coldrec:
-            from coldrec.evaluate.coldrec_method import ColdrecMethod
 
-            candidates.append(
-                ColdrecMethod(settings.train, settings.recommend, seed, console.print, test_share, use_models=models)
-            )
-        if methods:
-            wanted = {m.strip() for m in methods.split(",")}
-            unknown = wanted - {m.name for m in candidates}
-            if unknown:
-                raise typer.BadParameter(f"unknown method(s) {sorted(unknown)}; have {[m.name for m in candidates]}")
-            candidates = [m for m in candidates if m.name in wanted]
+        def methods_for(run_seed: int) -> list:
+            """Fresh methods per seed (the tuned settings and coldrec's models are per split and seed)."""
+            out = tuned_baselines(test_share) if tune else B.default_baselines()
+            if not no_coldrec:
+                from coldrec.evaluate.coldrec_method import ColdrecMethod
+                from coldrec.evaluate.published import PublishedLists
+
+                ours = ColdrecMethod(settings.train, settings.recommend, run_seed, console.print, test_share,
+                                     use_models=models)  # fmt: skip
+                rec = settings.recommend
+                out.append(ours)
+                if lists:  # coldrec ranks through the published path (caps + slots); the same fit without slots
+                    out.append(PublishedLists(ours, max(k), rec.per_category_cap, 0, rec.candidate_pool,
+                                              name="coldrec-noslots"))  # fmt: skip
+            if methods:
+                wanted = {m.strip() for m in methods.split(",")}
+                unknown = wanted - {m.name for m in out}
+                if unknown:
+                    raise typer.BadParameter(f"unknown method(s) {sorted(unknown)}; have {[m.name for m in out]}")
+                out = [m for m in out if m.name in wanted or (m.name.startswith("coldrec-") and "coldrec" in wanted)]
+            return out
 
         def progress(method: str, split: str, values: dict[str, float]) -> None:
             console.print(
-                f"  {split:<10} {method:<20} NDCG@{k[0]} {values.get(f'ndcg@{k[0]}', float('nan')):.4f}  "
+                f"  {split:<14} {method:<20} NDCG@{k[0]} {values.get(f'ndcg@{k[0]}', float('nan')):.4f}  "
                 f"fit {values['fit_s']:.1f}s  score {values['score_s']:.1f}s",
                 highlight=False,
             )
 
-        result = run_harness(prepared, candidates, split_list, tuple(k), seed, test_share, on_progress=progress)
-        coldrec = next((m for m in candidates if m.name == "coldrec"), None)
-        if coldrec is not None and getattr(coldrec, "reports", None):
-            result.notes.extend(f"coldrec [{s}]: {r}" for s, r in coldrec.reports.items())
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+        folder = Path(out) if out else Path(settings.home) / "reports" / "evaluate" / f"{ds.name}-{stamp}"
+        results = []
+        for run_seed in range(seed, seed + seeds):
+            if seeds > 1:
+                console.print(f"[bold]seed {run_seed}[/] ({run_seed - seed + 1} of {seeds})")
+            candidates = methods_for(run_seed)
+            res = run_harness(prepared, candidates, split_list, tuple(k), run_seed, test_share, on_progress=progress)
+            coldrec = next((m for m in candidates if m.name == "coldrec"), None)
+            if coldrec is not None and getattr(coldrec, "reports", None):
+                res.notes.extend(f"coldrec [{s}] seed {run_seed}: {r}" for s, r in coldrec.reports.items())
+            results.append(res)
+            # a long run keeps what it finished: one file per seed as it goes (single-seed runs can be pooled later)
+            report.write_json_rows({"seed": run_seed, "rows": res.rows, "tuned": res.tuned, "notes": res.notes},
+                                   folder / f"seed-{run_seed}.json")  # fmt: skip
+        summary = SD.summarize(results)
+        result = results[0] if seeds == 1 else SD.mean_result(results, summary)
         result.notes.append(f"positives: rating >= {min_rating:g}, or purchase/cart/favorite events when unrated")
         if not models and not no_coldrec:
             result.notes.append(
                 "coldrec ran without the learned models (--no-models): item-kNN, EASE, content, "
                 "content neighbours and popularity only"
             )
+        if tune:
+            result.notes.append("baselines tuned on coldrec's validation split (settings: 'Tuned baseline settings')")
+        if seeds > 1:
+            result.notes.append(f"per-split tables hold the means over seeds {summary.seeds}")
         result.notes.append(f"total wall time {time.perf_counter() - t0:.0f} s")
-        report.print_tables(result, console)
+        report.print_tables(result, console, ratios=seeds == 1)
+        if seeds > 1:
+            SD.print_summary(summary, console)
+        rows = [{**row, "seed": r.seed} for r in results for row in r.rows]
         if json_path:
-            console.print(f"JSON rows: {report.write_json(result, json_path)}")
-        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-        folder = Path(out) if out else Path(settings.home) / "reports" / "evaluate" / f"{ds.name}-{stamp}"
-        report.write_json(result, folder / "results.json")
+            console.print(f"JSON rows: {report.write_json_rows(rows, json_path)}")
+        report.write_json_rows(rows, folder / "results.json")
+        report.write_json_rows(
+            {
+                "seeds": summary.seeds,
+                "metrics": summary.metrics,
+                "ratios": summary.ratios,
+                "tuned": summary.tuned,
+                "slots": summary.slots,
+            },
+            folder / "summary.json",
+        )
         command = "coldrec " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-        md = report.write_markdown(result, folder, command)
+        md = report.write_markdown(result, folder, command, extra=SD.markdown(summary, ratios=seeds > 1),
+                                   ratios=seeds == 1)  # fmt: skip
         console.print(f"report: {md}")
         if mlflow:
-            params = {"dataset": ds.name, "seed": seed, "k": ",".join(map(str, k)), "splits": splits,
-                      "min_rating": min_rating, "test_share": test_share, "epochs": settings.train.epochs,
-                      "models": models}  # fmt: skip
-            run_id = report.log_to_mlflow(result, folder, settings.tracking_uri, settings.mlflow_experiment, params)
+            params = {"dataset": ds.name, "seed": seed, "seeds": seeds, "tune": tune, "k": ",".join(map(str, k)),
+                      "splits": splits, "min_rating": min_rating, "test_share": test_share,
+                      "epochs": settings.train.epochs, "models": models}  # fmt: skip
+            extra = {f"{r['split']}.ratio_ndcg_at_10_{end}": float(r[f"ratio_{end}"])  # type: ignore[arg-type]
+                     for r in summary.ratios for end in ("low", "high") if seeds > 1}  # fmt: skip
+            run_id = report.log_to_mlflow(result, folder, settings.tracking_uri, settings.mlflow_experiment, params,
+                                          extra)  # fmt: skip
             console.print(f"MLflow run {run_id} at {settings.tracking_uri}")

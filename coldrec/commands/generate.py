@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 
 from coldrec.commands._common import parse_date, settings_for
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from coldrec.data.generator.truth import GroundTruth
 
 
 def register(app: typer.Typer) -> None:
@@ -42,7 +49,6 @@ def generate(
     Same arguments -> byte-identical files.
     """
     from rich.console import Console
-    from rich.table import Table
 
     from coldrec.data.generator import generate_shop
 
@@ -74,8 +80,14 @@ def generate(
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
 
-    if quiet:
-        return
+    if not quiet:
+        _print_summary(console, truth, target)
+
+
+def _print_summary(console: Console, truth: GroundTruth, target: str) -> None:
+    """One row per generated day, then the totals and where the ground truth is."""
+    from rich.table import Table
+
     table = Table(title=f"synthetic shop in {target}", show_lines=False)
     table.add_column("date", no_wrap=True)
     for column in ("events", "bad", "bots", "new users", "new items", "repriced"):

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from coldrec.evaluate.splits import COLD_ITEM, COLD_USER, STRATIFIED, WARM
+from coldrec.evaluate.splits import COLD_ITEM, COLD_ITEM_ALL, COLD_USER, STRATIFIED, WARM, is_few_shot
 from coldrec.ranking.similarity import ease_weights, item_cosine_topk, item_cosine_topk_rows  # noqa: F401 (re-exported)
 
 
@@ -83,9 +83,9 @@ class Method:
             return False
         if split_kind == COLD_USER:
             return not self.needs_history
-        if split_kind == COLD_ITEM:
+        if split_kind in (COLD_ITEM, COLD_ITEM_ALL):
             return self.scores_cold_items
-        return split_kind in (WARM, STRATIFIED)
+        return split_kind in (WARM, STRATIFIED) or is_few_shot(split_kind)
 
 
 class Popularity(Method):

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from coldrec.data import schemas as S
+from coldrec.data.loaders.ratings_csv import is_ratings_csv_folder
 
 DEFAULT_POSITIVE_EVENTS: tuple[str, ...] = ("purchase", "cart", "favorite")
 ORDER = "_order"  # position of the event in the source file (the stratified anchor split needs the file order)
@@ -36,7 +37,8 @@ class EvalDataset:
 
 
 def detect_format(path: str | Path) -> str:
-    """``movielens-100k``, ``amazon-s3rec`` or ``landing`` (raw contract) from the files in ``path``."""
+    """``movielens-100k``, ``amazon-s3rec``, ``ratings-csv`` (ratings.csv + items.csv, e.g. Amazon magazines) or
+    ``landing`` (raw contract) from the files in ``path``."""
     root = Path(path)
     if not root.exists():
         raise FileNotFoundError(f"{root} does not exist")
@@ -44,11 +46,14 @@ def detect_format(path: str | Path) -> str:
         return "movielens-100k"
     if (root / "events").is_dir():
         return "landing"
+    if is_ratings_csv_folder(root):
+        return "ratings-csv"
     if (root.is_dir() and any(root.glob("*_item2attributes.json"))) or root.suffix == ".txt":
         return "amazon-s3rec"
     raise ValueError(
         f"cannot tell the format of {root}: expected MovieLens-100K (u.data, u.user, u.item), an Amazon S3-Rec "
-        "folder (<Name>.txt + <Name>_item2attributes.json) or a landing folder (events/date=*/...)"
+        "folder (<Name>.txt + <Name>_item2attributes.json), a ratings.csv + items.csv folder or a landing folder "
+        "(events/date=*/...)"
     )
 
 
@@ -64,6 +69,10 @@ def load_dataset(path: str | Path) -> EvalDataset:
         ds = EvalDataset(root.name, kind, events, frames.items, frames.users)
     elif kind == "amazon-s3rec":
         frames = loaders.read_amazon_s3rec(root)
+        events = frames.events.assign(**{ORDER: np.arange(len(frames.events))})
+        ds = EvalDataset(root.name, kind, events, frames.items, frames.users)
+    elif kind == "ratings-csv":
+        frames = loaders.read_ratings_csv(root)
         events = frames.events.assign(**{ORDER: np.arange(len(frames.events))})
         ds = EvalDataset(root.name, kind, events, frames.items, frames.users)
     else:

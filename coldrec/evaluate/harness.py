@@ -10,8 +10,16 @@ Protocols (seeded; see :mod:`coldrec.evaluate.splits`):
 - ``warm``: last 20% of each user's interactions in time; relevant = positives in that tail; seen items excluded.
 - ``cold_user``: 20% of users held out entirely; ranked among all items from features only.
 - ``cold_item``: 20% of items held out entirely; users with a training history rank the held-out items only.
+- ``cold_item_all``: the same item hold-out, ranked among **all** items (seen excluded): new items compete with the
+  established catalogue, as in the nightly lists.
+- ``few_shot_<n>``: 20% of the users with more than n positives keep only their first n; the rest is their test.
 - ``stratified``: microsoft/recommenders ``python_stratified_split`` 75/25 per user, every rating a positive
   (their MovieLens benchmark protocol), seen items excluded: the sanity anchor.
+
+Besides the per-user metrics, two pair-level segment rates are computed for every method's lists (so the published
+path and the baselines are measured alike): ``cold_item_hit_rate`` (share of the test pairs on items without any
+training interaction found in the top k) and ``cross_category_pair_hit_rate`` (share of the test pairs whose
+top-level category the user never interacted with in training found in the top k).
 """
 
 from __future__ import annotations
@@ -28,7 +36,16 @@ import torch
 from coldrec.data import schemas as S
 from coldrec.evaluate.baselines import Method, TrainView, sar_affinity
 from coldrec.evaluate.dataset import EvalDataset, interactions
-from coldrec.evaluate.splits import COLD_ITEM, COLD_USER, STRATIFIED, WARM, Split, make_split
+from coldrec.evaluate.splits import (
+    COLD_ITEM,
+    COLD_ITEM_ALL,
+    COLD_USER,
+    SEEN_EXCLUDED,
+    STRATIFIED,
+    WARM,
+    Split,
+    make_split,
+)
 from coldrec.ranking import metrics as M
 from coldrec.ranking.encode import Encoder, brand_codes, content_matrix, tokens_of, top_category, user_segments
 from coldrec.ranking.topk import csr_rows_to_torch, mask_topk_
@@ -128,12 +145,49 @@ def context_from_split(p: Prepared, split: Split, seed: int = 42) -> SplitContex
     if kind == COLD_ITEM:
         candidates = np.zeros(enc.n_items, dtype=bool)
         candidates[enc.items(pd.Series(sorted(split.held_out_items)))] = True
+    if kind in (COLD_ITEM, COLD_ITEM_ALL):
         has_truth &= np.diff(X.indptr) > 0  # a user without any history is a cold user, not a cold-item question
     eval_users = np.flatnonzero(has_truth)
     truth = truth_all[eval_users]
-    exclude = seen[eval_users] if kind in (WARM, STRATIFIED) else None
+    exclude = seen[eval_users] if kind in SEEN_EXCLUDED else None
     user_categories = _user_categories(X[eval_users], p.item_category, len(p.category_labels))
-    return SplitContext(kind, split, view, train, eval_users, truth, exclude, candidates, user_categories, p)
+    ctx = SplitContext(kind, split, view, train, eval_users, truth, exclude, candidates, user_categories, p)
+    item_seen = np.diff(sp.csc_matrix(seen).indptr) > 0  # any training user, not only the evaluated ones
+    ctx.extras["segments"] = segment_pairs(truth, seen[eval_users], p.item_category, len(p.category_labels), item_seen)
+    return ctx
+
+
+def segment_pairs(truth: sp.csr_matrix, seen: sp.csr_matrix, item_category: np.ndarray, n_categories: int,
+                  item_seen: np.ndarray) -> dict[str, sp.csr_matrix]:  # fmt: skip
+    """The test pairs of each segment as sparse (users x items) matrices, rows aligned with ``truth`` and ``seen``
+    (the same users' training interactions): ``cold_item`` = items no training user interacted with (``item_seen``
+    False); ``cross_category`` = items of a known top-level category the user never interacted with in training."""
+    truth = sp.csr_matrix(truth, dtype=np.float32)
+    truth.eliminate_zeros()
+    coo = truth.tocoo()
+    cold = ~item_seen[coo.col]
+    cats = np.asarray(item_category)[coo.col]
+    known = _user_categories(sp.csr_matrix(seen), np.asarray(item_category), n_categories).tocsr()
+    has_cat = np.zeros(coo.nnz, dtype=bool)
+    ok = cats >= 0
+    if n_categories and ok.any():
+        has_cat[ok] = np.asarray(known[coo.row[ok], cats[ok]]).ravel() > 0
+    cross = ok & ~has_cat
+
+    def pick(mask: np.ndarray) -> sp.csr_matrix:
+        return sp.csr_matrix((np.ones(mask.sum(), np.float32), (coo.row[mask], coo.col[mask])), shape=truth.shape)
+
+    return {"cold_item": pick(cold), "cross_category": pick(cross)}
+
+
+def pair_hit_rate(topk: np.ndarray, pairs: sp.csr_matrix, k: int) -> float | None:
+    """Share of the (user, item) pairs of ``pairs`` whose item is in that user's top k (None: no such pairs).
+
+    Pair-level, not user-level: a user with three cold-item positives found once counts 1/3, so a segment's rate is
+    the chance that one of its test interactions would have been shown."""
+    if pairs.nnz == 0:
+        return None
+    return float(M.membership(np.asarray(topk)[:, :k], pairs).sum() / pairs.nnz)
 
 
 def _user_categories(history: sp.csr_matrix, item_category: np.ndarray, n_cat: int) -> sp.csr_matrix:
@@ -184,7 +238,31 @@ def evaluate_method(method: Method, ctx: SplitContext, ks: Sequence[int]) -> tup
         item_category=ctx.prepared.item_category,
         user_categories=ctx.user_categories,
     )
+    values.update(_segment_values(top, ctx, ks))
     return values, {"fit_s": t1 - t0, "score_s": t2 - t1}
+
+
+SEGMENT_METRICS: dict[str, str] = {"cold_item": "cold_item_hit_rate", "cross_category": "cross_category_pair_hit_rate"}
+
+
+def _segment_values(top: np.ndarray, ctx: SplitContext, ks: Sequence[int]) -> dict[tuple[str, int], float]:
+    """``{(metric, k): rate}`` of every segment with test pairs in this split."""
+    out: dict[tuple[str, int], float] = {}
+    for seg, pairs in ctx.extras.get("segments", {}).items():  # type: ignore[union-attr]
+        for k in ks:
+            rate = pair_hit_rate(top, pairs, k)
+            if rate is not None:
+                out[(SEGMENT_METRICS[seg], k)] = rate
+    return out
+
+
+def result_rows(method: str, split: str, values: dict[tuple[str, int], float]) -> list[dict[str, object]]:
+    """The JSON rows of one method on one split: the standard metrics in report order, then the segment rates."""
+    extra = {key: v for key, v in values.items() if key[0] not in M.ALL_METRICS}
+    rows = M.metric_rows(method, split, {key: v for key, v in values.items() if key not in extra})
+    rows += [{"method": method, "split": split, "metric": m, "k": int(k), "value": float(v)}
+             for (m, k), v in sorted(extra.items())]  # fmt: skip
+    return rows
 
 
 @dataclass
@@ -194,6 +272,9 @@ class HarnessResult:
     timings: list[dict[str, object]]
     splits: dict[str, dict[str, int]]
     notes: list[str] = field(default_factory=list)
+    #: method -> split -> the settings chosen on validation (tuned baselines; coldrec's blend report)
+    tuned: dict[str, dict[str, dict[str, object]]] = field(default_factory=dict)
+    seed: int = 42
 
     def frame(self) -> pd.DataFrame:
         return pd.DataFrame(self.rows, columns=["method", "split", "metric", "k", "value"])
@@ -218,6 +299,7 @@ def run_harness(
     rows: list[dict[str, object]] = []
     timings: list[dict[str, object]] = []
     sizes: dict[str, dict[str, int]] = {}
+    tuned: dict[str, dict[str, dict[str, object]]] = {}
     for kind in splits:
         ctx = build_context(p, kind, seed, test_share)
         sizes[kind] = {
@@ -231,9 +313,12 @@ def run_harness(
             if not method.applies_to(kind):
                 continue
             values, times = evaluate_method(method, ctx, ks)
-            rows.extend(M.metric_rows(method.name, kind, values))
+            rows.extend(result_rows(method.name, kind, values))
             timings.append({"method": method.name, "split": kind, **times})
+            chosen = getattr(method, "chosen", None)
+            if chosen:
+                tuned.setdefault(method.name, {})[kind] = dict(chosen)
             if on_progress is not None:
                 on_progress(method.name, kind, {**{f"{m}@{k}": v for (m, k), v in values.items()}, **times})
         ctx.view.__dict__.pop("gram", None)  # free the dense co-occurrence before the next split
-    return HarnessResult(p.ds.name, rows, timings, sizes)
+    return HarnessResult(p.ds.name, rows, timings, sizes, tuned=tuned, seed=seed)

@@ -23,8 +23,33 @@ from coldrec.data.schemas import ITEM_ID, TS, USER_ID
 WARM = "warm"
 COLD_USER = "cold_user"
 COLD_ITEM = "cold_item"
+COLD_ITEM_ALL = "cold_item_all"
 STRATIFIED = "stratified"
-SPLIT_KINDS: tuple[str, ...] = (WARM, COLD_USER, COLD_ITEM, STRATIFIED)
+FEW_SHOT = "few_shot"
+#: ``few_shot`` in ``--splits`` means one split per count: held-out users keep their first 1, 3 or 5 positives
+FEW_SHOT_COUNTS: tuple[int, ...] = (1, 3, 5)
+FEW_SHOT_KINDS: tuple[str, ...] = tuple(f"{FEW_SHOT}_{n}" for n in FEW_SHOT_COUNTS)
+SPLIT_KINDS: tuple[str, ...] = (WARM, COLD_USER, COLD_ITEM, COLD_ITEM_ALL, STRATIFIED, *FEW_SHOT_KINDS)
+#: splits whose users are known and must not be recommended what they already have (the rest rank unseen entities)
+SEEN_EXCLUDED: tuple[str, ...] = (WARM, STRATIFIED, COLD_ITEM_ALL, *FEW_SHOT_KINDS)
+
+
+def is_few_shot(kind: str) -> bool:
+    """``few_shot_<n>`` with a positive integer n."""
+    head, _, n = kind.rpartition("_")
+    return head == FEW_SHOT and n.isdigit() and int(n) > 0
+
+
+def expand_splits(names: list[str] | tuple[str, ...]) -> list[str]:
+    """``few_shot`` -> ``few_shot_1, few_shot_3, few_shot_5`` (each reported); other names as given, order kept."""
+    out: list[str] = []
+    for name in names:
+        for kind in FEW_SHOT_KINDS if name == FEW_SHOT else (name,):
+            if kind not in SPLIT_KINDS and not is_few_shot(kind):
+                raise ValueError(f"unknown split {kind!r}; expected one of {(*SPLIT_KINDS, FEW_SHOT)}")
+            if kind not in out:
+                out.append(kind)
+    return out
 
 
 @dataclass(frozen=True)
@@ -100,6 +125,49 @@ def cold_item_split(df: pd.DataFrame, test_share: float = 0.2, seed: int = 42, *
     return Split(COLD_ITEM, df[~out], df[out], held_out_items=held)
 
 
+def cold_item_all_split(df: pd.DataFrame, test_share: float = 0.2, seed: int = 42, *,
+                        item_col: str = ITEM_ID) -> Split:  # fmt: skip
+    """The same hold-out as :func:`cold_item_split`, evaluated the realistic way: the held-out items are ranked among
+    **all** items (new items compete with the established catalogue, as in the nightly lists)."""
+    split = cold_item_split(df, test_share, seed, item_col=item_col)
+    return Split(COLD_ITEM_ALL, split.train, split.test, held_out_items=split.held_out_items)
+
+
+def few_shot_split(
+    df: pd.DataFrame,
+    shots: int,
+    test_share: float = 0.2,
+    seed: int = 42,
+    *,
+    user_col: str = USER_ID,
+    time_col: str = TS,
+    positive_col: str = "positive",
+) -> Split:
+    """``test_share`` of the eligible users (seeded) keep only their first ``shots`` positives in training; the rest
+    of their rows (every later positive) are the test: yesterday's new users.
+
+    Eligible: users with more than ``shots`` positives (others would have nothing to test). A chosen user's rows up to
+    and including their ``shots``-th positive (in time, ties by the file order ``_order`` when present, then a seeded
+    key) stay in training; every later row goes to test. Other users keep everything in training.
+    """
+    _check(df, (user_col, time_col))
+    if shots < 1:
+        raise ValueError(f"shots must be >= 1, got {shots}")
+    positive = df[positive_col].to_numpy(dtype=bool) if positive_col in df.columns else np.ones(len(df), dtype=bool)
+    rng = np.random.default_rng(seed)
+    keys = [user_col, time_col] + (["_order"] if "_order" in df.columns else []) + ["_tie"]
+    work = df.assign(_tie=rng.random(len(df)), _pos=positive).sort_values(keys, kind="mergesort")
+    grp = work.groupby(user_col, sort=False)["_pos"]
+    n_pos = grp.transform("sum").to_numpy()
+    before = (grp.cumsum() - work["_pos"]).to_numpy()  # positives strictly before this row
+    eligible = work.loc[n_pos > shots, user_col].to_numpy()
+    held = _held_out(eligible, test_share, seed) if eligible.size else frozenset()
+    chosen = work[user_col].astype(str).isin(held).to_numpy()
+    is_test = chosen & (before >= shots)
+    work = work.drop(columns=["_tie", "_pos"])
+    return Split(f"{FEW_SHOT}_{shots}", work[~is_test].sort_index(), work[is_test].sort_index(), held_out_users=held)
+
+
 def stratified_split(df: pd.DataFrame, ratio: float = 0.75, seed: int = 42, *, user_col: str = USER_ID) -> Split:
     """microsoft/recommenders ``python_stratified_split(data, ratio, filter_by="user", seed)``, reproduced exactly.
 
@@ -118,15 +186,20 @@ def stratified_split(df: pd.DataFrame, ratio: float = 0.75, seed: int = 42, *, u
 
 
 def make_split(kind: str, df: pd.DataFrame, seed: int = 42, test_share: float = 0.2) -> Split:
-    """Dispatch by name: ``warm``, ``cold_user``, ``cold_item`` (share held out) or ``stratified`` (75/25)."""
+    """Dispatch by name: ``warm``, ``cold_user``, ``cold_item``, ``cold_item_all`` (share held out), ``stratified``
+    (75/25) or ``few_shot_<n>`` (share of users cut to their first n positives)."""
     if kind == WARM:
         return temporal_split(df, test_share, seed)
     if kind == COLD_USER:
         return cold_user_split(df, test_share, seed)
     if kind == COLD_ITEM:
         return cold_item_split(df, test_share, seed)
+    if kind == COLD_ITEM_ALL:
+        return cold_item_all_split(df, test_share, seed)
     if kind == STRATIFIED:
         return stratified_split(df, 0.75, seed)
+    if is_few_shot(kind):
+        return few_shot_split(df, int(kind.rpartition("_")[2]), test_share, seed)
     raise ValueError(f"unknown split {kind!r}; expected one of {SPLIT_KINDS}")
 
 

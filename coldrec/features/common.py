@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
+from typing import Any
 
 from pyspark.ml.feature import CountVectorizerModel
 from pyspark.ml.functions import vector_to_array
@@ -18,6 +20,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from coldrec.data import schemas as S
+from coldrec.lake import single_row
 
 FLOAT_ARRAY = T.ArrayType(T.FloatType())
 UNKNOWN = "unknown"
@@ -51,7 +54,7 @@ def vocabularies(df: DataFrame, array_cols: list[str], min_count: int, max_vocab
     return out
 
 
-def _tag_with(column: str):
+def _tag_with(column: str) -> Callable[[Column], Column]:
     """A one-argument lambda for F.transform: a two-argument one (``lambda v, c=c``) gets the element's index."""
     return lambda v: F.struct(F.lit(column).alias("c"), v.alias("v"))
 
@@ -87,7 +90,7 @@ def standardize(df: DataFrame, cols: list[str], where: Column | None = None) -> 
     aggs = []
     for c in cols:
         aggs += [F.avg(c).alias(f"{c}__m"), F.stddev_pop(c).alias(f"{c}__s")]
-    stats = base.agg(*aggs).first()
+    stats = single_row(base.agg(*aggs))
     out = df
     for c in cols:
         mean = stats[f"{c}__m"] or 0.0
@@ -112,7 +115,7 @@ def informative_level(items: DataFrame, n_levels: int) -> int:
     """The shallowest category level (1-based) with at least two distinct values (MovieLens paths all start with
     "Movies", so its level 1 says nothing); 1 when none has two."""
     levels = category_levels(F.col(S.CATEGORY_PATH), n_levels)
-    row = items.select(*[F.countDistinct(lv).alias(f"l{k + 1}") for k, lv in enumerate(levels)]).first()
+    row = single_row(items.select(*[F.countDistinct(lv).alias(f"l{k + 1}") for k, lv in enumerate(levels)]))
     for k in range(1, n_levels + 1):
         if (row[f"l{k}"] or 0) >= 2:
             return k
@@ -174,9 +177,9 @@ def resolve_as_of(as_of: dt.date | None, interactions: DataFrame, fallback: Data
     evaluation harness: the end of its train split), else the newest ``fallback_col`` value, else today."""
     if as_of is not None:
         return as_of
-    newest = interactions.agg(F.max("last_ts")).first()[0]
+    newest = single_row(interactions.agg(F.max("last_ts")))[0]
     if newest is None:
-        newest = fallback.agg(F.max(F.col(fallback_col).cast("timestamp"))).first()[0]
+        newest = single_row(fallback.agg(F.max(F.col(fallback_col).cast("timestamp"))))[0]
     if newest is None:
         return dt.datetime.now(dt.UTC).date()
     return newest.date() if isinstance(newest, dt.datetime) else newest
@@ -189,6 +192,6 @@ def with_layout(df: DataFrame, col: str, blocks: list[tuple[str, int]], **extra:
     return df.withColumn(col, F.col(col).alias(col, metadata={"coldrec": json.dumps(meta)}))
 
 
-def layout_of(df: DataFrame, col: str) -> dict[str, object]:
+def layout_of(df: DataFrame, col: str) -> dict[str, Any]:
     raw = df.schema[col].metadata.get("coldrec")
     return json.loads(raw) if raw else {}

@@ -84,7 +84,9 @@ def run_features(spark: SparkSession, settings: Settings, run_date: dt.date) -> 
     user_df = user_df.cache()
     lake.overwrite_partition(user_df, settings, "gold.user_features", run_date)
 
-    counts = user_df.agg(F.count(F.lit(1)).alias("n"), F.sum(F.col("has_history").cast("int")).alias("warm")).first()
+    counts = lake.single_row(
+        user_df.agg(F.count(F.lit(1)).alias("n"), F.sum(F.col("has_history").cast("int")).alias("warm"))
+    )
     metrics: dict[str, float] = {
         "items": float(item_df.count()),
         "users": float(counts["n"]),

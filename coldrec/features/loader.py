@@ -9,14 +9,20 @@ calls :func:`matrices_from_frames` instead.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from coldrec.config import Settings, load_settings
 from coldrec.data import schemas as S
+from coldrec.delta_read import read_delta
+from coldrec.lake import read_table
+from coldrec.paths import table_path
 
 
 @dataclass
@@ -41,7 +47,7 @@ class FeatureMatrices:
     category_names: np.ndarray
     item_n_users: np.ndarray
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[np.ndarray]:
         return iter(
             (
                 self.user_ids,
@@ -110,20 +116,17 @@ _USER_COLS = [S.USER_ID, "segment", "cluster_id", "has_history", "demographics",
 _ITEM_COLS = [S.ITEM_ID, "top_category", "n_users", "features"]
 
 
-def matrices_from_frames(user_features, item_features) -> FeatureMatrices:
+def matrices_from_frames(user_features: DataFrame, item_features: DataFrame) -> FeatureMatrices:
     """From the DataFrames :func:`build_user_features` / :func:`build_item_features` return (Spark ``toArrow``)."""
     return matrices_from_arrow(user_features.select(*_USER_COLS).toArrow(), item_features.select(*_ITEM_COLS).toArrow())
 
 
 def _read_delta(settings: Settings, name: str, run_date: dt.date, columns: list[str]) -> pa.Table:
-    from coldrec.delta_read import read_delta
-    from coldrec.paths import table_path
-
     return read_delta(table_path(settings, name), partitions=[(S.RUN_DATE, "=", run_date.isoformat())], columns=columns)
 
 
 def load_feature_matrices(
-    spark_or_settings, run_date: dt.date | str, settings: Settings | None = None
+    spark_or_settings: SparkSession | Settings, run_date: dt.date | str, settings: Settings | None = None
 ) -> FeatureMatrices:
     """The run date's ``gold.user_features`` and ``gold.item_features`` as matrices.
 
@@ -137,10 +140,6 @@ def load_feature_matrices(
         if users.num_rows == 0 or items.num_rows == 0:
             raise LookupError(f"no features for run date {run_date} (run `coldrec features --date {run_date}`)")
         return matrices_from_arrow(users, items)
-    from pyspark.sql import functions as F
-
-    from coldrec.lake import read_table
-
     spark = spark_or_settings
     settings = settings or load_settings()
     day = F.col(S.RUN_DATE) == F.lit(run_date)

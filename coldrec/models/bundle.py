@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from coldrec.config import TrainConfig
-from coldrec.models.api import TrainedModels
+from coldrec.models.data import TrainedModels
 from coldrec.models.networks import ConditionalDAE, Generator
 
 _ARRAYS = ("item_catalog_features", "learned_items", "user_history_columns", "item_category", "item_popularity")

@@ -1,7 +1,7 @@
 """The nightly training step: the day's feature matrices + gold.interactions -> trained, logged, registered models.
 
 Reads through delta-rs (no JVM on the GPU worker); Spark is started only to record the run's figures in
-``ops.run_metrics`` (optional, on by default).
+``ops.run_metrics`` (optional, on by default) or when delta-rs cannot read a table (importing pyspark starts no JVM).
 """
 
 from __future__ import annotations
@@ -14,31 +14,30 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import scipy.sparse as sp
+from deltalake import DeltaTable
+from pyspark.sql import functions as F
 
+from coldrec import lake
 from coldrec.config import Settings
 from coldrec.data import schemas as S
+from coldrec.delta_read import read_delta
 from coldrec.features.loader import FeatureMatrices, load_feature_matrices
-from coldrec.models.api import ColdStartData, TrainedModels
+from coldrec.models import tracking
+from coldrec.models.data import ColdStartData, TrainedModels
+from coldrec.models.training import train_models
+from coldrec.paths import table_path
+from coldrec.spark import build_spark
 
 
 def read_interactions(settings: Settings, run_date: dt.date) -> pa.Table:
     """``user_id, item_id, weight`` of gold.interactions for the run date (delta-rs, Spark as a fallback)."""
-    from coldrec.paths import table_path
-
     columns = [S.USER_ID, S.ITEM_ID, "weight"]
     try:
-        from coldrec.delta_read import read_delta
-
         day = [(S.RUN_DATE, "=", run_date.isoformat())]
         return read_delta(table_path(settings, "gold.interactions"), partitions=day, columns=columns)
     except Exception:  # a table feature delta-rs cannot read: go through Spark
-        from pyspark.sql import functions as F
-
-        from coldrec.lake import read_table
-        from coldrec.spark import build_spark
-
         spark = build_spark("coldrec-train-read", settings)
-        df = read_table(spark, settings, "gold.interactions").where(F.col(S.RUN_DATE) == F.lit(run_date))
+        df = lake.read_table(spark, settings, "gold.interactions").where(F.col(S.RUN_DATE) == F.lit(run_date))
         return df.select(*columns).toArrow()
 
 
@@ -48,9 +47,6 @@ def newest_training_date(settings: Settings, up_to: dt.date) -> dt.date:
     Why: the weekly training DAG runs on its own schedule; its logical date need not be a day the nightly run has
     processed yet (or ever, on a shop that started later), so it trains on the freshest complete data before it.
     """
-    from deltalake import DeltaTable
-
-    from coldrec.lake import table_path
 
     def dates(name: str) -> set[str]:
         try:
@@ -99,9 +95,6 @@ def cold_start_data(features: FeatureMatrices, X: sp.csr_matrix) -> ColdStartDat
 def _feature_layout(settings: Settings, run_date: dt.date) -> dict[str, Any]:
     """The feature job's recorded layout (ops.run_metrics detail), for the run's artifacts; empty when unreadable."""
     try:
-        from coldrec.delta_read import read_delta
-        from coldrec.paths import table_path
-
         t = read_delta(
             table_path(settings, "ops.run_metrics"),
             partitions=[(S.RUN_DATE, "=", run_date.isoformat())],
@@ -124,9 +117,6 @@ def run_training(
 
     Returns the models and a summary (versions, promotion, validation figures, seconds).
     """
-    from coldrec.models import tracking
-    from coldrec.models.training import train_models
-
     t0 = time.perf_counter()
     features = load_feature_matrices(settings, run_date)
     X = interaction_matrix(read_interactions(settings, run_date), features.user_ids, features.item_ids)
@@ -161,11 +151,8 @@ def run_training(
         "seconds": time.perf_counter() - t0,
     }
     if record_metrics:
-        from coldrec.lake import record_metrics as record
-        from coldrec.spark import build_spark
-
         spark = build_spark("coldrec-train-metrics", settings)
         numeric = {k: float(v) for k, v in summary.items() if isinstance(v, int | float) and not isinstance(v, bool)}
         numeric["autoencoder_promoted"] = float(bool(models.mlflow.get("autoencoder_promoted")))
-        record(spark, settings, run_date, "train", numeric, {"cold_user_choice": models.cold_user_choice})
+        lake.record_metrics(spark, settings, run_date, "train", numeric, {"cold_user_choice": models.cold_user_choice})
     return models, summary

@@ -11,7 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from coldrec.models.api import TrainedModels
+from coldrec.models.data import TrainedModels
 
 
 def _curves(history: dict[str, list[float]], keys: list[str], title: str, ylabel: str, path: Path) -> Path:

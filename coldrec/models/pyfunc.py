@@ -1,7 +1,7 @@
 """MLflow pyfunc wrappers: ``coldrec-autoencoder`` scores users, ``coldrec-gan`` generates interactions.
 
 Both load the same bundle folder (see :mod:`coldrec.models.bundle`); ``unwrap_python_model().models`` gives the
-:class:`~coldrec.models.api.TrainedModels` back, which is what :func:`coldrec.models.tracking.load_champion` returns.
+:class:`~coldrec.models.data.TrainedModels` back, which is what :func:`coldrec.models.tracking.load_champion` returns.
 Inputs are tensors (a dict of float32 arrays), so the signature pins shapes and dtypes. The models are logged "from
 code" (``mlflow_autoencoder.py`` / ``mlflow_gan.py`` beside this module), so no pickled Python object is stored.
 """
@@ -10,20 +10,19 @@ from __future__ import annotations
 
 from typing import Any
 
-import mlflow.pyfunc
 import numpy as np
+from mlflow.pyfunc import PythonModel
 
-from coldrec.models.api import TrainedModels
+from coldrec.models.bundle import load_bundle
+from coldrec.models.data import TrainedModels
 
 BUNDLE = "bundle"
 
 
-class _BundleModel(mlflow.pyfunc.PythonModel):
+class _BundleModel(PythonModel):
     models: TrainedModels | None = None
 
     def load_context(self, context: Any) -> None:
-        from coldrec.models.bundle import load_bundle
-
         self.models = load_bundle(context.artifacts[BUNDLE])
 
 

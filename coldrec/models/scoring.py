@@ -6,7 +6,7 @@ the code that later scores users, so both go through these functions.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -15,12 +15,12 @@ import torch
 from coldrec.models.networks import ConditionalDAE, Generator
 
 if TYPE_CHECKING:
-    from coldrec.models.api import TrainedModels
+    from coldrec.models.data import TrainedModels
 
 
 def as_dense_rows(X_rows: sp.spmatrix | np.ndarray, start: int, stop: int) -> np.ndarray:
     """Rows ``start:stop`` of a sparse or dense matrix as dense float32."""
-    block = X_rows[start:stop]
+    block: Any = X_rows[start:stop]
     if sp.issparse(block):
         block = block.toarray()
     return np.asarray(block, dtype=np.float32)
@@ -176,17 +176,19 @@ def generate(
     """Mean generated interaction probabilities over ``n_samples`` seeded noise draws (features of cold users)."""
     g = torch.Generator(device="cpu").manual_seed(seed)
     f_all = torch.as_tensor(np.asarray(features, dtype=np.float32) if not torch.is_tensor(features) else features)
-    out = []
+    out: list[torch.Tensor] = []
     for start in range(0, f_all.shape[0], batch_size):
         f = mask_history_features(f_all[start : start + batch_size].to(device), history_columns)
-        acc = None
+        acc: torch.Tensor | None = None
         for _ in range(n_samples):
             z = torch.randn(f.shape[0], gen.noise_dim, generator=g).to(device)
             p = gen(z, f).float()
             acc = p if acc is None else acc + p
+        assert acc is not None, "n_samples must be at least 1"
         out.append(acc / n_samples)
     if not out:
-        return torch.zeros(0, gen.net[-1].out_features, device=device)
+        last: Any = gen.net[-1]  # the output Linear layer
+        return torch.zeros(0, last.out_features, device=device)
     return torch.cat(out)
 
 

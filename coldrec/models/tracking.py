@@ -25,7 +25,10 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from coldrec.config import Settings, TrainConfig, load_settings
-from coldrec.models.api import ColdStartData, TrainedModels, ValidationData
+from coldrec.models import plots
+from coldrec.models.bundle import save_bundle
+from coldrec.models.data import ColdStartData, TrainedModels, ValidationData
+from coldrec.models.pyfunc import BUNDLE
 
 AUTOENCODER_NAME = "coldrec-autoencoder"
 GAN_NAME = "coldrec-gan"
@@ -115,7 +118,9 @@ def log_epoch_metrics(model: str, epoch: int, metrics: dict[str, float]) -> None
     mlflow.log_metrics(clean, step=epoch)
 
 
-def chain_callbacks(*callbacks: Callable[[str, int, dict[str, float]], None] | None):
+def chain_callbacks(
+    *callbacks: Callable[[str, int, dict[str, float]], None] | None,
+) -> Callable[[str, int, dict[str, float]], None]:
     active = [c for c in callbacks if c is not None]
 
     def call(model: str, epoch: int, metrics: dict[str, float]) -> None:
@@ -132,8 +137,6 @@ def _pip_requirements() -> list[str]:
 
 
 def _log_model(models: TrainedModels, bundle: Path, kind: str, data: ColdStartData) -> Any:
-    from coldrec.models.pyfunc import BUNDLE
-
     code_dir = Path(__file__).resolve().parent
     n = min(2, data.n_users)
     features = data.user_features[:n]
@@ -186,9 +189,6 @@ def finish_training_run(
     extra_artifacts: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Log final metrics, plots and both models; register them; apply the champion rule; end the run."""
-    from coldrec.models import plots
-    from coldrec.models.bundle import save_bundle
-
     settings = settings or load_settings()
     client = configure(settings)
     run = mlflow.active_run()

@@ -25,7 +25,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from coldrec.config import TrainConfig
-from coldrec.models.api import ColdStartData, TrainedModels, ValidationData
+from coldrec.models import tracking
+from coldrec.models.data import ColdStartData, TrainedModels, ValidationData
 from coldrec.models.networks import ConditionalDAE, Discriminator, Generator
 from coldrec.models.scoring import (
     ae_item_vectors,
@@ -534,8 +535,6 @@ def train_models(
 
     run = None
     if log_to_mlflow:
-        from coldrec.models import tracking
-
         run = tracking.start_training_run(settings, cfg, train_data, validation, device, run_name, run_tags)
         on_epoch = tracking.chain_callbacks(on_epoch, tracking.log_epoch_metrics)
     try:
@@ -565,7 +564,9 @@ def _fit(
 ) -> TrainedModels:
     with _progress(console, show_progress) as progress:
         net, ae_hist, ae_final, ae_speed = train_autoencoder(ctx, cfg, seed, progress, console, on_epoch)
-        gen_net, gan_hist, gan_final = None, {}, {}
+        gen_net: Generator | None = None
+        gan_hist: dict[str, list[float]] = {}
+        gan_final: dict[str, float] = {}
         if "gan" in cfg.models:
             gen_net, gan_hist, gan_final, _ = train_gan(ctx, cfg, seed, progress, console, on_epoch)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from coldrec.models.api import ColdStartData, ValidationData
+from coldrec.models.data import ColdStartData, ValidationData
 from coldrec.ranking.metrics import RankedLists, topk_from_scores
 
 

@@ -168,50 +168,14 @@ def _feature_pairs(rng: np.random.Generator, n_features: np.ndarray) -> np.ndarr
 
 
 def build_catalog(config: ShopConfig, tree: Tree, start_ms: int, rng: np.random.Generator) -> Catalog:
-    """Draw every item of the window: leaf, brand, price, quality, Zipf popularity, latent vector and words."""
+    """Draw every item of the window: leaf, brand, price, quality, Zipf popularity, latent vector and words.
+
+    The steps draw from ``rng`` in a fixed order: the same seed gives the same catalog."""
     n = config.items
-    n_leaves = tree.n_leaves
-    n_brands = len(tree.brand_names)
-
-    # Brands: a price tier (premium brands are dearer and better), an appeal, and a direction in taste space.
-    brand_tier = rng.standard_normal(n_brands)
-    brand_quality = 0.6 * brand_tier + 0.8 * rng.standard_normal(n_brands)  # premium brands are better
-    brand_appeal = rng.standard_normal(n_brands)
-    brand_latent = rng.standard_normal((n_brands, LATENT_DIM))
-
-    # Leaves get unequal shelf space; every leaf has at least one item in the initial catalog when it can.
-    shelf = rng.lognormal(0.0, 0.5, n_leaves)
-    n_init = config.initial_items
-    leaf = np.empty(n, dtype=np.int64)
-    first = min(n_init, n_leaves)
-    leaf[:first] = rng.permutation(n_leaves)[:first]
-    leaf[first:] = rng.choice(n_leaves, size=n - first, p=shelf / shelf.sum())
-
-    # Brand: one of the leaf's department brands, the appealing ones a little more often. The price tier is
-    # standardized under that choice within each department, so the tier term below has mean 0 and variance 1 and
-    # every leaf's prices stay lognormal around the planted median.
-    brand = np.empty(n, dtype=np.int64)
-    tier = np.zeros(n_brands)
-    for d in np.unique(tree.dept):
-        members = np.flatnonzero(tree.brand_dept == d)
-        weights = np.exp(0.5 * brand_appeal[members])
-        weights /= weights.sum()
-        mean = weights @ brand_tier[members]
-        std = np.sqrt(weights @ (brand_tier[members] - mean) ** 2)
-        tier[members] = (brand_tier[members] - mean) / max(std, 1e-9)
-        rows = np.flatnonzero(tree.dept[leaf] == d)
-        brand[rows] = rng.choice(members, size=len(rows), p=weights)
-
-    # Arrival: initial items were created up to a year before the window; new ones on their day, in the evening.
-    created_day = np.full(n, -1, dtype=np.int64)
-    n_new = n - n_init
-    if n_new:
-        created_day[n_init:] = (np.arange(n_new) * config.days) // n_new
-    created_ms = np.empty(n, dtype=np.int64)
-    created_ms[:n_init] = start_ms - rng.integers(3_600_000, 365 * MS_PER_DAY, n_init)
-    lo, hi = NEW_ITEM_PUBLISH_HOURS
-    publish = (rng.uniform(lo, hi, n_new) * 3_600_000).astype(np.int64)
-    created_ms[n_init:] = start_ms + created_day[n_init:] * MS_PER_DAY + np.minimum(publish, MS_PER_DAY - 1000)
+    brand_tier, brand_quality, brand_appeal, brand_latent = _draw_brands(len(tree.brand_names), rng)
+    leaf = _draw_leaves(config, tree.n_leaves, rng)
+    brand, tier = _draw_item_brands(tree, leaf, brand_tier, brand_appeal, rng)
+    created_day, created_ms = _arrival_times(config, start_ms, rng)
 
     # Price: lognormal per leaf (median, sigma); the brand tier explains a quarter of the log-variance.
     z = 0.5 * tier[brand] + np.sqrt(0.75) * rng.standard_normal(n)
@@ -227,21 +191,7 @@ def build_catalog(config: ShopConfig, tree: Tree, start_ms: int, rng: np.random.
     popularity = (rank + 1.0) ** (-config.zipf_alpha)
 
     latent = (0.8 * brand_latent[brand] + 0.6 * rng.standard_normal((n, LATENT_DIM))).astype(np.float32)
-
-    n_nouns = np.asarray([len(tree.leaves[li].nouns) for li in range(n_leaves)])[leaf]
-    n_adj = np.asarray([len(DEPARTMENTS[d].adjectives) for d in tree.dept])[leaf]
-    noun = (rng.random(n) * n_nouns).astype(np.int64)
-    adjective = (rng.random(n) * n_adj).astype(np.int64)
-    attr_values = np.full((n, 3), -1, dtype=np.int64)
-    for k in range(3):
-        sizes = np.asarray([len(list(s.attributes.values())[k]) if len(s.attributes) > k else 0 for s in tree.subs])[
-            leaf
-        ]
-        draw = (rng.random(n) * np.maximum(sizes, 1)).astype(np.int64)
-        attr_values[:, k] = np.where(sizes > 0, draw, -1)
-    n_features = np.asarray([len(s.features) for s in tree.subs])[leaf]
-    features = _feature_pairs(rng, n_features)
-
+    noun, adjective, attr_values, features = _draw_words(tree, leaf, rng)
     return Catalog(
         tree=tree,
         num=np.arange(1, n + 1, dtype=np.int64),
@@ -260,6 +210,83 @@ def build_catalog(config: ShopConfig, tree: Tree, start_ms: int, rng: np.random.
         brand_appeal=brand_appeal,
         brand_latent=brand_latent,
     )
+
+
+def _draw_brands(n_brands: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Brands: a price tier (premium brands are dearer and better), a quality, an appeal, a direction in taste
+    space."""
+    brand_tier = rng.standard_normal(n_brands)
+    brand_quality = 0.6 * brand_tier + 0.8 * rng.standard_normal(n_brands)  # premium brands are better
+    brand_appeal = rng.standard_normal(n_brands)
+    brand_latent = rng.standard_normal((n_brands, LATENT_DIM))
+    return brand_tier, brand_quality, brand_appeal, brand_latent
+
+
+def _draw_leaves(config: ShopConfig, n_leaves: int, rng: np.random.Generator) -> np.ndarray:
+    """Leaves get unequal shelf space; every leaf has at least one item in the initial catalog when it can."""
+    n = config.items
+    shelf = rng.lognormal(0.0, 0.5, n_leaves)
+    leaf = np.empty(n, dtype=np.int64)
+    first = min(config.initial_items, n_leaves)
+    leaf[:first] = rng.permutation(n_leaves)[:first]
+    leaf[first:] = rng.choice(n_leaves, size=n - first, p=shelf / shelf.sum())
+    return leaf
+
+
+def _draw_item_brands(
+    tree: Tree, leaf: np.ndarray, brand_tier: np.ndarray, brand_appeal: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """(brand per item, standardized tier per brand). A brand is one of the leaf's department brands, the appealing
+    ones a little more often. The price tier is standardized under that choice within each department, so the tier
+    term of the price has mean 0 and variance 1 and every leaf's prices stay lognormal around the planted median."""
+    brand = np.empty(len(leaf), dtype=np.int64)
+    tier = np.zeros(len(brand_tier))
+    for d in np.unique(tree.dept):
+        members = np.flatnonzero(tree.brand_dept == d)
+        weights = np.exp(0.5 * brand_appeal[members])
+        weights /= weights.sum()
+        mean = weights @ brand_tier[members]
+        std = np.sqrt(weights @ (brand_tier[members] - mean) ** 2)
+        tier[members] = (brand_tier[members] - mean) / max(float(std), 1e-9)
+        rows = np.flatnonzero(tree.dept[leaf] == d)
+        brand[rows] = rng.choice(members, size=len(rows), p=weights)
+    return brand, tier
+
+
+def _arrival_times(config: ShopConfig, start_ms: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(created day, created epoch ms): initial items were created up to a year before the window; new ones on
+    their day, in the evening."""
+    n, n_init = config.items, config.initial_items
+    created_day = np.full(n, -1, dtype=np.int64)
+    n_new = n - n_init
+    if n_new:
+        created_day[n_init:] = (np.arange(n_new) * config.days) // n_new
+    created_ms = np.empty(n, dtype=np.int64)
+    created_ms[:n_init] = start_ms - rng.integers(3_600_000, 365 * MS_PER_DAY, n_init)
+    lo, hi = NEW_ITEM_PUBLISH_HOURS
+    publish = (rng.uniform(lo, hi, n_new) * 3_600_000).astype(np.int64)
+    created_ms[n_init:] = start_ms + created_day[n_init:] * MS_PER_DAY + np.minimum(publish, MS_PER_DAY - 1000)
+    return created_day, created_ms
+
+
+def _draw_words(
+    tree: Tree, leaf: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(noun, adjective, three attribute values, two feature phrases) per item, from its leaf's vocabulary."""
+    n = len(leaf)
+    n_nouns = np.asarray([len(tree.leaves[li].nouns) for li in range(tree.n_leaves)])[leaf]
+    n_adj = np.asarray([len(DEPARTMENTS[d].adjectives) for d in tree.dept])[leaf]
+    noun = (rng.random(n) * n_nouns).astype(np.int64)
+    adjective = (rng.random(n) * n_adj).astype(np.int64)
+    attr_values = np.full((n, 3), -1, dtype=np.int64)
+    for k in range(3):
+        sizes = np.asarray([len(list(s.attributes.values())[k]) if len(s.attributes) > k else 0 for s in tree.subs])[
+            leaf
+        ]
+        draw = (rng.random(n) * np.maximum(sizes, 1)).astype(np.int64)
+        attr_values[:, k] = np.where(sizes > 0, draw, -1)
+    n_features = np.asarray([len(s.features) for s in tree.subs])[leaf]
+    return noun, adjective, attr_values, _feature_pairs(rng, n_features)
 
 
 @dataclass(frozen=True)

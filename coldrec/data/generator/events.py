@@ -17,7 +17,7 @@ The planted mechanics (recorded in the ground truth, asserted by the tests from 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
@@ -75,8 +75,10 @@ class EventBatch:
         return cls(**{f.name: np.zeros(0, dtype=_DTYPES[f.name]) for f in fields(cls)})
 
     @classmethod
-    def build(cls, **columns: np.ndarray) -> EventBatch:
-        n = len(columns["user"])
+    def build(cls, **columns: np.ndarray | None) -> EventBatch:
+        user = columns["user"]
+        assert user is not None, "EventBatch.build needs the user column"
+        n = len(user)
         defaults = {"session": -1, "price": -1, "qty": 0, "rating": 0, "millis": False, "bot": False, "late": False}
         out = {}
         for f in fields(cls):
@@ -122,6 +124,44 @@ def expected_events_per_session(config: ShopConfig) -> float:
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
+
+
+@dataclass
+class _Views:
+    """The views of a chunk's sessions: per session its view count; per view its session, user, leaf, and (after
+    :meth:`Simulator._pick_items`) the item, the user's taste for it and the price terms of the choice."""
+
+    n_views: np.ndarray
+    vs: np.ndarray
+    vu: np.ndarray
+    vleaf: np.ndarray
+    item: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    aff: np.ndarray = field(default_factory=lambda: np.empty(0))
+    sens: np.ndarray = field(default_factory=lambda: np.empty(0))
+    rel_price: np.ndarray = field(default_factory=lambda: np.empty(0))
+
+
+@dataclass(frozen=True)
+class _Funnel:
+    """Per view: the item's quality and what followed it (cart, purchase, favorite) with the quantity."""
+
+    quality: np.ndarray
+    cart: np.ndarray
+    buy: np.ndarray
+    fav: np.ndarray
+    qty: np.ndarray
+
+
+@dataclass(frozen=True)
+class _Offsets:
+    """Per session its start time (epoch ms) and the day's last ms; per view the offsets of its events."""
+
+    base: np.ndarray
+    day_end: int
+    view: np.ndarray
+    cart: np.ndarray
+    fav: np.ndarray
+    buy: np.ndarray
 
 
 class Simulator:
@@ -181,7 +221,30 @@ class Simulator:
         return batch.take(np.argsort(batch.order_key, kind="stable"))
 
     def _humans(self, day: int, lo: int, hi: int, sampler: ItemSampler, rng: np.random.Generator) -> EventBatch:
-        cfg, users, catalog = self.config, self.users, self.catalog
+        """The day's human sessions of users ``lo..hi-1``: who visits, when, which leaf, which items, the funnel,
+        the timing inside each session; then the ratings they will give later and the complements they steer to.
+
+        The steps draw from ``rng`` in a fixed order: the same seed gives byte-identical files."""
+        su = self._session_users(day, lo, hi, rng)
+        if len(su) == 0:
+            return EventBatch.empty()
+        start, lower = self._session_starts(day, su, rng)
+        views = self._views(su, self._session_leaves(day, su, rng), rng)
+        self._pick_items(views, sampler, rng)
+        funnel = self._funnel(views, rng)
+        offsets = self._timing(views, funnel, start, lower, day, rng)
+        batch = self._session_events(views, funnel, offsets, rng)
+        self._queue_ratings(views, funnel, offsets, rng)
+        # Complements: buying a leaf that has one steers later sessions there for complement_days days.
+        target = self.complement[self.catalog.leaf[views.item]]
+        steer = funnel.buy & (target >= 0)
+        self.boost_leaf[views.vu[steer]] = target[steer]
+        self.boost_until[views.vu[steer]] = day + self.config.complement_days
+        return batch
+
+    def _session_users(self, day: int, lo: int, hi: int, rng: np.random.Generator) -> np.ndarray:
+        """One entry per session: its user (Poisson sessions by activity and weekday; new users come once)."""
+        users = self.users
         day_start = self.start_ms + day * MS_PER_DAY
         weekday = (np.datetime64(day_start, "ms").astype("datetime64[D]").astype(np.int64) + 3) % 7  # 1970-01-01: Thu
         rate = users.activity[lo:hi] * self.session_rate * WEEKDAY_FACTORS[int(weekday)]
@@ -190,29 +253,35 @@ class Simulator:
         first_visit = new_today & (rng.random(hi - lo) < NEW_USER_ACTIVE_SHARE)
         n_sess = np.where(first_visit, np.maximum(n_sess, 1), n_sess)
         n_sess[users.is_bot[lo:hi]] = 0
-        su = np.repeat(np.arange(lo, hi), n_sess)
-        n_s = len(su)
-        if n_s == 0:
-            return EventBatch.empty()
+        return np.repeat(np.arange(lo, hi), n_sess)
 
-        # When: a local hour from the profile, shifted to UTC by the user's region; new users after signing up.
+    def _session_starts(self, day: int, su: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """(start offset in the day, earliest allowed offset): a local hour from the profile, shifted to UTC by the
+        user's region; new users after signing up."""
+        users, n_s = self.users, len(su)
+        day_start = self.start_ms + day * MS_PER_DAY
         hour = np.minimum(np.searchsorted(self.hour_cdf, rng.random(n_s), side="right"), 23)
         start = ((hour - users.utc_offset_h[su]) % 24) * 3_600_000 + rng.integers(0, 3_600_000, n_s)
         is_new = users.signup_day[su] == day
         lower = np.where(is_new, users.signup_ms[su] - day_start + 1000, 0)
         after_signup = lower + (rng.random(n_s) ** 2 * (MS_PER_DAY - lower)).astype(np.int64)
-        start = np.where(is_new, after_signup, start)
+        return np.where(is_new, after_signup, start), lower
 
-        # What: one leaf per session (persona, exploration, or the complement of an earlier purchase).
+    def _session_leaves(self, day: int, su: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """One leaf per session: persona, exploration, or the complement of an earlier purchase."""
+        n_s = len(su)
         leaf = self._leaf_for_persona(self._session_personas(su, rng), rng)
         explore = rng.random(n_s) < EXPLORE_SHARE
-        leaf[explore] = rng.integers(0, catalog.tree.n_leaves, int(explore.sum()))
+        leaf[explore] = rng.integers(0, self.catalog.tree.n_leaves, int(explore.sum()))
         boosted = (self.boost_until[su] >= day) & (self.boost_leaf[su] >= 0)
-        boosted &= rng.random(n_s) < cfg.complement_probability
+        boosted &= rng.random(n_s) < self.config.complement_probability
         leaf[boosted] = self.boost_leaf[su[boosted]]
+        return leaf
 
-        # Views: 1 + negative binomial per session; a few drift to another leaf of the user's taste.
-        mean_extra = cfg.views_per_session - 1
+    def _views(self, su: np.ndarray, leaf: np.ndarray, rng: np.random.Generator) -> _Views:
+        """Views: 1 + negative binomial per session; a few drift to another leaf of the user's taste."""
+        n_s = len(su)
+        mean_extra = self.config.views_per_session - 1
         if mean_extra > 0:
             extra = rng.negative_binomial(VIEWS_DISPERSION, VIEWS_DISPERSION / (VIEWS_DISPERSION + mean_extra), n_s)
         else:
@@ -220,34 +289,38 @@ class Simulator:
         n_views = 1 + extra
         vs = np.repeat(np.arange(n_s), n_views)
         vu = su[vs]
-        n_v = len(vs)
         vleaf = leaf[vs]
-        drift = rng.random(n_v) < DRIFT_SHARE
+        drift = rng.random(len(vs)) < DRIFT_SHARE
         if drift.any():
             vleaf[drift] = self._leaf_for_persona(self._session_personas(vu[drift], rng), rng)
+        return _Views(n_views=n_views, vs=vs, vu=vu, vleaf=vleaf)
 
-        # Which item: CANDIDATES drawn by popularity, the one that suits taste and wallet wins (Gumbel-max).
-        cand = sampler.sample(np.repeat(vleaf, CANDIDATES), rng).reshape(n_v, CANDIDATES)
-        # Some views come from site-wide bestseller widgets: popularity across leaves, the global Zipf head.
+    def _pick_items(self, views: _Views, sampler: ItemSampler, rng: np.random.Generator) -> None:
+        """Which item: CANDIDATES drawn by popularity, the one that suits taste and wallet wins (Gumbel-max).
+        Some views come from site-wide bestseller widgets: popularity across leaves, the global Zipf head."""
+        catalog, vu, n_v = self.catalog, views.vu, len(views.vs)
+        cand = sampler.sample(np.repeat(views.vleaf, CANDIDATES), rng).reshape(n_v, CANDIDATES)
         trending = np.flatnonzero(rng.random(n_v) < TRENDING_SHARE)
         cand[trending] = sampler.sample_trending(len(trending) * CANDIDATES, rng).reshape(-1, CANDIDATES)
-        taste = np.einsum("vd,vcd->vc", users.latent[vu], catalog.latent[cand]) / self.aff_scale
-        rel_price = catalog.rel_price()
-        sens = users.price_sensitivity[vu]
-        util = TASTE_WEIGHT * taste - sens[:, None] * rel_price[cand] + rng.gumbel(size=cand.shape)
+        taste = np.einsum("vd,vcd->vc", self.users.latent[vu], catalog.latent[cand]) / self.aff_scale
+        views.rel_price = catalog.rel_price()
+        views.sens = self.users.price_sensitivity[vu]
+        util = TASTE_WEIGHT * taste - views.sens[:, None] * views.rel_price[cand] + rng.gumbel(size=cand.shape)
         pick = util.argmax(axis=1)
         rows = np.arange(n_v)
-        item = cand[rows, pick]
-        aff = taste[rows, pick]
+        views.item = cand[rows, pick]
+        views.aff = taste[rows, pick]
 
-        # Funnel.
-        quality = catalog.quality[item]
+    def _funnel(self, views: _Views, rng: np.random.Generator) -> _Funnel:
+        """View -> cart -> purchase, favorites, quantities."""
+        cfg, n_v, aff = self.config, len(views.vs), views.aff
+        quality = self.catalog.quality[views.item]
         logit_cart = np.log(cfg.cart_rate / (1 - cfg.cart_rate)) if 0 < cfg.cart_rate < 1 else None
         if logit_cart is None:
             cart = np.full(n_v, cfg.cart_rate >= 1)
         else:
             # Centred per chunk so that the view -> cart rate stays near cart_rate whatever the taste selection.
-            push = 0.6 * aff + 0.3 * quality - 0.5 * sens * rel_price[item]
+            push = 0.6 * aff + 0.3 * quality - 0.5 * views.sens * views.rel_price[views.item]
             p_cart = _sigmoid(logit_cart + push - push.mean())
             cart = rng.random(n_v) < p_cart
         b_lo, b_hi = cfg.purchase_given_cart
@@ -255,9 +328,15 @@ class Simulator:
         buy = cart & (rng.random(n_v) < np.clip(p_buy, b_lo, b_hi))
         fav = ~cart & (rng.random(n_v) < cfg.favorite_rate)
         qty = rng.geometric(0.8, n_v)
+        return _Funnel(quality=quality, cart=cart, buy=buy, fav=fav, qty=qty)
 
-        # Timing inside the session: exponential gaps between views, cart and favorite soon after the view,
-        # purchases together at checkout after the last view; the session is kept inside its day.
+    def _timing(
+        self, views: _Views, funnel: _Funnel, start: np.ndarray, lower: np.ndarray, day: int, rng: np.random.Generator
+    ) -> _Offsets:
+        """Timing inside the session: exponential gaps between views, cart and favorite soon after the view,
+        purchases together at checkout after the last view; the session is kept inside its day."""
+        n_views, vs, n_v, n_s = views.n_views, views.vs, len(views.vs), len(views.n_views)
+        cart, fav, buy = funnel.cart, funnel.fav, funnel.buy
         first = np.concatenate([[0], np.cumsum(n_views)[:-1]])
         last = np.cumsum(n_views) - 1
         gaps = rng.exponential(VIEW_GAP_MS, n_v)
@@ -274,61 +353,67 @@ class Simulator:
         )
         duration = np.maximum.reduceat(event_end, first)
         start = np.maximum(np.minimum(start, MS_PER_DAY - 1_000 - duration), lower)
-        base = day_start + start
-        day_end = day_start + MS_PER_DAY - 1
+        day_start = self.start_ms + day * MS_PER_DAY
+        return _Offsets(
+            base=day_start + start,
+            day_end=day_start + MS_PER_DAY - 1,
+            view=view_off,
+            cart=cart_off,
+            fav=fav_off,
+            buy=buy_off,
+        )
 
+    def _session_events(self, views: _Views, funnel: _Funnel, at: _Offsets, rng: np.random.Generator) -> EventBatch:
+        """The view, favorite, cart and purchase events of the sessions (ids, missing ids, epoch-millis logs)."""
+        cfg, vs, n_s = self.config, views.vs, len(views.n_views)
         session = self._new_sessions(n_s)
         session[rng.random(n_s) < cfg.missing_session_share] = -1
         millis = rng.random(n_s) < cfg.epoch_millis_share
-        price = catalog.price_cents[item]
+        price = self.catalog.price_cents[views.item]
 
         def events(mask: np.ndarray, offset: np.ndarray, etype: int, with_qty: bool) -> EventBatch:
             s = vs[mask]
             return EventBatch.build(
-                user=vu[mask],
-                item=item[mask],
+                user=views.vu[mask],
+                item=views.item[mask],
                 etype=np.full(int(mask.sum()), etype),
-                ts=np.minimum(base[s] + offset[mask], day_end),
+                ts=np.minimum(at.base[s] + offset[mask], at.day_end),
                 session=session[s],
                 price=price[mask],
-                qty=qty[mask] if with_qty else None,
+                qty=funnel.qty[mask] if with_qty else None,
                 millis=millis[s],
             )
 
-        every = np.ones(n_v, dtype=bool)
-        batch = EventBatch.concat(
+        every = np.ones(len(vs), dtype=bool)
+        return EventBatch.concat(
             [
-                events(every, view_off, VIEW, False),
-                events(fav, fav_off, FAVORITE, False),
-                events(cart, cart_off, CART, True),
-                events(buy, buy_off, PURCHASE, True),
+                events(every, at.view, VIEW, False),
+                events(funnel.fav, at.fav, FAVORITE, False),
+                events(funnel.cart, at.cart, CART, True),
+                events(funnel.buy, at.buy, PURCHASE, True),
             ]
         )
 
-        # Ratings for some purchases, given 0..3 days later (kept pending until their day comes).
-        rate_it = buy & (rng.random(n_v) < cfg.rating_given_purchase)
-        if rate_it.any():
-            n_r = int(rate_it.sum())
-            value = np.rint(3.5 + 0.9 * quality[rate_it] + 0.6 * aff[rate_it] + 0.9 * rng.standard_normal(n_r))
-            delay = rng.choice(len(RATING_DELAY_P), size=n_r, p=RATING_DELAY_P)
-            bought_at = np.minimum(base[vs[rate_it]] + buy_off[rate_it], day_end)
-            ts = bought_at + delay * MS_PER_DAY + rng.integers(1_800_000, 6 * 3_600_000, n_r)
-            pending = EventBatch.build(
-                user=vu[rate_it],
-                item=item[rate_it],
-                etype=np.full(n_r, RATING),
-                ts=ts,
-                rating=np.clip(value, 1, 5),
-                millis=rng.random(n_r) < cfg.epoch_millis_share,
-            )
-            self.pending = EventBatch.concat([self.pending, pending])
-
-        # Complements: buying a leaf that has one steers later sessions there for complement_days days.
-        target = self.complement[catalog.leaf[item]]
-        steer = buy & (target >= 0)
-        self.boost_leaf[vu[steer]] = target[steer]
-        self.boost_until[vu[steer]] = day + cfg.complement_days
-        return batch
+    def _queue_ratings(self, views: _Views, funnel: _Funnel, at: _Offsets, rng: np.random.Generator) -> None:
+        """Ratings for some purchases, given 0..3 days later (kept pending until their day comes)."""
+        cfg = self.config
+        rate_it = funnel.buy & (rng.random(len(views.vs)) < cfg.rating_given_purchase)
+        if not rate_it.any():
+            return
+        n_r = int(rate_it.sum())
+        value = np.rint(3.5 + 0.9 * funnel.quality[rate_it] + 0.6 * views.aff[rate_it] + 0.9 * rng.standard_normal(n_r))
+        delay = rng.choice(len(RATING_DELAY_P), size=n_r, p=RATING_DELAY_P)
+        bought_at = np.minimum(at.base[views.vs[rate_it]] + at.buy[rate_it], at.day_end)
+        ts = bought_at + delay * MS_PER_DAY + rng.integers(1_800_000, 6 * 3_600_000, n_r)
+        pending = EventBatch.build(
+            user=views.vu[rate_it],
+            item=views.item[rate_it],
+            etype=np.full(n_r, RATING),
+            ts=ts,
+            rating=np.clip(value, 1, 5),
+            millis=rng.random(n_r) < cfg.epoch_millis_share,
+        )
+        self.pending = EventBatch.concat([self.pending, pending])
 
     def _due_ratings(self, day: int, lo: int, hi: int, rng: np.random.Generator) -> EventBatch:
         """Ratings whose time falls on ``day``, for users of this chunk (each rating is its own short visit)."""

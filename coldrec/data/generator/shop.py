@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import shutil
 from collections import Counter
-from contextlib import nullcontext
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -126,29 +126,25 @@ class ShopGenerator:
     def run(self, progress: bool = True, console: Console | None = None) -> GroundTruth:
         self.out.mkdir(parents=True, exist_ok=True)
         dates = self.config.dates()
-        bar = (
-            Progress(
-                TextColumn("[bold]generate[/] {task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("{task.fields[events]:,} events"),
-                TimeElapsedColumn(),
-                console=console,
-                transient=False,
-            )
-            if progress
-            else nullcontext()
+        bar = Progress(
+            TextColumn("[bold]generate[/] {task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[events]:,} events"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
+            disable=not progress,
         )
         totals: Counter[str] = Counter()
         with bar:
-            task = bar.add_task(dates[0].isoformat(), total=len(dates), events=0) if progress else None
+            task = bar.add_task(dates[0].isoformat(), total=len(dates), events=0)
             for day, date in enumerate(dates):
                 summary = self._day(day, date)
                 self.truth.days.append(summary)
                 for key in ("event_lines", "clean_events", "bad_event_lines", "bot_events", "late_events_in"):
                     totals[key] += summary[key]
-                if progress:
-                    bar.update(task, advance=1, description=date.isoformat(), events=totals["event_lines"])
+                bar.update(task, advance=1, description=date.isoformat(), events=totals["event_lines"])
         counts: dict[str, dict[str, int]] = {}
         for rec in self.truth.bad_records:
             counts.setdefault(rec["dataset"], {}).setdefault(rec["kind"], 0)
@@ -243,7 +239,16 @@ class ShopGenerator:
             for u, signup_ts, age, gender, ints in zip(idx.tolist(), signup, ages, genders, interests, strict=True)
         ]
 
-    def _write_records(self, records, folder: Path, kinds, id_key, new_id, dataset, rng) -> None:
+    def _write_records(
+        self,
+        records: list[dict[str, Any]],
+        folder: Path,
+        kinds: tuple[str, ...],
+        id_key: str,
+        new_id: Callable[[], str],
+        dataset: str,
+        rng: np.random.Generator,
+    ) -> None:
         for p, lo in enumerate(range(0, max(len(records), 1), RECORDS_PER_PART)):
             path = folder / f"part-{p:05d}.jsonl"
             lines, bad = inject_record_bad_records(

@@ -182,7 +182,9 @@ def build_users(config: ShopConfig, personas: Personas, start_ms: int, rng: np.r
     )
 
 
-def declared_interests(users: Users, personas: Personas, tree: Tree, idx: np.ndarray, rng: np.random.Generator):
+def declared_interests(
+    users: Users, personas: Personas, tree: Tree, idx: np.ndarray, rng: np.random.Generator
+) -> list[list[str]]:
     """Interests a user ticked at signup: mostly core leaves of their primary persona, sometimes none or noise."""
     out: list[list[str]] = []
     n_pick = rng.choice(4, size=len(idx), p=[0.35, 0.3, 0.25, 0.1])

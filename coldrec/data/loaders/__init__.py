@@ -10,6 +10,7 @@ from coldrec.data.loaders._landing import ImportSummary, LandingFrames, LandingW
 from coldrec.data.loaders.amazon import import_amazon_s3rec, read_amazon_s3rec
 from coldrec.data.loaders.generic import EventMapping, ItemMapping, UserMapping, import_table
 from coldrec.data.loaders.movielens import import_movielens_100k, read_movielens_100k
+from coldrec.data.loaders.ratings_csv import import_ratings_csv, read_ratings_csv
 
 __all__ = [
     "EventMapping",
@@ -20,7 +21,9 @@ __all__ = [
     "UserMapping",
     "import_amazon_s3rec",
     "import_movielens_100k",
+    "import_ratings_csv",
     "import_table",
     "read_amazon_s3rec",
     "read_movielens_100k",
+    "read_ratings_csv",
 ]

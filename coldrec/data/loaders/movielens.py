@@ -83,7 +83,7 @@ def _users(path: Path, first_seen: pd.Series) -> pd.DataFrame:
         keep_default_na=False,
     )
     zip_code = raw["zip"].str.strip().str.upper()
-    country = np.select(
+    country = np.select(  # type: ignore[call-overload]  # numpy's stubs want a scalar; None: an object array
         [zip_code.str.fullmatch(r"\d{5}"), zip_code.str.match(r"[A-Z]\d[A-Z]")], ["US", "CA"], default=None
     )
     region = ("zip" + zip_code.str.slice(0, 1)).where(zip_code.str.len() > 0, None)
