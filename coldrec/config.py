@@ -173,6 +173,25 @@ class RecommendConfig(BaseModel):
     )
     device: Literal["auto", "cpu", "cuda"] = "auto"
     model_version: str | None = Field(None, description="recorded in gold.recommendations; None: the champion's")
+    new_item_days: int = Field(
+        14, ge=1, description="an item created (or, without created_at, first seen in the events) this many days "
+        "back up to the run date is new: the backtest's new-item segment"
+    )
+    coverage_weight: float = Field(
+        0.1, ge=0, description="blend tuning maximises NDCG@10 + this x catalog coverage of the tuning users' top-10 "
+        "lists (0: NDCG only; 0.1 measured in docs/evaluation.md)"
+    )
+    new_item_slots: int = Field(
+        2, ge=0, description="at most this many places per list for new, barely sold items, ranked for each user by "
+        "the content path; the nightly tuning may lower it on the hold-out (see docs)"
+    )
+    new_item_max_interactions: int = Field(
+        5, ge=0, description="a new item with interactions from more users than this competes in the blend only"
+    )
+    new_user_days: int = Field(
+        14, ge=1, description="a user whose first event is this many days back up to the list's date is new: the "
+        "backtest's new-user segment"
+    )
 
 
 class PublishConfig(BaseModel):
@@ -180,6 +199,12 @@ class PublishConfig(BaseModel):
     min_list_length: int = Field(10, ge=1)
     max_metric_drop: float = Field(0.2, ge=0, le=1, description="relative NDCG drop vs the last published run")
     active_days: int = Field(30, ge=1, description="users active (or signed up) this many days back need a list")
+    min_item_coverage: float = Field(
+        0.05, ge=0, le=1, description="share of the catalog (silver.items) that must appear in at least one list"
+    )
+    require_model: bool = Field(
+        False, description="fail the gate when the lists were made without the champion model (none or unloadable)"
+    )
     vacuum_retention_hours: int = Field(168, ge=0, description="VACUUM keeps files needed for this much time travel")
     quarantine_retention_days: int = Field(90, ge=1, description="silver.rejected rows older than this are deleted")
     run_metrics_retention_days: int = Field(400, ge=1, description="ops.run_metrics rows older than this are deleted")

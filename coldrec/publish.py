@@ -1,8 +1,9 @@
 """Quality gate and publication of the nightly top-N lists.
 
 Flow of a run date D: the score task writes the candidate lists to ``stage.recommendations`` (partition D); the
-gate checks them (coverage of active users, list length, nothing already purchased, no duplicates, sane scores,
-evaluation metrics not worse than the last published run by more than a margin); only then does
+gate checks them (coverage of active users and of the catalog, list length, nothing already purchased, no
+duplicates, sane scores, the champion model used when required, evaluation metrics not worse than the last
+published run by more than a margin; the backtest by segment is in :mod:`coldrec.backtest`); only then does
 :func:`publish_recommendations` copy the partition into ``gold.recommendations`` in ONE Delta commit
 (``replaceWhere run_date = D``). A failing gate raises :class:`QualityGateError` with a report and publishes nothing,
 so consumers keep reading the previous run.
@@ -24,6 +25,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.window import Window
 
 from coldrec import lake
+from coldrec.backtest import backtest, segments_for
 from coldrec.config import Settings
 from coldrec.data import schemas as S
 
@@ -57,6 +59,7 @@ class GateResult:
     metrics: dict[str, float]
     previous: dict[str, float] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
+    flags: list[str] = field(default_factory=list)
 
     def report(self) -> str:
         lines = [f"# Quality gate {self.run_date}: {'PASSED' if self.passed else 'FAILED'}", ""]
@@ -66,6 +69,8 @@ class GateResult:
             lines.append(f"| {key} | {value:.6g} | {'' if prev is None else f'{prev:.6g}'} |")
         if self.failures:
             lines += ["", "## Failures", *[f"- {f}" for f in self.failures]]
+        if self.flags:
+            lines += ["", "## Flags (not failures)", *[f"- {f}" for f in self.flags]]
         return "\n".join(lines)
 
 
@@ -94,8 +99,13 @@ def purchased_pairs(events: DataFrame, run_date: dt.date, event_types: list[str]
     )
 
 
-def list_checks(lists: DataFrame, active: DataFrame, purchased: DataFrame, min_length: int) -> dict[str, float]:
-    """Structural checks of the lists in one aggregation each (no collect of the lists themselves)."""
+def list_checks(
+    lists: DataFrame, active: DataFrame, purchased: DataFrame, min_length: int, catalog_items: int | None = None
+) -> dict[str, float]:
+    """Structural checks of the lists in one aggregation each (no collect of the lists themselves).
+
+    With ``catalog_items`` (the size of silver.items) also ``item_coverage``: the share of the catalog that appears
+    in at least one list."""
     per_user = lists.groupBy(S.USER_ID).agg(
         F.count("*").alias("n"),
         F.countDistinct(S.ITEM_ID).alias("n_items"),
@@ -124,7 +134,7 @@ def list_checks(lists: DataFrame, active: DataFrame, purchased: DataFrame, min_l
     n_active = active.count()
     covered = active.join(per_user.select(S.USER_ID), on=S.USER_ID, how="inner").count()
     already_bought = lists.join(purchased, on=[S.USER_ID, S.ITEM_ID], how="inner").count()
-    return {
+    out = {
         "rows": float(row_stats["rows"] or 0),
         "users_listed": float(user_stats["users_listed"] or 0),
         "active_users": float(n_active),
@@ -138,44 +148,10 @@ def list_checks(lists: DataFrame, active: DataFrame, purchased: DataFrame, min_l
         "distinct_items": float(row_stats["distinct_items"] or 0),
         "already_purchased": float(already_bought),
     }
-
-
-def backtest(previous_lists: DataFrame, day_events: DataFrame, k: int) -> dict[str, float]:
-    """How yesterday's published lists did on today's behaviour: HitRate@k and NDCG@k over users active today.
-
-    Positives are non-bot cart/purchase/favorite events (and ratings >= 4) on the run date. This is the one
-    evaluation that uses real future behaviour, so it is the metric the gate compares from run to run.
-    """
-    positive = (
-        F.col(S.EVENT_TYPE).isin("cart", "purchase", "favorite")
-        | ((F.col(S.EVENT_TYPE) == "rating") & (F.col(S.RATING) >= 4))
-    ) & ~F.col(S.IS_BOT)
-    truth = day_events.where(positive).select(S.USER_ID, S.ITEM_ID).distinct()
-    top = previous_lists.where(F.col("rank") <= k).select(S.USER_ID, S.ITEM_ID, "rank")
-    users = truth.select(S.USER_ID).distinct().join(top.select(S.USER_ID).distinct(), on=S.USER_ID, how="inner")
-    hits = top.join(truth, on=[S.USER_ID, S.ITEM_ID], how="inner").join(users, on=S.USER_ID, how="inner")
-    n_truth = truth.join(users, on=S.USER_ID, how="inner").groupBy(S.USER_ID).agg(F.count("*").alias("n_truth"))
-    # ideal DCG of a user with m positives = sum_{i=1..min(m,k)} 1/log2(i+1); computed from a tiny rank table
-    ranks = previous_lists.sparkSession.range(1, k + 1).select(
-        F.col("id").cast("int").alias("i"), (1.0 / F.log2(F.col("id") + 1)).alias("g")
-    )
-    idcg = (
-        n_truth.join(ranks, on=F.col("i") <= F.least(F.col("n_truth"), F.lit(k)), how="inner")
-        .groupBy(S.USER_ID)
-        .agg(F.sum("g").alias("idcg"))
-    )
-    dcg = hits.groupBy(S.USER_ID).agg(F.sum(1.0 / F.log2(F.col("rank") + 1)).alias("dcg"), F.count("*").alias("n_hits"))
-    per_user = idcg.join(dcg, on=S.USER_ID, how="left").fillna(0.0, subset=["dcg", "n_hits"])
-    row = per_user.agg(
-        F.count("*").alias("users"),
-        F.avg(F.when(F.col("n_hits") > 0, 1.0).otherwise(0.0)).alias("hit_rate"),
-        F.avg(F.col("dcg") / F.col("idcg")).alias("ndcg"),
-    ).first()
-    return {
-        "backtest_users": float(row["users"] or 0),
-        "backtest_hit_rate": float(row["hit_rate"] or 0.0),
-        "backtest_ndcg": float(row["ndcg"] or 0.0),
-    }
+    if catalog_items:
+        out["catalog_items"] = float(catalog_items)
+        out["item_coverage"] = out["distinct_items"] / catalog_items
+    return out
 
 
 def judge(metrics: dict[str, float], previous: dict[str, float], settings: Settings) -> list[str]:
@@ -186,6 +162,15 @@ def judge(metrics: dict[str, float], previous: dict[str, float], settings: Setti
         failures.append("no recommendations were produced")
     if metrics["user_coverage"] < cfg.min_user_coverage:
         failures.append(f"user coverage {metrics['user_coverage']:.3f} < {cfg.min_user_coverage}")
+    coverage = metrics.get("item_coverage")
+    if coverage is not None and coverage < cfg.min_item_coverage:
+        failures.append(
+            f"item coverage {coverage:.4f} < {cfg.min_item_coverage}: the lists show "
+            f"{int(metrics.get('distinct_items', 0))} of {int(metrics.get('catalog_items', 0))} catalog items"
+        )
+    if cfg.require_model and metrics.get("model_used") != 1.0:
+        failures.append(f"the lists were made without the champion model ({_model_state(metrics)}) and "
+                        "COLDREC_PUBLISH__REQUIRE_MODEL is set")  # fmt: skip
     for key, what in [
         ("short_lists", f"users with fewer than {min(cfg.min_list_length, settings.top_n)} items"),
         ("duplicate_items", "duplicate items within a list"),
@@ -207,6 +192,22 @@ def judge(metrics: dict[str, float], previous: dict[str, float], settings: Setti
     return failures
 
 
+def _model_state(metrics: dict[str, float]) -> str:
+    if "model_used" not in metrics:
+        return "the scoring step recorded no model use"
+    if metrics.get("champion_failed") == 1.0:
+        return "a champion is registered but failed to load or did not fit tonight's features"
+    return "no champion is registered"
+
+
+def flags(metrics: dict[str, float]) -> list[str]:
+    """What the report points out without failing the run: lists made without the champion model (failing only
+    with ``publish.require_model``)."""
+    if metrics.get("model_used") == 1.0:
+        return []
+    return [f"model not used: {_model_state(metrics)}; the lists come from cf, content and popularity only"]
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # I/O edges
 # ---------------------------------------------------------------------------------------------------------------
@@ -222,12 +223,13 @@ def _last_published_date(spark: SparkSession, settings: Settings, before: dt.dat
     return row["d"] if row else None
 
 
-def _published_metrics(spark: SparkSession, settings: Settings, run_date: dt.date) -> dict[str, float]:
+def _published_metrics(spark: SparkSession, settings: Settings, run_date: dt.date, stage: str = "gate") -> dict[
+        str, float]:  # fmt: skip
     if not lake.table_exists(spark, settings, "ops.run_metrics"):
         return {}
     rows = (
         lake.read_table(spark, settings, "ops.run_metrics")
-        .where((F.col(S.RUN_DATE) == F.lit(run_date)) & (F.col("stage") == "gate"))
+        .where((F.col(S.RUN_DATE) == F.lit(run_date)) & (F.col("stage") == stage))
         .select("metric", "value")
         .collect()  # a handful of metric rows
     )
@@ -244,17 +246,24 @@ def run_gate(spark: SparkSession, settings: Settings, run_date: dt.date) -> Gate
     active = active_users(events, users, run_date, settings.publish.active_days)
     purchased = purchased_pairs(events, run_date, settings.recommend.exclude_event_types)
     min_len = min(settings.publish.min_list_length, settings.top_n)
-    metrics = list_checks(lists, active, purchased, min_len)
+    items = lake.read_table(spark, settings, "silver.items") if lake.table_exists(spark, settings, "silver.items") \
+        else None  # fmt: skip
+    metrics = list_checks(lists, active, purchased, min_len, None if items is None else items.count())
+    scored = _published_metrics(spark, settings, run_date, "evaluate")  # written by the score step
+    metrics.update({k: scored[k] for k in ("model_used", "champion_failed") if k in scored})
 
     previous: dict[str, float] = {}
     last = _last_published_date(spark, settings, run_date)
     if last is not None:
         prev_lists = lake.read_table(spark, settings, GOLD_TABLE).where(F.col(S.RUN_DATE) == F.lit(last))
         day_events = events.where(F.col(S.EVENT_DATE) == F.lit(run_date))
-        metrics.update(backtest(prev_lists, day_events, settings.top_n))
+        rec = settings.recommend
+        segments = None if items is None else segments_for(items, events, last, run_date, rec.new_item_days,
+                                                           rec.new_user_days)  # fmt: skip
+        metrics.update(backtest(prev_lists, day_events, settings.top_n, segments))
         previous = _published_metrics(spark, settings, last)
     failures = judge(metrics, previous, settings)
-    result = GateResult(run_date.isoformat(), not failures, metrics, previous, failures)
+    result = GateResult(run_date.isoformat(), not failures, metrics, previous, failures, flags(metrics))
 
     lake.record_metrics(spark, settings, run_date, "gate", {**metrics, "passed": float(result.passed)})
     report_dir = Path(settings.home) / "reports" / run_date.isoformat()

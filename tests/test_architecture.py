@@ -55,7 +55,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("ranking", ("coldrec.ranking",)),
     ("recommend", ("coldrec.recommend",)),
     ("evaluate", ("coldrec.evaluate",)),
-    ("publish", ("coldrec.publish", "coldrec.maintenance")),
+    ("publish", ("coldrec.publish", "coldrec.backtest", "coldrec.maintenance")),
     (
         "wiring",
         (

@@ -134,6 +134,38 @@ def test_champion_moves_only_to_a_better_version(mlflow_settings):
     assert champion_version(mlflow_settings) == "4"
 
 
+def test_gan_champion_follows_the_autoencoder_champion_that_serving_loads(mlflow_settings):
+    """Serving uses the GAN bundled with the autoencoder champion: coldrec-gan@champion must name exactly that GAN
+    (same training run), never one promoted by its own score; a registry where it does not is served without GAN."""
+    from mlflow import MlflowClient
+
+    from coldrec.models.tracking import AUTOENCODER_NAME, GAN_NAME, load_champion
+
+    client = MlflowClient(mlflow_settings.tracking_uri, mlflow_settings.tracking_uri)
+    _, first = _train(mlflow_settings)
+    assert first.mlflow["gan_promoted"] is True
+    assert str(client.get_model_version_by_alias(GAN_NAME, "champion").version) == "1"
+    served = load_champion(mlflow_settings)
+    assert served.gan is not None and served.mlflow["gan_version"] == f"{GAN_NAME}/1"
+
+    # the autoencoder champion is unbeatable, the GAN champion's score trivially beaten: neither alias moves
+    client.set_model_version_tag(AUTOENCODER_NAME, "1", "val_score", "1.0")
+    client.set_model_version_tag(GAN_NAME, "1", "gan_val_score", "-1.0")
+    _, second = _train(mlflow_settings)
+    assert second.mlflow["autoencoder_promoted"] is False and second.mlflow["gan_promoted"] is False
+    assert str(client.get_model_version_by_alias(GAN_NAME, "champion").version) == "1"
+    assert float(client.get_model_version(GAN_NAME, "2").tags["gan_val_score"]) == pytest.approx(
+        second.validation["gan_val_score"]
+    )
+
+    # a registry whose GAN alias moved on its own (the old rule): the bundled GAN is not the promoted one
+    client.set_registered_model_alias(GAN_NAME, "champion", "2")
+    served = load_champion(mlflow_settings)
+    assert served.gan is None and "not the autoencoder champion's run" in served.mlflow["gan_dropped"]
+    assert served.score_users(sp.csr_matrix((1, served.item_catalog_features.shape[0]), dtype=np.float32),
+                              planted()[0].user_features[:1]).shape[0] == 1  # fmt: skip
+
+
 def test_experiment_is_created_once_by_racing_processes(mlflow_settings, tmp_path):
     code = (
         "from coldrec.config import load_settings\n"

@@ -6,13 +6,16 @@
 - The experiment is created once: a file lock serializes first-time creation (SQLite schema migrations included)
   between concurrent local processes, and a lost creation race is caught and resolved by reading the winner's id.
 - Champion rule: the new version gets the alias when no champion exists or its ``val_score`` (mean NDCG@k of the
-  cold-user and cold-item validation splits; ``gan_val_score`` for the GAN) beats the champion's, as tagged on its
-  model version. Otherwise the run and the version are kept, and the alias stays.
+  cold-user and cold-item validation splits) beats the champion's, as tagged on its model version. Otherwise the
+  run and the version are kept, and the alias stays. The GAN is served as part of the autoencoder's bundle, so
+  ``coldrec-gan@champion`` follows the autoencoder's alias (its ``gan_val_score`` is tagged, not compared): see
+  :func:`promote_gan_with_autoencoder`.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import math
 import tempfile
 from collections.abc import Callable
@@ -33,6 +36,8 @@ from coldrec.models.pyfunc import BUNDLE
 AUTOENCODER_NAME = "coldrec-autoencoder"
 GAN_NAME = "coldrec-gan"
 CHAMPION = "champion"
+
+log = logging.getLogger(__name__)
 
 
 def configure(settings: Settings) -> MlflowClient:
@@ -179,6 +184,22 @@ def promote_if_better(client: MlflowClient, name: str, version: str, score: floa
     return better
 
 
+def promote_gan_with_autoencoder(client: MlflowClient, gan_version: str, gan_score: float, ae_promoted: bool) -> bool:
+    """Tag the GAN version with its own validation score; move ``coldrec-gan@champion`` to it exactly when the
+    autoencoder of the same training run was promoted.
+
+    Why not a champion rule of its own: serving uses the GAN bundled with the autoencoder champion (GAN-densified
+    CF, and the cold-user scorer "gan_ae" folds its generated interactions into that autoencoder), and that pairing
+    is what was validated. A GAN alias moved by its own score would name a generator that serving never loads (or
+    pair an autoencoder with a GAN of another run, on another catalog, never validated together). So the alias
+    always names the GAN that serving uses, and :func:`load_champion` checks that it does.
+    """
+    client.set_model_version_tag(GAN_NAME, gan_version, "gan_val_score", repr(float(gan_score)))
+    if ae_promoted:
+        client.set_registered_model_alias(GAN_NAME, CHAMPION, str(gan_version))
+    return ae_promoted
+
+
 def finish_training_run(
     models: TrainedModels,
     settings: Settings | None,
@@ -226,11 +247,9 @@ def finish_training_run(
                 gan_version = str(gan_info.registered_model_version)
                 gan_score = float(models.validation.get("gan_val_score", float("nan")))
                 info["gan_version"] = gan_version
-                if cfg.promote:
-                    info["gan_promoted"] = promote_if_better(client, GAN_NAME, gan_version, gan_score, "gan_val_score")
-                else:
-                    client.set_model_version_tag(GAN_NAME, gan_version, "gan_val_score", repr(gan_score))
-                    info["gan_promoted"] = False
+                info["gan_promoted"] = promote_gan_with_autoencoder(
+                    client, gan_version, gan_score, bool(info["autoencoder_promoted"])
+                )
         mlflow.set_tags({k: str(v) for k, v in info.items() if k.endswith(("promoted", "version"))})
     finally:
         mlflow.end_run()
@@ -253,7 +272,26 @@ def load_champion(settings: Settings | None = None, name: str = AUTOENCODER_NAME
     trained_through = client.get_run(run_id).data.tags.get("run_date") if run_id else None
     if trained_through:
         models.mlflow["trained_through"] = trained_through
+    if name == AUTOENCODER_NAME and models.gan is not None:
+        _check_bundled_gan(client, models, run_id)
     return models
+
+
+def _check_bundled_gan(client: MlflowClient, models: TrainedModels, ae_run_id: str | None) -> None:
+    """Keep the GAN bundled with the autoencoder champion only if it is ``coldrec-gan@champion`` (same training
+    run); otherwise serving would use a GAN that was never promoted, so it scores without one (and says so)."""
+    try:
+        gan = client.get_model_version_by_alias(GAN_NAME, CHAMPION)
+    except MlflowException:
+        gan = None
+    if gan is not None and ae_run_id is not None and gan.run_id == ae_run_id:
+        models.mlflow["gan_version"] = f"{GAN_NAME}/{gan.version}"
+        return
+    where = "no coldrec-gan champion" if gan is None else f"{GAN_NAME}@{CHAMPION} is version {gan.version} of run " \
+        f"{gan.run_id}, not the autoencoder champion's run {ae_run_id}"  # fmt: skip
+    log.warning("the GAN bundled with the autoencoder champion is not the promoted GAN (%s): serving without it", where)
+    models.gan = None
+    models.mlflow["gan_dropped"] = where
 
 
 class RegistryUnavailableError(RuntimeError):

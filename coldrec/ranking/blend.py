@@ -183,8 +183,9 @@ def grid_ndcg(
     candidates: np.ndarray | None = None,
     k: int = 10,
     prune_top: int | None = PRUNE_TOP,
+    coverage_weight: float = 0.0,
 ) -> np.ndarray:
-    """NDCG@k of the blended ranking for every weight vector of ``grid`` (rows in ``zblocks`` order).
+    """NDCG@k (+ ``coverage_weight`` x :func:`list_coverage`) of the blended ranking for each weight vector of ``grid``.
 
     With several weight vectors and items to spare, each one is ranked among each source's ``prune_top`` best
     items per user (:class:`BlendTopK`, exact); ``prune_top=None`` ranks every item for every vector.
@@ -202,14 +203,27 @@ def grid_ndcg(
     if prune_top is not None and len(grid) > 1 and n_items > 4 * n_sources * prune_top:  # candidates <= 1/4 of items
         ranked = BlendTopK(stacked, k, exclude=excluded, m=prune_top)
         for g, w in enumerate(grid):
-            out[g] = RankedLists.build(ranked(w).numpy(), truth).mean("ndcg", k)
+            top = ranked(w).numpy()
+            out[g] = RankedLists.build(top, truth).mean("ndcg", k) + coverage_weight * list_coverage(top, n_items)
         return out
     mask = csr_rows_to_torch(excluded, 0, n_users, stacked.device) if excluded is not None else None
     for g, w in enumerate(grid):
         scores = torch.tensordot(torch.from_numpy(np.ascontiguousarray(w, dtype=np.float32)), stacked, dims=1)
         _, top = mask_topk_(scores, k, exclude=mask)
-        out[g] = RankedLists.build(top.numpy(), truth).mean("ndcg", k)
+        top_np = top.numpy()
+        out[g] = RankedLists.build(top_np, truth).mean("ndcg", k) + coverage_weight * list_coverage(top_np, n_items)
     return out
+
+
+def list_coverage(top: np.ndarray, n_items: int) -> float:
+    """Catalog coverage of ranked lists (users x k item indices, -1 unfilled): distinct listed items / ``n_items``.
+
+    Why in the tuning objective: NDCG alone rewards putting the same best sellers in every list (a 1M generated
+    shop's tuned lists covered 611 of 2,618 items); ``recommend.coverage_weight`` trades a little NDCG for lists that
+    show more of the catalogue. Measured over the tuning users' lists of one segment.
+    """
+    listed = np.unique(top[top >= 0])
+    return float(listed.size) / n_items if n_items else 0.0
 
 
 def tune_segment_weights(
@@ -220,8 +234,10 @@ def tune_segment_weights(
     candidates: np.ndarray | Sequence[np.ndarray | None] | None = None,
     k: int = 10,
     step: float = 0.1,
+    coverage_weight: float = 0.0,
 ) -> tuple[dict[str, float], float]:
-    """Grid-search simplex weights maximising NDCG@k of the blended ranking on validation users.
+    """Grid-search simplex weights maximising NDCG@k (+ ``coverage_weight`` x list coverage, see
+    :func:`list_coverage`) of the blended ranking on validation users.
 
     ``zblocks``: per source, z-scored scores (validation users x items). Several validation folds may be given as
     sequences (one entry per fold): the weights then maximise the mean NDCG over the folds, which matters where one
@@ -236,8 +252,8 @@ def tune_segment_weights(
     names = list(folds[0])
     grid = simplex_grid(len(names), step if len(names) <= 4 else max(step, 0.2))
     values = np.mean(
-        [grid_ndcg(z, t, grid, exclude=e, candidates=c, k=k) for z, t, e, c in zip(folds, truths, excludes, cands,
-                                                                                     strict=True)],
+        [grid_ndcg(z, t, grid, exclude=e, candidates=c, k=k, coverage_weight=coverage_weight)
+         for z, t, e, c in zip(folds, truths, excludes, cands, strict=True)],
         axis=0,
     )  # fmt: skip
     best = int(np.argmax(values))

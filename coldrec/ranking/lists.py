@@ -4,7 +4,8 @@ Why one path: the nightly lists (:mod:`coldrec.recommend.rows`) and the harness'
 (:mod:`coldrec.evaluate.coldrec_method`) both rank through :class:`Ranker` over a :class:`Catalog`: blend the
 sources' z-scored blocks with each user's segment weights, mask what the user must not get (and, in the cold-item
 protocol, every non-candidate), keep the best ``candidate_pool`` items, then apply the per-category caps and the
-cross-category slots (:func:`coldrec.ranking.filters.select_top_n`). What the harness measures is what is published.
+cross-category slots (:func:`coldrec.ranking.filters.select_top_n`), and last the new-item slots
+(:mod:`coldrec.ranking.new_items`). What the harness measures is what is published.
 
 Why on one node with torch and not as a Spark job: top-N for every user is (users x items) score blocks; a block is
 a couple of matrix products, masking is an in-place ``index_put_``, and ``torch.topk`` is O(items) per user, on
@@ -24,6 +25,7 @@ from coldrec.config import RecommendConfig
 from coldrec.ranking.blend import BlendWeights, activity_segment, attribute, blend_scores
 from coldrec.ranking.cross_category import user_affinity, user_category_matrix
 from coldrec.ranking.filters import select_top_n
+from coldrec.ranking.new_items import NewItemSlots
 from coldrec.ranking.sources import Source, UserBatch
 from coldrec.ranking.topk import csr_rows_to_torch, mask_topk_
 
@@ -47,6 +49,7 @@ class Catalog:
     similarity_t: sp.csr_matrix | None = None  # items x items, row i = neighbours pointing at i (for reasons)
     signal: sp.csr_matrix | None = None  # recency-weighted history for the linear sources (None: ``history``)
     candidates: np.ndarray | None = None  # bool per item: only these may be ranked (None: every item)
+    new_item_slots: NewItemSlots | None = None  # the new-item rule (:mod:`coldrec.ranking.new_items`); None: none
 
     @property
     def n_users(self) -> int:
@@ -66,6 +69,7 @@ class BlockLists:
     source: np.ndarray
     cross_slot: np.ndarray
     bought_categories: sp.csr_matrix
+    new_slot: np.ndarray | None = None  # users x N: True where the item holds a new-item slot
 
 
 @dataclass
@@ -118,7 +122,12 @@ class Ranker:
                            self.cfg.per_category_cap, self.cfg.cross_category_slots)  # fmt: skip
         pos_in_pool = _positions(pool_items, sel.items)
         source = np.take_along_axis(pool_src, pos_in_pool, axis=1)
-        return BlockLists(lo, hi, sel.items, sel.scores, source, sel.cross_slot, bought_cats)
+        items, scores, new_slot = sel.items, sel.scores, np.zeros(sel.items.shape, dtype=bool)
+        if cat.new_item_slots is not None:  # last step: new items take their places (never a cross-category slot)
+            items, scores, new_slot = cat.new_item_slots.apply(
+                cat.history[lo:hi], cat.exclude[lo:hi], sel.items, sel.scores, sel.cross_slot
+            )
+        return BlockLists(lo, hi, items, scores, source, sel.cross_slot, bought_cats, new_slot)
 
     def blocks(self, cat: Catalog, on_block: Callable[[int], None] | None = None) -> Iterator[BlockLists]:
         """:meth:`select_block` over every user of ``cat``, ``batch_users`` at a time."""

@@ -95,6 +95,8 @@ class EASESource(Source):
 
     def __init__(self, B: np.ndarray, keep: np.ndarray, n_items: int) -> None:
         self.keep, self.n_items = keep, n_items
+        self.keep_pos = np.full(n_items, -1, dtype=np.int64)  # item -> its column in B_rows (reasons need it)
+        self.keep_pos[keep] = np.arange(keep.size)
         B = np.ascontiguousarray(B, dtype=np.float32)
         self.B_rows = B if keep.size == n_items else np.zeros((n_items, keep.size), dtype=np.float32)
         if keep.size != n_items:

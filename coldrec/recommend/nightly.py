@@ -40,6 +40,7 @@ from coldrec.ranking.encode import (
     user_segments,
 )
 from coldrec.ranking.lists import Catalog
+from coldrec.ranking.new_items import NewItemSlots, new_item_candidates
 from coldrec.ranking.recency import recency_rank, weighted_history
 from coldrec.ranking.sources import SourceInputs, make_sources
 from coldrec.ranking.topk import pick_device
@@ -58,13 +59,16 @@ class NightlyInputs:
 
     run_date: dt.date
     interactions: pd.DataFrame  # user_id, item_id, weight, purchased, last_ts
-    items: pd.DataFrame  # item_id, title, category_path, brand, description
+    items: pd.DataFrame  # item_id, title, category_path, brand, description, created_at
     users: pd.DataFrame  # user_id, age, gender
     similarity: pd.DataFrame  # id, neighbor_id, similarity
     #: (user_id, item_id) pairs never to recommend, when ``exclude_event_types`` is more than purchases; None: the
     #: purchases of ``interactions``
     excluded: pd.DataFrame | None = None
-    models: Any = None  # the champion (None: none registered)
+    models: Any = None  # the champion (None: none registered, or it failed to load)
+    champion_failed: bool = False  # a champion is registered but could not be loaded
+    #: item_id, first: each item's first non-bot event date, for items without ``created_at`` (None: not read)
+    first_seen: pd.DataFrame | None = None
     #: the run's user features: (user ids, matrix) in the training layout; None without a champion or features
     user_features: tuple[np.ndarray, np.ndarray] | None = None
 
@@ -124,11 +128,23 @@ def read_inputs(spark, settings, run_date: dt.date) -> NightlyInputs:
         )
     elif not types:
         excluded = pd.DataFrame({S.USER_ID: [], S.ITEM_ID: []})
-    models = _champion(settings)
+    models, champion_failed = _champion(settings)
+    items = table("silver.items", S.ITEM_ID, S.TITLE, S.CATEGORY_PATH, S.BRAND, S.DESCRIPTION, S.CREATED_AT)
+    first_seen = None
+    if items[S.CREATED_AT].isna().any() and lake.table_exists(spark, settings, "silver.events"):
+        first_seen = (  # one aggregate row per item: the new-item rule's age for items without created_at
+            lake.read_table(spark, settings, "silver.events")
+            .where((F.col(S.EVENT_DATE) <= day) & ~F.col(S.IS_BOT))
+            .groupBy(S.ITEM_ID)
+            .agg(F.min(S.EVENT_DATE).alias("first"))
+            .toPandas()
+        )
     return NightlyInputs(
         run_date=run_date,
         interactions=table("gold.interactions", S.USER_ID, S.ITEM_ID, "weight", "purchased", "last_ts", dated=True),
-        items=table("silver.items", S.ITEM_ID, S.TITLE, S.CATEGORY_PATH, S.BRAND, S.DESCRIPTION),
+        items=items,
+        champion_failed=champion_failed,
+        first_seen=first_seen,
         users=users,
         similarity=table("gold.item_similarity", "id", "neighbor_id", "similarity", dated=True),
         excluded=excluded,
@@ -137,19 +153,21 @@ def read_inputs(spark, settings, run_date: dt.date) -> NightlyInputs:
     )
 
 
-def _champion(settings):
+def _champion(settings) -> tuple[Any, bool]:
+    """(the champion's models or None, whether a registered champion failed to load): the gate flags the latter."""
     try:
-        # mlflow + torch models: optional for scoring
-        from coldrec.models.tracking import load_champion, no_champion, registry_unavailable
+        from coldrec.models.tracking import champion_version, load_champion  # mlflow + torch: optional for scoring
     except ImportError:  # the models' dependencies (mlflow) are optional for scoring
-        return None
+        return None, False
     try:
-        return load_champion(settings)
-    except Exception as exc:
-        if not no_champion(exc):  # MLflow down is not "no champion": fail, Airflow retries (docs/reliability.md)
-            raise registry_unavailable(settings, exc) from exc
-        log.warning("no champion model (%s): scoring with cf, content and popularity only", exc)
-        return None
+        return load_champion(settings), False
+    except Exception as exc:  # no registered champion yet (first run), or one that cannot be loaded
+        # MLflow down is neither: champion_version raises RegistryUnavailableError, the task fails and Airflow
+        # retries it (docs/reliability.md)
+        registered = champion_version(settings) is not None
+        what = "failed to load" if registered else "none registered"
+        log.warning("no champion model (%s: %s): scoring with cf, content and popularity only", what, exc)
+        return None, registered
 
 
 def _read_user_features(settings, run_date: dt.date) -> tuple[np.ndarray, np.ndarray] | None:
@@ -219,12 +237,18 @@ def plan_nightly(inputs: NightlyInputs, settings) -> tuple[Recommender, Catalog,
     if inputs.models is not None and inputs.user_features is not None:
         user_features = align_user_features(*inputs.user_features, shop.user_ids)
     models = usable_champion(inputs.models, user_features, shop.item_ids)
+    champion_failed = inputs.champion_failed or (inputs.models is not None and models is None)  # unusable tonight
     if models is None:
         user_features = None
     model_version = cfg.model_version or ("none" if models is None else str(models.mlflow.get("version", "champion")))
     source_inputs = SourceInputs(shop.history, shop.segment, shop.content, shop.similarity, shop.item_brand)
     sources = make_sources(source_inputs, cfg, models, settings.seed)
-    weights, metrics = choose_blend(shop, models, user_features, settings, inputs.run_date)
+    age = item_age_days(inputs.items, inputs.first_seen, shop.item_ids, inputs.run_date)
+    n_item_users = np.diff(sp.csc_matrix(shop.history).indptr)
+    new_items = NewItemSlots(new_item_candidates(age, n_item_users, cfg.new_item_days, cfg.new_item_max_interactions),
+                             shop.content, shop.item_brand, cfg.new_item_slots)  # fmt: skip
+    weights, metrics = choose_blend(shop, models, user_features, settings, inputs.run_date, new_items)
+    metrics.setdefault("new_item_slots", float(cfg.new_item_slots))
     half_life = metrics.get("recency_half_life", 0.0) or None
     signal = None
     if half_life:
@@ -232,19 +256,23 @@ def plan_nightly(inputs: NightlyInputs, settings) -> tuple[Recommender, Catalog,
                                   shop.shape)  # fmt: skip
     is_new = np.diff(sp.csc_matrix(shop.history).indptr) == 0
     metrics.update({"users": float(len(shop.user_ids)), "items": float(len(shop.item_ids)),
-                    "new_items": float(is_new.sum()), "model_used": float(models is not None)})  # fmt: skip
+                    "new_items": float(is_new.sum()), "model_used": float(models is not None),
+                    "champion_failed": float(champion_failed), "new_item_candidates": float(new_items.candidates.size),
+                    "gan_used": float(models is not None and models.gan is not None)})  # fmt: skip
     catalog = Catalog(
         user_ids=shop.user_ids, item_ids=shop.item_ids, history=shop.history, exclude=shop.exclude,
         bought=shop.bought, item_category=shop.item_category, category_names=shop.category_names,
         item_titles=shop.titles, item_is_new=is_new, demographic_segment=shop.segment, user_features=user_features,
         category_affinity=shop.affinity, similarity_t=sp.csr_matrix(shop.similarity.T), signal=signal,
+        new_item_slots=new_items.with_slots(int(metrics["new_item_slots"])),
     )  # fmt: skip
     rec = Recommender(sources, weights, cfg, settings.top_n, pick_device(cfg.device))
     rec.metrics = metrics
     return rec, catalog, model_version
 
 
-def choose_blend(shop: Shop, models, user_features, settings, run_date: dt.date) -> tuple[BlendWeights, dict]:
+def choose_blend(shop: Shop, models, user_features, settings, run_date: dt.date,
+                 new_items: NewItemSlots | None = None) -> tuple[BlendWeights, dict]:  # fmt: skip
     """The configured blend weights, or those tuned on the last ``recommend.tune_days`` (see
     :func:`coldrec.recommend.tuning.tune_on_holdout`), with the hold-out's figures."""
     cfg = settings.recommend
@@ -256,13 +284,27 @@ def choose_blend(shop: Shop, models, user_features, settings, run_date: dt.date)
     recent = shop.last_ns >= cutoff.value
     weights, metrics = tune_on_holdout(
         shop.history, recent, shop.rows, shop.cols, shop.weight, shop.segment, shop.content, cfg, models,
-        user_features, weights, settings.seed, shop.item_brand, shop.last_ns, _rules_before(shop, recent),
+        user_features, weights, settings.seed, shop.item_brand, shop.last_ns, _rules_before(shop, recent), new_items,
     )  # fmt: skip
     metrics["holdout_days"] = float((pd.Timestamp(run_date, tz="UTC") + pd.Timedelta(days=1) - cutoff).days)
     if metrics.get("tuned", 0.0) == 0.0:
         log.info("blend: configured weights (hold-out from %s: %d users, too few to tune on)",
                  cutoff.date(), int(metrics.get("holdout_users", 0)))  # fmt: skip
     return weights, metrics
+
+
+def item_age_days(items: pd.DataFrame, first_seen: pd.DataFrame | None, item_ids: np.ndarray,
+                  run_date: dt.date) -> np.ndarray:  # fmt: skip
+    """Days from each item's creation to the run date: ``created_at``, else its first non-bot event (``first_seen``),
+    else NaN (unknown: never new)."""
+    frame = items.drop_duplicates(S.ITEM_ID, keep="last").set_index(S.ITEM_ID).reindex(item_ids)
+    raw = frame[S.CREATED_AT] if S.CREATED_AT in frame.columns else pd.Series(pd.NaT, index=frame.index)
+    created = pd.to_datetime(raw, utc=True, errors="coerce").dt.tz_localize(None).dt.normalize()
+    age = (pd.Timestamp(run_date) - created).dt.days.to_numpy(dtype=np.float64)
+    if first_seen is not None and len(first_seen):
+        first = pd.to_datetime(first_seen.set_index(S.ITEM_ID)["first"].reindex(item_ids))
+        age = np.where(np.isnan(age), (pd.Timestamp(run_date) - first).dt.days.to_numpy(dtype=np.float64), age)
+    return age
 
 
 def _rules_before(shop: Shop, recent: np.ndarray) -> ListRules:

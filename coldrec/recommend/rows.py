@@ -14,14 +14,16 @@ import pandas as pd
 import scipy.sparse as sp
 
 from coldrec.ranking.lists import BlockLists, Catalog, Ranker
-from coldrec.recommend.reasons import cf_anchor, reason_texts
+from coldrec.ranking.sources import EASESource, Source
+from coldrec.recommend.reasons import cf_anchor, ease_anchor, reason_texts
 
 __all__ = ["CROSS", "SOURCE_LABELS", "Catalog", "Recommender"]
 
 CROSS = "cross_category"
-#: blend source name -> the ``source`` value written to gold.recommendations (EASE is item-item CF; content
-#: neighbours and brand affinity are content)
-SOURCE_LABELS = {"ease": "cf", "content_cf": "content", "brand": "content"}
+NEW_ITEM = "new_item"
+#: blend source name -> the ``source`` value written to gold.recommendations (content neighbours and brand affinity
+#: are content; EASE keeps its own name, ``ease``: its rows are explained by EASE's weights, not item-kNN's)
+SOURCE_LABELS = {"content_cf": "content", "brand": "content"}
 COLUMNS = ["user_id", "rank", "item_id", "score", "source", "reason"]
 
 
@@ -41,7 +43,9 @@ class Recommender(Ranker):
         item = block.items[rows, cols]
         source = names[block.source[rows, cols]].astype(object)
         source[block.cross_slot[rows, cols]] = CROSS
-        reason = _reasons(cat, block.lo, rows, item, source, block.bought_categories)
+        if block.new_slot is not None:
+            source[block.new_slot[rows, cols]] = NEW_ITEM
+        reason = _reasons(cat, block.lo, rows, item, source, block.bought_categories, self.sources.get("ease"))
         return pd.DataFrame({
             "user_id": cat.user_ids[block.lo + rows],
             "rank": (cols + 1).astype(np.int32),
@@ -53,13 +57,19 @@ class Recommender(Ranker):
 
 
 def _reasons(cat: Catalog, lo: int, rows: np.ndarray, item: np.ndarray, source: np.ndarray,
-             bought_cats: sp.csr_matrix) -> np.ndarray:  # fmt: skip
-    """One reason per row: the anchor item of a cf row, the category of the item and of the user's purchases."""
+             bought_cats: sp.csr_matrix, ease: Source | None = None) -> np.ndarray:  # fmt: skip
+    """One reason per row: the anchor item of a cf or ease row (from that source's own weights), the category of
+    the item and of the user's purchases."""
     anchor = np.full(item.size, -1, dtype=np.int64)
+    # what the linear sources multiplied (the recency-weighted history when there is one)
+    read = cat.signal if cat.signal is not None else cat.history
+    block_hist = read[lo : lo + (int(rows.max()) + 1 if rows.size else 0)]
     is_cf = source == "cf"
     if is_cf.any() and cat.similarity_t is not None:
-        block_hist = cat.history[lo : lo + (int(rows.max()) + 1 if rows.size else 0)]
         anchor[is_cf] = cf_anchor(rows[is_cf], item[is_cf], block_hist, cat.similarity_t)
+    is_ease = source == "ease"
+    if is_ease.any() and isinstance(ease, EASESource):
+        anchor[is_ease] = ease_anchor(rows[is_ease], item[is_ease], block_hist, ease.B_rows, ease.keep_pos)
     has_anchor = anchor >= 0
     anchor_title = np.full(item.size, None, dtype=object)
     anchor_title[has_anchor] = cat.item_titles[anchor[has_anchor]]

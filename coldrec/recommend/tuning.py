@@ -6,6 +6,7 @@ MLflow), tested on hand-made histories; the nightly entry point only hands it wh
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 from dataclasses import dataclass
@@ -14,9 +15,17 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from coldrec.ranking.blend import SEGMENTS, BlendWeights, activity_segment, tune_segment_weights, zscore_
+from coldrec.ranking.blend import (
+    SEGMENTS,
+    BlendWeights,
+    activity_segment,
+    list_coverage,
+    tune_segment_weights,
+    zscore_,
+)
 from coldrec.ranking.lists import Catalog, Ranker
 from coldrec.ranking.metrics import RankedLists
+from coldrec.ranking.new_items import NewItemSlots
 from coldrec.ranking.recency import REFERENCE_SOURCES, best_half_life, ndcg_by_half_life, recency_rank, weighted_history
 from coldrec.ranking.similarity import item_cosine_topk_rows
 from coldrec.ranking.sources import SourceInputs, UserBatch, make_sources
@@ -68,6 +77,7 @@ def tune_on_holdout(
     item_brand: np.ndarray | None = None,
     last_ns: np.ndarray | None = None,
     rules: ListRules | None = None,
+    new_items: NewItemSlots | None = None,
 ) -> tuple[BlendWeights, dict[str, float]]:
     """Tune the blend per activity segment on the last ``tune_days`` of interactions, and measure it.
 
@@ -85,6 +95,10 @@ def tune_on_holdout(
     The measuring half is ranked by :class:`coldrec.ranking.lists.Ranker`, the published lists' code path: with
     ``rules`` (categories and purchases before the hold-out) its per-category caps and cross-category slots apply,
     so the recorded NDCG is that of lists as consumers get them; without, the blend's plain top 10.
+
+    With ``new_items`` the new-item slot count (0..``new_items.slots``) is tuned on the tuning half's lists, ranked
+    by the same :class:`~coldrec.ranking.lists.Ranker` (:func:`tune_new_item_slots`), and the measuring half's lists
+    carry the chosen slots.
     """
     shape = history.shape
     keep = ~recent
@@ -113,19 +127,45 @@ def tune_on_holdout(
     s0 = activity_segment(batch.n_history, cfg.light_max_interactions)
     tuned = _tune_segments(blocks, s0, truth_all[halves[0]], past[halves[0]], defaults, cfg)
     del blocks, batch
-    metrics = {"tuned": 1.0, "recency_half_life": float(half_life or 0.0)}
-    half = halves[1]
-    catalog = Catalog(
-        user_ids=half, item_ids=np.arange(shape[1]), history=past[half], exclude=past[half],
-        bought=(rules.bought if rules is not None else past)[half],
-        item_category=rules.item_category if rules is not None else np.full(shape[1], -1, np.int64),
-        category_names=rules.category_names if rules is not None else [], item_titles=np.arange(shape[1]),
-        item_is_new=np.zeros(shape[1], bool), demographic_segment=segment[half],
-        user_features=None if user_features is None else user_features[half],
-        category_affinity=None if rules is None else rules.affinity, signal=None if signal is None else signal[half],
-    )  # fmt: skip
-    metrics.update(_measure(Ranker(sources, tuned, cfg, HOLDOUT_K), catalog, truth_all[half]))
+    metrics = {"tuned": 1.0, "recency_half_life": float(half_life or 0.0),
+               "coverage_weight": float(cfg.coverage_weight)}  # fmt: skip
+
+    def catalog_of(half: np.ndarray, slots: NewItemSlots | None) -> Catalog:
+        return Catalog(
+            user_ids=half, item_ids=np.arange(shape[1]), history=past[half], exclude=past[half],
+            bought=(rules.bought if rules is not None else past)[half],
+            item_category=rules.item_category if rules is not None else np.full(shape[1], -1, np.int64),
+            category_names=rules.category_names if rules is not None else [], item_titles=np.arange(shape[1]),
+            item_is_new=np.zeros(shape[1], bool), demographic_segment=segment[half],
+            user_features=None if user_features is None else user_features[half],
+            category_affinity=None if rules is None else rules.affinity,
+            signal=None if signal is None else signal[half], new_item_slots=slots,
+        )  # fmt: skip
+
+    ranker = Ranker(sources, tuned, cfg, HOLDOUT_K)
+    if new_items is not None:
+        new_items, figures = tune_new_item_slots(ranker, catalog_of(halves[0], new_items), truth_all[halves[0]])
+        metrics.update(figures)
+    metrics.update(_measure(ranker, catalog_of(halves[1], new_items), truth_all[halves[1]]))
     return tuned, metrics
+
+
+def tune_new_item_slots(ranker: Ranker, catalog: Catalog, truth: sp.csr_matrix) -> tuple[NewItemSlots, dict[str,
+                        float]]:  # fmt: skip
+    """The new-item slot count (0..the catalog's ``new_item_slots.slots``) whose lists, ranked by ``ranker``, have
+    the best NDCG@10 on ``truth`` (ties: more slots - exposure is the point); every count's NDCG is recorded as
+    ``tune_ndcg_at_10_new_item_slots_<n>`` and the choice as ``new_item_slots``."""
+    rule = catalog.new_item_slots
+    assert rule is not None
+    figures, best, best_ndcg = {}, 0, -np.inf
+    for n in range(rule.slots + 1):
+        top, _ = ranker.top_items(dataclasses.replace(catalog, new_item_slots=rule.with_slots(n)))
+        ndcg = RankedLists.build(top, truth).mean("ndcg", min(HOLDOUT_K, top.shape[1]))
+        figures[f"tune_ndcg_at_10_new_item_slots_{n}"] = ndcg
+        if ndcg >= best_ndcg - 1e-12:
+            best, best_ndcg = n, max(ndcg, best_ndcg)
+    figures["new_item_slots"] = float(best)
+    return rule.with_slots(best), figures
 
 
 def _tune_segments(blocks, segment: np.ndarray, truth: sp.csr_matrix, past: sp.csr_matrix, defaults: BlendWeights,
@@ -143,7 +183,8 @@ def _tune_segments(blocks, segment: np.ndarray, truth: sp.csr_matrix, past: sp.c
             if not opinions:
                 continue
             tuned_w, _ = tune_segment_weights(
-                opinions, truth[r], exclude=past[r], step=0.2 if len(opinions) > 4 else 0.1
+                opinions, truth[r], exclude=past[r], step=0.2 if len(opinions) > 4 else 0.1,
+                coverage_weight=cfg.coverage_weight,
             )
             weights[name] = {n: tuned_w.get(n, 0.0) for n in z}
     return BlendWeights(weights)
@@ -157,6 +198,7 @@ def _measure(ranker: Ranker, catalog: Catalog, truth: sp.csr_matrix) -> dict[str
     metrics = {
         "holdout_ndcg_at_10": lists.mean("ndcg", HOLDOUT_K),
         "holdout_hit_rate_at_10": lists.mean("hit_rate", HOLDOUT_K),
+        "holdout_item_coverage_at_10": list_coverage(top, len(catalog.item_ids)),
         "holdout_users": float(catalog.n_users),
     }
     segment = activity_segment(np.diff(catalog.history.indptr), ranker.cfg.light_max_interactions)
