@@ -13,7 +13,7 @@ IVY_STAMP := .coldrec/ivy/.resolved
 # `make test-all` or `make test PYTEST_ARGS="-m slow"`.
 PYTEST_ARGS ?= -m "not slow"
 
-.PHONY: setup demo ui test test-all test-portability lint bench clean-state help
+.PHONY: setup demo ui test test-all test-portability faults lint bench clean-state help
 
 help:
 	@echo "make demo   - set up, generate a sample shop and run the whole nightly pipeline locally"
@@ -21,6 +21,7 @@ help:
 	@echo "make test   - set up and run ruff, mypy and the test suite without the slow tests"
 	@echo "make test-all - the same with the slow tests (real data sets, end-to-end DAG runs, a Spark cluster)"
 	@echo "make test-portability - the Spark-free tests under 1 and 2 threads (float results must not depend on it)"
+	@echo "make faults - run the whole fault-injection suite (tests/faults, slow part included) and print its figures"
 	@echo "make bench  - run the benchmarks in bench/"
 
 # The venv is rebuilt only when requirements.txt or pyproject.toml change (their hash is the stamp).
@@ -63,6 +64,12 @@ test-portability: setup
 	@for t in 1 2; do echo "== $$t thread(s)"; \
 	  COLDREC_TEST_TORCH_THREADS=$$t OMP_NUM_THREADS=$$t MKL_NUM_THREADS=$$t OPENBLAS_NUM_THREADS=$$t NUMBA_NUM_THREADS=$$t \
 	  $(BIN)/python -m pytest -q -m "not slow and not spark" -p no:cacheprovider || exit 1; done
+
+# The figures table of docs/reliability.md is regenerated from what the suite measured (FAULTS_WRITE= to only print).
+FAULTS_WRITE ?= --write docs/reliability.md
+faults: setup
+	@PATH="$(CURDIR)/$(BIN):$$PATH" PYSPARK_PYTHON="$(CURDIR)/$(BIN)/python" $(BIN)/python -m pytest --timeout=3600 --durations=10 -m faults tests/faults
+	@$(BIN)/python scripts/faults_table.py $(FAULTS_WRITE)
 
 bench: setup
 	@for b in bench/*.py; do echo "== $$b"; PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python $$b || exit 1; done

@@ -181,6 +181,17 @@ def ensured_meanwhile(spark: SparkSession, settings: Settings, *names: str) -> I
         checked.result()
 
 
+def _add_missing_columns(spark: SparkSession, path: str, spec: TableSpec, table: DeltaTable) -> None:
+    """A table created by an older version gets the contract's newer nullable columns (e.g. ``silver.rejected``'s
+    ``raw_bytes``), added in the contract's order after its own: one ``ALTER TABLE ... ADD COLUMNS``, existing
+    rows read null there. Without it the next write, which selects the contract's columns, would fail."""
+    have = set(table.toDF().schema.fieldNames())
+    missing = [f for f in spec.schema.fields if f.name not in have and f.nullable]
+    if missing:
+        columns = ", ".join(f"`{f.name}` {f.dataType.simpleString()}" for f in missing)
+        spark.sql(f"ALTER TABLE delta.`{path}` ADD COLUMNS ({columns})")
+
+
 def ensure_table(spark: SparkSession, settings: Settings, name: str) -> DeltaTable:
     """Create the table with its contract if it does not exist yet; return it.
 
@@ -207,6 +218,7 @@ def ensure_table(spark: SparkSession, settings: Settings, name: str) -> DeltaTab
     for key, value in spec.properties.items():
         builder = builder.property(key, value)
     table = builder.execute()
+    _add_missing_columns(spark, path, spec, table)
     properties = single_row(table.detail().select("properties"))["properties"]
     drifted = {k: v for k, v in spec.properties.items() if properties.get(k) != v}
     if drifted:

@@ -166,7 +166,8 @@ def show_mlflow(settings) -> None:
             run = client.get_run(mv.run_id)
             shown = {k: round(v, 4) for k, v in sorted(run.data.metrics.items())[:8]}
             console.print(f"MLflow {name}@champion: version {mv.version}, run {mv.run_id}, metrics {json.dumps(shown)}")
-        console.print(f"MLflow tracking URI: {settings.tracking_uri}  (UI: mlflow ui --backend-store-uri ...)")
+        ui = "mlflow ui --host 127.0.0.1 --backend-store-uri ..."
+        console.print(f"MLflow tracking URI: {settings.tracking_uri}  (UI: {ui})")
     except Exception as exc:  # the summary must not hide the pipeline's result behind a display problem
         console.print(f"[yellow]MLflow summary unavailable: {exc}[/yellow]")
 

@@ -93,7 +93,10 @@ def to_rejected(validated: DataFrame, dataset: str, run_date_col: str) -> DataFr
         F.col(run_date_col).alias(S.RUN_DATE),
         F.lit(dataset).alias("dataset"),
         F.col(REASON).alias("reason"),
-        F.col(RAW).alias("raw"),
+        # a quarantine a consumer cannot read is no quarantine: the text is made valid UTF-8 (pyarrow, pandas and
+        # Polars refuse a string column that is not) and the exact bytes ride beside it
+        F.make_valid_utf8(F.col(RAW)).alias("raw"),
+        F.when(F.col(REASON) != R.UNREADABLE_FILE, F.col(RAW).cast(T.BinaryType())).alias("raw_bytes"),
         F.col(S.SOURCE_FILE),
     )
 

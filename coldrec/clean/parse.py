@@ -14,6 +14,7 @@ raw text of a CSV record is re-rendered from its fields (``to_csv``), which is t
 from __future__ import annotations
 
 import csv
+import re
 from typing import Any
 
 from pyspark.sql import Column, DataFrame, SparkSession
@@ -33,6 +34,10 @@ FILE_KEY = "_file_key"
 
 CSV_SUFFIXES = (".csv",)
 _COMPRESSED = ("", ".gz", ".bz2")
+#: codecs Hadoop picks by suffix: a file with one of them is test-read before the job relies on it
+_CODEC_SUFFIXES = (".gz", ".bz2", ".deflate", ".zst", ".lz4", ".snappy")
+#: ``_row_order`` of the one record standing for a file that could not be read (every real record has >= 0)
+UNREADABLE_ROW_ORDER = -1
 
 
 def _has_suffix(path: str, suffixes: tuple[str, ...]) -> bool:
@@ -69,13 +74,48 @@ def with_corrupt_column(schema: T.StructType) -> T.StructType:
     return T.StructType([*schema.fields, T.StructField(S.CORRUPT_RECORD, T.StringType())])
 
 
+def unreadable_files(spark: SparkSession, files: list[str]) -> dict[str, str]:
+    """Compressed files among ``files`` that do not decompress (truncated, corrupt), each with a short,
+    deterministic description of why (the Java exception's class).
+
+    Why a test read: Spark fails the whole job on a corrupt compressed file, and ``ignoreCorruptFiles`` would keep
+    the lines read before the damage and drop the rest silently. Reading each compressed file once more costs one
+    decompression of it; plain text files (the usual case) are never probed.
+    """
+    out: dict[str, str] = {}
+    for path in files:
+        name = path.rsplit("/", 1)[-1].lower()
+        if not name.endswith(_CODEC_SUFFIXES):
+            continue
+        try:
+            spark.read.text(path).count()
+        except Exception as exc:  # Py4JJavaError / a captured Spark error: the file cannot be read
+            found = re.findall(r"((?:java|org)\.[\w.$]+(?:Exception|Error))", str(exc))
+            out[path] = f"unreadable file ({found[-1] if found else type(exc).__name__})"
+    return out
+
+
+def unreadable_records(spark: SparkSession, unreadable: dict[str, str], schema: T.StructType) -> DataFrame:
+    """One record per unreadable file, in :func:`read_raw`'s shape: ``raw`` is why, ``_row_order`` is
+    :data:`UNREADABLE_ROW_ORDER` (validation names it ``unreadable_file``), ``source_file`` spelled as Spark
+    spells a file it reads (so the job's file keys find it)."""
+    hadoop_path = spark._jvm.org.apache.hadoop.fs.Path
+    rows = [
+        (why, hadoop_path(path).toUri().toString(), False, True, UNREADABLE_ROW_ORDER, *([None] * len(schema.fields)))
+        for path, why in sorted(unreadable.items())
+    ]
+    return spark.createDataFrame(rows, empty_raw(spark, schema).schema)
+
+
 def read_raw(spark: SparkSession, files: list[str], schema: T.StructType) -> DataFrame:
     """All ``files`` (``*.csv`` as CSV, the rest as JSON lines) as one DataFrame: ``raw``, ``source_file``,
     ``_blank``, ``_malformed``, ``_row_order`` and the ``schema`` fields, typed. Blank lines are kept (flagged) so
-    they can be counted."""
+    they can be counted; a compressed file that does not decompress is one record (see :func:`unreadable_files`)."""
+    unreadable = unreadable_files(spark, files)
+    files = [f for f in files if f not in unreadable]
     csv_files = [f for f in files if _has_suffix(f, CSV_SUFFIXES)]
     json_files = [f for f in files if f not in csv_files]
-    frames = []
+    frames = [unreadable_records(spark, unreadable, schema)] if unreadable else []
     if json_files:
         frames.append(read_json_lines(spark, json_files, schema))
     frames.extend(read_csv(spark, group, header, schema) for header, group in _csv_groups(spark, csv_files).items())
@@ -115,7 +155,8 @@ def read_json_lines(spark: SparkSession, files: list[str], schema: T.StructType)
     # only a line that did not parse is tested for blankness (the common case never pays for the trim)
     unparsed = F.col("_p").isNull()
     blank = unparsed & (F.trim(F.col(RAW)) == "")
-    malformed = ~blank & (unparsed | F.col(f"_p.{S.CORRUPT_RECORD}").isNotNull())
+    # a line that is not UTF-8 is not JSON (RFC 8259): its fields would carry invalid strings into the silver tables
+    malformed = ~blank & (unparsed | F.col(f"_p.{S.CORRUPT_RECORD}").isNotNull() | ~F.is_valid_utf8(F.col(RAW)))
     return parsed.select(
         RAW,
         S.SOURCE_FILE,
@@ -174,11 +215,12 @@ def read_csv(spark: SparkSession, files: list[str], header: tuple[str, ...], sch
         else:
             typed[field.name] = F.lit(None).cast(field.dataType)
     rendered = F.to_csv(F.struct(*[F.col(f"`{name}`") for name in header]))
+    raw = F.coalesce(F.col(S.CORRUPT_RECORD), rendered)
     return df.select(
-        F.coalesce(F.col(S.CORRUPT_RECORD), rendered).alias(RAW),
+        raw.alias(RAW),
         S.SOURCE_FILE,
         F.lit(False).alias(BLANK),
-        (F.col(S.CORRUPT_RECORD).isNotNull() | bad_cast).alias(MALFORMED),
+        (F.col(S.CORRUPT_RECORD).isNotNull() | bad_cast | ~F.is_valid_utf8(raw)).alias(MALFORMED),
         ROW_ORDER,
         *[typed[name].alias(name) for name in schema.fieldNames()],
     )

@@ -25,6 +25,7 @@ INVALID_PRICE = "invalid_price"  # negative, NaN, infinite or above max_price
 INVALID_QUANTITY = "invalid_quantity"  # below 1
 UNKNOWN_ITEM = "unknown_item"  # item not in silver.items (only with unknown_item_policy=quarantine)
 INVALID_AGE = "invalid_age"  # users: outside 0..120
+UNREADABLE_FILE = "unreadable_file"  # a compressed file that does not decompress: one quarantine row per file
 
 EVENT_REASONS: tuple[str, ...] = (
     MALFORMED_RECORD,
@@ -38,9 +39,10 @@ EVENT_REASONS: tuple[str, ...] = (
     INVALID_PRICE,
     INVALID_QUANTITY,
     UNKNOWN_ITEM,
+    UNREADABLE_FILE,
 )
-ITEM_REASONS: tuple[str, ...] = (MALFORMED_RECORD, MISSING_ITEM_ID, INVALID_PRICE, INVALID_TIMESTAMP)
-USER_REASONS: tuple[str, ...] = (MALFORMED_RECORD, MISSING_USER_ID, INVALID_AGE, INVALID_TIMESTAMP)
+ITEM_REASONS: tuple[str, ...] = (MALFORMED_RECORD, MISSING_ITEM_ID, INVALID_PRICE, INVALID_TIMESTAMP, UNREADABLE_FILE)
+USER_REASONS: tuple[str, ...] = (MALFORMED_RECORD, MISSING_USER_ID, INVALID_AGE, INVALID_TIMESTAMP, UNREADABLE_FILE)
 
 #: Not a rejection and not a record: whitespace-only lines are skipped (and counted as ``blank_lines``).
 BLANK_LINE = "blank_line"

@@ -61,7 +61,7 @@ def _blank_to_null(value: Column) -> Column:
 
 def _reason(checks: list[tuple[Column, str]]) -> Column:
     """First failing check's name, else null; the blank-line bucket always comes first."""
-    expr = F.when(F.col(BLANK), F.lit(R.BLANK_LINE))
+    expr = F.when(F.col(BLANK), F.lit(R.BLANK_LINE)).when(F.col(ROW_ORDER) < 0, F.lit(R.UNREADABLE_FILE))
     for failed, name in checks:
         expr = expr.when(failed, F.lit(name))
     return expr
@@ -91,6 +91,7 @@ def validate_events(raw: DataFrame, cfg: CleanConfig, known_items: DataFrame | N
         INGEST_DATE,
         BLANK,
         MALFORMED,
+        ROW_ORDER,
         _blank_to_null(F.col(S.EVENT_ID)).alias(S.EVENT_ID),
         _blank_to_null(F.col(S.USER_ID)).alias(S.USER_ID),
         _blank_to_null(F.col(S.ITEM_ID)).alias(S.ITEM_ID),

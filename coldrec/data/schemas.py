@@ -155,7 +155,13 @@ SILVER_REJECTED = T.StructType(
         _f(RUN_DATE, T.DateType(), False),
         _f("dataset", T.StringType(), False, "events, items or users"),
         _f("reason", T.StringType(), False, "named validation rule that rejected the record"),
-        _f("raw", T.StringType(), True, "the raw record as read (JSON text or CSV line)"),
+        _f(
+            "raw",
+            T.StringType(),
+            True,
+            "the raw record as read (JSON text or CSV line) as valid UTF-8: bytes that are not UTF-8 become U+FFFD",
+        ),
+        _f("raw_bytes", T.BinaryType(), True, "the exact bytes of the raw record as read; null for an unreadable file"),
         _f(SOURCE_FILE, T.StringType()),
     ]
 )

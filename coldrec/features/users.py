@@ -130,7 +130,13 @@ def _behavior(
     catalog = with_price_percentile(catalog, "__top", "__price_pct").select(S.ITEM_ID, "__top", "__price_pct")
     cats = vocabulary(catalog.withColumn("__top_arr", F.array("__top")), "__top_arr", 1, cfg.max_vocab)
 
-    joined = interactions.where(F.col("weight") > 0).join(catalog, on=S.ITEM_ID, how="left")
+    # an item with no catalog row (events may reference items the catalog has not listed yet) falls in the same
+    # ``unknown`` category as a catalog item without a category path: a null here would become a null map key below
+    joined = (
+        interactions.where(F.col("weight") > 0)
+        .join(catalog, on=S.ITEM_ID, how="left")
+        .withColumn("__top", F.coalesce(F.col("__top"), F.lit(UNKNOWN)))
+    )
     per_cat = joined.groupBy(S.USER_ID, "__top").agg(F.sum("weight").alias("__w"))
     user_w = Window.partitionBy(S.USER_ID).rowsBetween(Window.unboundedPreceding, Window.unboundedFollowing)
     total = F.sum("__w").over(user_w)

@@ -294,10 +294,40 @@ def _check_bundled_gan(client: MlflowClient, models: TrainedModels, ae_run_id: s
     models.mlflow["gan_dropped"] = where
 
 
+class RegistryUnavailableError(RuntimeError):
+    """The MLflow registry could not be asked (down, unreachable, refusing): not the same as "no champion"."""
+
+
+#: what the registry answers when the model or its alias does not exist (the only "no champion" answers)
+_NOT_FOUND = {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"}
+
+
+def no_champion(exc: BaseException) -> bool:
+    """Whether ``exc`` says there is no champion, as opposed to the registry being unreachable.
+
+    Why the distinction matters: treating "MLflow is down" as "no champion" made ``ensure_champion`` train and try
+    to register a new model, and made scoring silently publish lists without the learned models. The decision
+    (docs/reliability.md): no local cache of the champion; the task fails with :class:`RegistryUnavailableError`
+    and Airflow's retries try again, so a night never publishes lists of a different kind than its champion's.
+    """
+    return isinstance(exc, MlflowException) and exc.error_code in _NOT_FOUND
+
+
+def registry_unavailable(settings: Settings, exc: BaseException) -> RegistryUnavailableError:
+    return RegistryUnavailableError(
+        f"the MLflow registry at {settings.tracking_uri} could not be reached ({type(exc).__name__}: "
+        f"{str(exc)[:300]}); the task fails so that Airflow retries it: nothing was trained, scored or published"
+    )
+
+
 def champion_version(settings: Settings | None = None, name: str = AUTOENCODER_NAME) -> str | None:
-    """The version number the ``champion`` alias points at, or None."""
-    client = configure(settings or load_settings())
+    """The version number the ``champion`` alias points at, or None when there is none; raises
+    :class:`RegistryUnavailableError` when the registry cannot be asked."""
+    settings = settings or load_settings()
+    client = configure(settings)
     try:
         return str(client.get_model_version_by_alias(name, CHAMPION).version)
-    except MlflowException:
-        return None
+    except Exception as exc:
+        if no_champion(exc):
+            return None
+        raise registry_unavailable(settings, exc) from exc

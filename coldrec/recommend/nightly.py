@@ -162,10 +162,9 @@ def _champion(settings) -> tuple[Any, bool]:
     try:
         return load_champion(settings), False
     except Exception as exc:  # no registered champion yet (first run), or one that cannot be loaded
-        try:
-            registered = champion_version(settings) is not None
-        except Exception:  # the registry itself is unreachable: a champion may exist
-            registered = True
+        # MLflow down is neither: champion_version raises RegistryUnavailableError, the task fails and Airflow
+        # retries it (docs/reliability.md)
+        registered = champion_version(settings) is not None
         what = "failed to load" if registered else "none registered"
         log.warning("no champion model (%s: %s): scoring with cf, content and popularity only", what, exc)
         return None, registered
