@@ -99,7 +99,8 @@ def unreadable_records(spark: SparkSession, unreadable: dict[str, str], schema: 
     """One record per unreadable file, in :func:`read_raw`'s shape: ``raw`` is why, ``_row_order`` is
     :data:`UNREADABLE_ROW_ORDER` (validation names it ``unreadable_file``), ``source_file`` spelled as Spark
     spells a file it reads (so the job's file keys find it)."""
-    hadoop_path = spark._jvm.org.apache.hadoop.fs.Path
+    jvm: Any = spark._jvm
+    hadoop_path = jvm.org.apache.hadoop.fs.Path
     rows = [
         (why, hadoop_path(path).toUri().toString(), False, True, UNREADABLE_ROW_ORDER, *([None] * len(schema.fields)))
         for path, why in sorted(unreadable.items())
