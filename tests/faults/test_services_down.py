@@ -30,6 +30,9 @@ def unreachable_mlflow(tmp_path, monkeypatch):
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
     monkeypatch.setenv("COLDREC_MLFLOW_URI", f"http://127.0.0.1:{port}")
+    # mlflow.set_tracking_uri exports MLFLOW_TRACKING_URI to os.environ: recorded here, so teardown removes it
+    # instead of leaking the closed port into later tests
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{port}")
     monkeypatch.setenv("COLDREC_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("COLDREC_LAKE_URI", str(tmp_path / "lake"))
     return load_settings()
