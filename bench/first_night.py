@@ -114,7 +114,7 @@ def prepare_export(work: Path, args: argparse.Namespace, env: dict[str, str], lo
         columns={"event_id": "event_no", "user_id": "customer_no", "item_id": "sku", "event_type": "action",
                  "ts": "happened_at", "session_id": "visit", "price": "unit_price", "quantity": "qty"}
     )  # fmt: skip
-    orders.drop(columns=[c for c in orders.columns if c == "rating"]).to_csv(export / "orders.csv", index=False)
+    orders.to_csv(export / "orders.csv", index=False)  # reviews keep their stars (a `rating` column)
     items.drop_duplicates("item_id", keep="last").rename(
         columns={"item_id": "sku", "title": "name", "description": "text", "category_path": "category"}
     ).to_csv(export / "products.csv", index=False)
@@ -135,7 +135,7 @@ def import_cmd(export: Path) -> list[str]:
     return [
         str(BIN / "coldrec"), "import", "csv", str(export / "orders.csv"),
         "--user-col", "customer_no", "--item-col", "sku", "--time-col", "happened_at", "--event-col", "action",
-        "--event-id-col", "event_no", "--session-col", "visit", "--price-col", "unit_price", "--quantity-col", "qty",
+        "--event-id-col", "event_no", "--rating-col", "rating", "--session-col", "visit", "--price-col", "unit_price", "--quantity-col", "qty",
         "--items", str(export / "products.csv"), "--item-id-col", "sku", "--item-title-col", "name",
         "--item-description-col", "text", "--item-category-col", "category", "--item-brand-col", "brand",
         "--item-price-col", "price", "--item-created-col", "created_at",
@@ -219,6 +219,7 @@ def main() -> None:
         "goal_s": GOAL_S,
         "within_goal": total <= GOAL_S,
         "text_encoder": os.environ.get("COLDREC_FEATURES__TEXT_ENCODER", "default"),
+        "train_epochs": os.environ.get("COLDREC_TRAIN__EPOCHS", "default"),
         "load_avg_1m_at_end": round(os.getloadavg()[0], 1),
     }
     if not args.keep:

@@ -312,9 +312,16 @@ def generated_shop(tmp_path_factory):
     return root, truth
 
 
-def test_generated_days_every_injected_bad_record_is_accounted_for(spark, settings, generated_shop):
+# the per-date figures come from an observation during the write (few dates) or from a group-by over the committed
+# rows (a backfill of many dates): both paths must give the same, independently counted figures
+@pytest.mark.parametrize("observe_max_dates", [7, 0], ids=["observed", "counted-after"])
+def test_generated_days_every_injected_bad_record_is_accounted_for(
+    spark, settings, generated_shop, monkeypatch, observe_max_dates
+):
     from coldrec.clean import clean_days
+    from coldrec.clean import job as clean_job
 
+    monkeypatch.setattr(clean_job, "OBSERVE_MAX_DATES", observe_max_dates)
     root, truth = generated_shop
     shutil.copytree(root, settings.landing_uri)
     days = [dt.date(2025, 1, 6), dt.date(2025, 1, 7)]
@@ -357,6 +364,11 @@ def test_generated_days_every_injected_bad_record_is_accounted_for(spark, settin
         present = {json.loads(ln).get("user_id") for ln in lines if ln.startswith("{") and ln.endswith("}")}
         flagged = {e["user_id"] for e in events if e["ingest_date"] == day and e["is_bot"]}
         assert flagged == set(truth.bots) & present
+        assert report.bot_users == len(flagged) > 0
+        assert report.bot_events == sum(1 for e in events if e["ingest_date"] == day and e["is_bot"])
+        assert report.late_events == sum(
+            1 for e in events if e["ingest_date"] == day and e["event_date"] < e["ingest_date"]
+        )
 
     # late events: delivered in the next day's folder, stored under their own date
     stored = {e["event_id"]: (e["event_date"], e["ingest_date"]) for e in events}

@@ -8,7 +8,8 @@ Order of work for run dates ``D1..Dn`` (one date is the nightly case):
 3. the data-quality gate per date, from those counts, *before* anything is written to ``silver.events``;
 4. ``silver.events``: dates that passed, deduplicated, bots flagged, sessionized, one commit replacing
    ``ingest_date IN (passed dates)``; the accepted / late / bot counts are observed while the rows stream into the
-   write (no read-back), and the write runs in a thread beside step 5;
+   write (no read-back; a backfill of many dates counts them afterwards by one group-by over the committed rows),
+   and the write runs in a thread beside step 5;
 5. ``silver.rejected``: every rejected record of the run (events, items, users), one commit replacing those dates,
    once the catalog threads are done;
 6. ``ops.run_metrics`` (stage ``clean``): the counts of every date, one commit; then a :class:`DataQualityError`
@@ -146,9 +147,20 @@ def curate_events(validated: DataFrame, paths: DataFrame, settings: Settings) ->
     return with_source_file(curated, paths)
 
 
-def observe_written(events: DataFrame, dates: list[dt.date]) -> tuple[DataFrame, Observation]:
+#: the most run dates whose counts are observed during the write: the observation evaluates 4 aggregates per date on
+#: every row (rows x dates), which made a year's backfill spend minutes in it; more dates are counted afterwards by
+#: one group-by over the committed rows (:func:`count_written`)
+OBSERVE_MAX_DATES = 7
+
+_WRITTEN_FIGURES = ("accepted", "late", "bot_events", "bot_users")
+
+
+def observe_written(events: DataFrame, dates: list[dt.date]) -> tuple[DataFrame, Observation | None]:
     """Count, per run date, the rows the ``silver.events`` write commits (accepted, late, bot events and users)
-    as they stream through the write: no read-back of the table afterwards."""
+    as they stream through the write: no read-back of the table afterwards. ``None`` (no observation) for more than
+    :data:`OBSERVE_MAX_DATES` dates: :func:`count_written` then counts them."""
+    if len(dates) > OBSERVE_MAX_DATES:
+        return events, None
     exprs = []
     bot = F.col(S.IS_BOT)
     for i, day in enumerate(dates):
@@ -161,6 +173,31 @@ def observe_written(events: DataFrame, dates: list[dt.date]) -> tuple[DataFrame,
         ]
     observation = Observation("clean_events_written")
     return events.observe(observation, *exprs), observation
+
+
+def count_written(spark: SparkSession, settings: Settings, dates: list[dt.date]) -> dict[str, int]:
+    """The figures of :func:`observe_written` (same keys) from one group-by over the rows committed for ``dates``;
+    a user is flagged a bot for a whole run (timeline), so distinct bot users are the bot timelines' first rows."""
+    bot = F.col(S.IS_BOT)
+    rows = (
+        lake.read_table(spark, settings, "silver.events")
+        .where(F.col(INGEST_DATE).isin(dates))
+        .groupBy(INGEST_DATE)
+        .agg(
+            F.count(F.lit(1)).alias("accepted"),
+            F.count_if(F.col(S.EVENT_DATE) < F.col(INGEST_DATE)).alias("late"),
+            F.count_if(bot).alias("bot_events"),
+            F.count_distinct(F.when(bot, F.col(S.USER_ID))).alias("bot_users"),
+        )
+        .collect()  # one row per run date
+    )
+    counted = {row[INGEST_DATE]: row for row in rows}
+    out: dict[str, int] = {}
+    for i, day in enumerate(dates):
+        row = counted.get(day)
+        for figure in _WRITTEN_FIGURES:
+            out[f"{figure}_{i}"] = int(row[figure]) if row is not None else 0
+    return out
 
 
 @contextmanager
@@ -387,9 +424,10 @@ def clean_days(spark: SparkSession, settings: Settings, dates: list[dt.date]) ->
             catalogs = _catalog_results(pending, reports, phases)
             log.info("clean: quarantining %d records", sum(r.rejected for r in reports.values()))
             _quarantine(settings, phases, validated, paths, catalogs, dates)
-            if writing is not None and written is not None:
+            if writing is not None:
                 writing.result()
-                _file_written(reports, passed, written.get)
+                counts = written.get if written is not None else count_written(spark, settings, passed)
+                _file_written(reports, passed, counts)
         finally:
             _settle(writing)
             validated.unpersist()
