@@ -135,7 +135,8 @@ def import_cmd(export: Path) -> list[str]:
     return [
         str(BIN / "coldrec"), "import", "csv", str(export / "orders.csv"),
         "--user-col", "customer_no", "--item-col", "sku", "--time-col", "happened_at", "--event-col", "action",
-        "--event-id-col", "event_no", "--rating-col", "rating", "--session-col", "visit", "--price-col", "unit_price", "--quantity-col", "qty",
+        "--event-id-col", "event_no", "--rating-col", "rating", "--session-col", "visit", "--price-col", "unit_price",
+        "--quantity-col", "qty",
         "--items", str(export / "products.csv"), "--item-id-col", "sku", "--item-title-col", "name",
         "--item-description-col", "text", "--item-category-col", "category", "--item-brand-col", "brand",
         "--item-price-col", "price", "--item-created-col", "created_at",
