@@ -164,8 +164,8 @@ def register(app: typer.Typer) -> None:
             params = {"dataset": ds.name, "seed": seed, "seeds": seeds, "tune": tune, "k": ",".join(map(str, k)),
                       "splits": splits, "min_rating": min_rating, "test_share": test_share,
                       "epochs": settings.train.epochs, "models": models}  # fmt: skip
-            extra = {f"{r['split']}.ratio_ndcg_at_10_{end}": float(r[f"ratio_{end}"])  # type: ignore[arg-type]
-                     for r in summary.ratios for end in ("low", "high") if seeds > 1}  # fmt: skip
+            extra = {f"{r['split']}.ratio_ndcg_at_10_{end}": float(value) for r in summary.ratios
+                     for end, value in (("low", r["ratio_low"]), ("high", r["ratio_high"])) if seeds > 1}  # fmt: skip
             run_id = report.log_to_mlflow(result, folder, settings.tracking_uri, settings.mlflow_experiment, params,
                                           extra)  # fmt: skip
             console.print(f"MLflow run {run_id} at {settings.tracking_uri}")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -22,6 +23,9 @@ import scipy.sparse as sp
 
 from coldrec.evaluate.splits import COLD_ITEM, COLD_ITEM_ALL, COLD_USER, STRATIFIED, WARM, is_few_shot
 from coldrec.ranking.similarity import ease_weights, item_cosine_topk, item_cosine_topk_rows  # noqa: F401 (re-exported)
+
+if TYPE_CHECKING:  # the harness builds its contexts on these methods: an annotation, not a runtime import
+    from coldrec.evaluate.harness import SplitContext
 
 
 @dataclass
@@ -71,6 +75,9 @@ class Method:
     scores_cold_items: bool = False
     #: restrict to these split kinds (e.g. the anchor-only methods); None = wherever the flags allow
     only_splits: tuple[str, ...] | None = None
+    #: the split context it was last fitted on, where one fitted it with a context (a wrapper such as
+    #: :class:`~coldrec.evaluate.published.PublishedLists` then reuses the fit)
+    ctx: SplitContext | None = None
 
     def fit(self, view: TrainView) -> Method:  # pragma: no cover - interface
         raise NotImplementedError

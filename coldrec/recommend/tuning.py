@@ -10,11 +10,14 @@ import dataclasses
 import datetime as dt
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+import torch
 
+from coldrec.config import RecommendConfig
 from coldrec.ranking.blend import (
     SEGMENTS,
     BlendWeights,
@@ -28,7 +31,7 @@ from coldrec.ranking.metrics import RankedLists
 from coldrec.ranking.new_items import NewItemSlots
 from coldrec.ranking.recency import REFERENCE_SOURCES, best_half_life, ndcg_by_half_life, recency_rank, weighted_history
 from coldrec.ranking.similarity import item_cosine_topk_rows
-from coldrec.ranking.sources import SourceInputs, UserBatch, make_sources
+from coldrec.ranking.sources import Source, SourceInputs, UserBatch, make_sources
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +72,8 @@ def tune_on_holdout(
     values: np.ndarray,
     segment: np.ndarray,
     content: sp.csr_matrix,
-    cfg,
-    models,
+    cfg: RecommendConfig,
+    models: Any,
     user_features: np.ndarray | None,
     defaults: BlendWeights,
     seed: int,
@@ -118,7 +121,8 @@ def tune_on_holdout(
     past_rank = None if last_ns is None else recency_rank(rows[keep], last_ns[keep])
     half_life = _holdout_half_life(vals[keep], rows[keep], cols[keep], past_rank, past, sources, halves[0],
                                    truth_all, user_features, segment, cfg)  # fmt: skip
-    signal = weighted_history(vals[keep], rows[keep], cols[keep], past_rank, half_life, shape)
+    signal = None if past_rank is None else weighted_history(vals[keep], rows[keep], cols[keep], past_rank, half_life,
+                                                             shape)  # fmt: skip
     feats0 = None if user_features is None else user_features[halves[0]]
     batch = UserBatch(
         halves[0], past[halves[0]], feats0, segment[halves[0]], None if signal is None else signal[halves[0]]
@@ -168,8 +172,8 @@ def tune_new_item_slots(ranker: Ranker, catalog: Catalog, truth: sp.csr_matrix) 
     return rule.with_slots(best), figures
 
 
-def _tune_segments(blocks, segment: np.ndarray, truth: sp.csr_matrix, past: sp.csr_matrix, defaults: BlendWeights,
-                   cfg) -> BlendWeights:  # fmt: skip
+def _tune_segments(blocks: dict[str, torch.Tensor], segment: np.ndarray, truth: sp.csr_matrix, past: sp.csr_matrix,
+                   defaults: BlendWeights, cfg: RecommendConfig) -> BlendWeights:  # fmt: skip
     """Weights per activity segment tuned on the tuning half (rows of ``blocks``, ``truth``, ``past`` align); a
     segment with fewer than ``tune_min_users`` users keeps its configured weights."""
     z = {n: zscore_(b).numpy() for n, b in blocks.items()}
@@ -209,8 +213,10 @@ def _measure(ranker: Ranker, catalog: Catalog, truth: sp.csr_matrix) -> dict[str
     return metrics
 
 
-def _holdout_half_life(vals, rows, cols, rank, past, sources, users, truth_all, user_features, segment,
-                       cfg) -> float | None:  # fmt: skip
+def _holdout_half_life(vals: np.ndarray, rows: np.ndarray, cols: np.ndarray, rank: np.ndarray | None,
+                       past: sp.csr_matrix, sources: dict[str, Source], users: np.ndarray, truth_all: sp.csr_matrix,
+                       user_features: np.ndarray | None, segment: np.ndarray,
+                       cfg: RecommendConfig) -> float | None:  # fmt: skip
     """The recency half-life that ranks the tuning half's hold-out best by the strongest history source alone
     (``vals, rows, cols``: the past entries; ``rank``: their recency ranks, None without timestamps: no weighting)."""
     ref = next((n for n in REFERENCE_SOURCES if n in sources), None)
