@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -33,26 +32,16 @@ TOP_N = 10
 def _env(base: Path) -> dict[str, str]:
     # A new shop's shell: no AIRFLOW_CONN_* and no PYSPARK_PYTHON; the Spark tasks' master comes from
     # COLDREC_SPARK_MASTER and their Python is the venv's (coldrec.airflow_spark).
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("COLDREC_", "AIRFLOW", "MLFLOW", "PYSPARK_"))}
-    env.update(
-        {
-            "PATH": f"{BIN}:{env.get('PATH', '')}",
-            "COLDREC_LANDING_URI": str(base / "landing"),
-            "COLDREC_LAKE_URI": str(base / "lake"),
-            "COLDREC_HOME": str(base / "home"),
-            "COLDREC_SPARK_MASTER": "local[2]",
-            "COLDREC_SHUFFLE_PARTITIONS": "2",
-            "COLDREC_SPARK_DRIVER_MEMORY": "2g",
-            "COLDREC_TOP_N": str(TOP_N),
-            "COLDREC_TRAIN__EPOCHS": "4",
-            "MLFLOW_TRACKING_URI": f"sqlite:///{base / 'home' / 'mlflow.db'}",
-            "AIRFLOW_HOME": str(base / "airflow"),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
-        }
-    )
-    return env
+    from coldrec.local_airflow import fresh_shop_env
+
+    settings = {
+        "COLDREC_SPARK_MASTER": "local[2]",
+        "COLDREC_SHUFFLE_PARTITIONS": "2",
+        "COLDREC_SPARK_DRIVER_MEMORY": "2g",
+        "COLDREC_TOP_N": str(TOP_N),
+        "COLDREC_TRAIN__EPOCHS": "4",
+    }
+    return fresh_shop_env(base, settings)
 
 
 def _run(cmd: list[str], env: dict[str, str], log: Path, timeout: int) -> subprocess.CompletedProcess:
