@@ -11,7 +11,8 @@ Then, timed, the README's onboarding:
 2. ``coldrec backfill --from FIRST --to LAST-1`` (stage times from its JSON summary);
 3. ``airflow dags test coldrec_nightly LAST`` (per-task seconds from the Airflow metadata DB).
 
-Local Spark (``local[2]``) through spark-submit, Airflow and MLflow in SQLite, as in ``tests/test_e2e_nightly.py``.
+Local Spark (``local[2]``) through spark-submit, Airflow and MLflow in SQLite, as in
+``tests/integration/test_e2e_nightly.py``.
 Settings under test come from the environment (e.g. ``COLDREC_FEATURES__TEXT_ENCODER=tfidf``); the figures of the
 runs are in docs/benchmarks.md. On a shared machine, run it niced and read the per-stage times: contention inflates
 each of them, and the total most.

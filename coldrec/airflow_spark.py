@@ -51,7 +51,7 @@ def localize(hook: SparkSubmitHook, conn_id: str) -> SparkSubmitHook:
     """Give ``hook`` coldrec's master when ``conn_id`` is not configured, and this interpreter for Python.
 
     Touches the hook's resolved connection (``_connection``) and the flags derived from it, as the hook's own
-    ``__init__`` computes them; ``tests/test_airflow_spark.py`` pins the resulting spark-submit command.
+    ``__init__`` computes them; ``tests/dags/test_airflow_spark.py`` pins the resulting spark-submit command.
     """
     connection: dict[str, Any] = hook._connection
     if not connection_exists(hook, conn_id):

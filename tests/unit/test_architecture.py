@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "coldrec"
 
 #: Layers from the ground up; a module belongs to the layer of its longest matching prefix.
@@ -176,7 +176,7 @@ def layer_of(module: str) -> int:
             if inside and len(prefix) > best_len:
                 best, best_len = rank, len(prefix)
     if best < 0:
-        raise AssertionError(f"{module} belongs to no layer: add it to LAYERS in tests/test_architecture.py")
+        raise AssertionError(f"{module} belongs to no layer: add it to LAYERS in tests/unit/test_architecture.py")
     return best
 
 

@@ -1,6 +1,6 @@
 """End to end: `airflow dags test coldrec_nightly` on a generated shop, read back without Spark; a rerun of the
 same date leaves the table identical. The run is shared (session fixture ``e2e_nightly`` in conftest.py) with
-tests/test_ui.py, which shows it in the Airflow UI and triggers `coldrec_train` from the UI's form.
+tests/dags/test_ui.py, which shows it in the Airflow UI and triggers `coldrec_train` from the UI's form.
 
 Airflow metadata in SQLite, local Spark through spark-submit, MLflow in SQLite: exactly what `make demo` runs.
 """
@@ -21,7 +21,7 @@ import pytest
 # run of the rerun check (about 5 more) is `slow` (`make test-all`); publish's replaceWhere idempotency is unit-tested.
 pytestmark = [pytest.mark.spark]
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 START = dt.date(2026, 11, 1)
 DAYS = 3
@@ -61,7 +61,7 @@ def build_nightly(base: Path) -> dict:
     """A generated shop's history cleaned, then the nightly DAG run for RUN_DATE under ``base``.
 
     The run is started now with RUN_DATE as its ``run_date`` param (no past logical date): what `make demo` does, and
-    what the UI test (tests/test_ui.py, through the session fixture ``e2e_nightly``) shows as a finished run.
+    what the UI test (tests/dags/test_ui.py, through the session fixture ``e2e_nightly``) shows as a finished run.
     """
     env = _env(base)
     log = base / "e2e.log"

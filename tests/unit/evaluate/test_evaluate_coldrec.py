@@ -17,7 +17,7 @@ from coldrec.evaluate.harness import Prepared, run_harness
 from coldrec.ranking.encode import Encoder
 from coldrec.ranking.recency import frame_recency_rank, recency_history
 from coldrec.ranking.sources import ItemKNNSource, UserBatch
-from tests.test_evaluate_harness import make_landing
+from tests.unit.evaluate.test_evaluate_harness import make_landing
 
 
 def _frame() -> pd.DataFrame:
