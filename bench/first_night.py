@@ -11,7 +11,8 @@ Then, timed, the README's onboarding:
 2. ``coldrec backfill --from FIRST --to LAST-1`` (stage times from its JSON summary);
 3. ``airflow dags test coldrec_nightly LAST`` (per-task seconds from the Airflow metadata DB).
 
-Local Spark (``local[2]``) through spark-submit, Airflow and MLflow in SQLite, as in ``tests/test_e2e_nightly.py``.
+Local Spark (``local[2]``) through spark-submit, Airflow and MLflow in SQLite, as in
+``tests/integration/test_e2e_nightly.py``.
 Settings under test come from the environment (e.g. ``COLDREC_FEATURES__TEXT_ENCODER=tfidf``); the figures of the
 runs are in docs/benchmarks.md. On a shared machine, run it niced and read the per-stage times: contention inflates
 each of them, and the total most.
@@ -48,30 +49,16 @@ GOAL_S = 600.0
 
 
 def _env(base: Path) -> dict[str, str]:
+    from coldrec.local_airflow import fresh_shop_env
+
     keep = ("COLDREC_FEATURES__", "COLDREC_TRAIN__", "COLDREC_RECOMMEND__", "COLDREC_SIMILARITY__")
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("COLDREC_", "AIRFLOW", "MLFLOW")) or k.startswith(keep) or k == "COLDREC_IVY_DIR"
-    }
-    env.update(
-        {
-            "PATH": f"{BIN}:{env.get('PATH', '')}",
-            "COLDREC_LANDING_URI": str(base / "landing"),
-            "COLDREC_LAKE_URI": str(base / "lake"),
-            "COLDREC_HOME": str(base / "home"),
-            "COLDREC_SPARK_MASTER": "local[2]",
-            "COLDREC_SHUFFLE_PARTITIONS": "4",
-            "COLDREC_SPARK_DRIVER_MEMORY": "3g",
-            "AIRFLOW_HOME": str(base / "airflow"),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
-            "AIRFLOW_CONN_SPARK_DEFAULT": json.dumps({"conn_type": "spark", "host": "local[2]"}),
-            "PYSPARK_PYTHON": sys.executable,
-        }
-    )
-    return env
+    return fresh_shop_env(base, {
+        "COLDREC_SPARK_MASTER": "local[2]",
+        "COLDREC_SHUFFLE_PARTITIONS": "4",
+        "COLDREC_SPARK_DRIVER_MEMORY": "3g",
+        "AIRFLOW_CONN_SPARK_DEFAULT": json.dumps({"conn_type": "spark", "host": "local[2]"}),
+        "PYSPARK_PYTHON": sys.executable,
+    }, keep=(*keep, "COLDREC_IVY_DIR", "PYSPARK"))  # fmt: skip
 
 
 def _run(cmd: list[str], env: dict[str, str], log: Path, timeout: int = 7200) -> tuple[str, float]:

@@ -10,8 +10,8 @@ the lake: ``coldrec clean --date START --until D-1`` (one Spark pass), then ``co
     airflow dags test coldrec_nightly D
 
 with SQLite Airflow metadata in a fresh AIRFLOW_HOME, local Spark through spark-submit on ``local[2]`` (the
-``spark_default`` connection), MLflow in SQLite: the environment of ``tests/test_e2e_nightly.py``. The nightly
-cleans day D, rebuilds interactions over the lookback window, similarities and features, finds the champion,
+``spark_default`` connection), MLflow in SQLite: the environment of ``tests/integration/test_e2e_nightly.py``. The
+nightly cleans day D, rebuilds interactions over the lookback window, similarities and features, finds the champion,
 scores every user, gates and publishes. Per-task seconds are each task instance's start/end in the Airflow
 metadata DB; ``total_s`` is the wall time of ``airflow dags test`` (so it includes Airflow's own start-up and
 the hand-over between tasks: ``overhead_s``).
@@ -75,7 +75,7 @@ GOAL_TOTAL_S = 20 * 60
 
 
 def env_for(base: Path, profile: dict, epochs: int, master: str) -> dict[str, str]:
-    """The environment of ``tests/test_e2e_nightly.py``'s ``_env``, with the size's Spark settings."""
+    """The environment of ``tests/integration/test_e2e_nightly.py``'s ``_env``, with the size's Spark settings."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("COLDREC_", "AIRFLOW", "MLFLOW"))}
     env.update(
         {

@@ -19,7 +19,8 @@ from typing import Any
 from airflow.providers.apache.spark.hooks.spark_submit import SparkSubmitHook
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 
-from coldrec.config import load_settings
+from coldrec.config import Settings, load_settings
+from coldrec.orchestration import spark_task_kwargs
 
 
 def connection_exists(hook: SparkSubmitHook, conn_id: str) -> bool:
@@ -50,7 +51,7 @@ def localize(hook: SparkSubmitHook, conn_id: str) -> SparkSubmitHook:
     """Give ``hook`` coldrec's master when ``conn_id`` is not configured, and this interpreter for Python.
 
     Touches the hook's resolved connection (``_connection``) and the flags derived from it, as the hook's own
-    ``__init__`` computes them; ``tests/test_airflow_spark.py`` pins the resulting spark-submit command.
+    ``__init__`` computes them; ``tests/dags/test_airflow_spark.py`` pins the resulting spark-submit command.
     """
     connection: dict[str, Any] = hook._connection
     if not connection_exists(hook, conn_id):
@@ -73,3 +74,14 @@ class ColdrecSparkSubmitOperator(SparkSubmitOperator):
 
     def _get_hook(self) -> SparkSubmitHook:
         return localize(super()._get_hook(), self._conn_id)
+
+
+def lake_build_operators(settings: Settings) -> tuple[ColdrecSparkSubmitOperator, ...]:
+    """The ``interactions``, ``similarities`` and ``features`` tasks that follow cleaning in the nightly and the
+    backfill DAGs (the caller chains them: interactions first, then the other two)."""
+    jobs = (("interactions", "build_interactions.py"), ("similarities", "compute_similarities.py"),
+            ("features", "build_features.py"))  # fmt: skip
+    return tuple(
+        ColdrecSparkSubmitOperator(task_id=task_id, **spark_task_kwargs(script, settings=settings))
+        for task_id, script in jobs
+    )

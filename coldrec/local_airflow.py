@@ -69,6 +69,31 @@ def airflow_env(settings: Settings | None = None, environ: Mapping[str, str] | N
     return env
 
 
+#: Variables a shop that has configured nothing does not have: coldrec's, Airflow's, MLflow's and PySpark's.
+CONFIGURATION_PREFIXES = ("COLDREC_", "AIRFLOW", "MLFLOW", "PYSPARK")
+
+
+def fresh_shop_env(
+    base: Path, settings_env: Mapping[str, str], keep: Sequence[str] = (), environ: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """A local Airflow's environment for a new shop under ``base`` (``landing/``, ``lake/``, ``home/``, ``airflow/``).
+
+    Why: the end-to-end tests and the first-night bench run what a data engineer's fresh shell runs, not the
+    developer's configuration: ``environ`` (default: this process's) loses its ``CONFIGURATION_PREFIXES`` variables
+    except those starting with one of ``keep``; ``settings_env`` (the run's ``COLDREC_*`` values, an Airflow
+    connection, ...) goes on top; then :func:`airflow_env` on ``base``'s folders. MLflow is the SQLite file under
+    ``home/`` (what the tasks use without ``MLFLOW_TRACKING_URI``).
+    """
+    environ = os.environ if environ is None else environ
+    kept = tuple(keep)
+    shell = {k: v for k, v in environ.items() if not k.startswith(CONFIGURATION_PREFIXES) or k.startswith(kept)}
+    shell.update({"AIRFLOW_HOME": str(base / "airflow"), **settings_env})
+    home = base / "home"
+    settings = Settings(landing_uri=str(base / "landing"), lake_uri=str(base / "lake"), home=str(home),
+                        mlflow_uri=f"sqlite:///{home / 'mlflow.db'}")  # fmt: skip
+    return airflow_env(settings, shell)
+
+
 def export_lines(env: Mapping[str, str], environ: Mapping[str, str] | None = None) -> list[str]:
     """``export K=V`` lines for the values of ``env`` that differ from ``environ`` (for ``eval`` in a shell)."""
     environ = os.environ if environ is None else environ

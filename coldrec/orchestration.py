@@ -127,6 +127,10 @@ DEFAULT_ARGS: dict[str, Any] = {
     "max_retry_delay": dt.timedelta(minutes=30),
 }
 
+#: What every coldrec DAG is declared with besides its own id, schedule, timeout, tags and params (``@dag(...,
+#: **DAG_DEFAULTS)``): one run at a time, no catch-up of missed intervals, the task defaults above.
+DAG_DEFAULTS: dict[str, Any] = {"catchup": False, "max_active_runs": 1, "default_args": DEFAULT_ARGS}
+
 #: A task's view of its run: ``{{ RUN.run_date }}`` in templated fields.
 RUN_DATE_TEMPLATE = "{{ ti.xcom_pull(task_ids='resolve_run')['run_date'] }}"
 OVERRIDES_TEMPLATE = "{{ ti.xcom_pull(task_ids='resolve_run')['overrides_json'] }}"

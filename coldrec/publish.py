@@ -20,7 +20,7 @@ import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.window import Window
 
@@ -99,6 +99,14 @@ def purchased_pairs(events: DataFrame, run_date: dt.date, event_types: list[str]
     )
 
 
+def _aggregate_row(frame: DataFrame) -> Row:
+    """The one row of a global aggregation (Spark gives one even over no rows: counts 0, sums and means null)."""
+    row = frame.first()
+    if row is None:
+        raise RuntimeError("a global aggregation returned no row")
+    return row
+
+
 def list_checks(
     lists: DataFrame, active: DataFrame, purchased: DataFrame, min_length: int, catalog_items: int | None = None
 ) -> dict[str, float]:
@@ -112,7 +120,7 @@ def list_checks(
         F.max("rank").alias("max_rank"),
         F.min("rank").alias("min_rank"),
     )
-    user_stats = per_user.agg(
+    user_agg = per_user.agg(
         F.count("*").alias("users_listed"),
         F.sum(F.when(F.col("n") < min_length, 1).otherwise(0)).alias("short_lists"),
         F.sum(F.col("n") - F.col("n_items")).alias("duplicate_items"),
@@ -120,8 +128,8 @@ def list_checks(
             "bad_rank_sequences"
         ),
         F.avg("n").alias("mean_list_length"),
-    ).first()
-    row_stats = lists.agg(
+    )
+    row_agg = lists.agg(
         F.count("*").alias("rows"),
         F.sum(F.when(F.isnan("score") | F.col("score").isNull() | (F.abs("score") > 1e300), 1).otherwise(0)).alias(
             "non_finite_scores"
@@ -130,7 +138,8 @@ def list_checks(
             F.when((F.trim("reason") == "") | (F.trim("source") == "") | F.col("reason").isNull(), 1).otherwise(0)
         ).alias("missing_reasons"),
         F.countDistinct(S.ITEM_ID).alias("distinct_items"),
-    ).first()
+    )
+    user_stats, row_stats = _aggregate_row(user_agg), _aggregate_row(row_agg)
     n_active = active.count()
     covered = active.join(per_user.select(S.USER_ID), on=S.USER_ID, how="inner").count()
     already_bought = lists.join(purchased, on=[S.USER_ID, S.ITEM_ID], how="inner").count()

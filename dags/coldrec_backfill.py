@@ -20,7 +20,7 @@ import datetime as dt
 from airflow.sdk import Param, chain, dag, task
 
 from coldrec import orchestration as orch
-from coldrec.airflow_spark import ColdrecSparkSubmitOperator
+from coldrec.airflow_spark import ColdrecSparkSubmitOperator, lake_build_operators
 from coldrec.config import load_settings
 
 SETTINGS = load_settings()
@@ -29,10 +29,7 @@ SETTINGS = load_settings()
 @dag(
     dag_id="coldrec_backfill",
     schedule=None,
-    catchup=False,
-    max_active_runs=1,
     dagrun_timeout=dt.timedelta(hours=12),
-    default_args=orch.DEFAULT_ARGS,
     tags=["coldrec", "backfill", "onboarding", "spark"],
     doc_md=__doc__,
     params={
@@ -40,6 +37,7 @@ SETTINGS = load_settings()
         "to": Param(None, type=["null", "string"], format="date", description="last day (features, champion)"),
         "overrides": Param({}, type="object", description="coldrec settings overrides for this run"),
     },
+    **orch.DAG_DEFAULTS,
 )
 def coldrec_backfill() -> None:
     @task
@@ -60,15 +58,7 @@ def coldrec_backfill() -> None:
 
     run = resolve_run()
     clean = ColdrecSparkSubmitOperator(task_id="clean", **orch.backfill_clean_kwargs(SETTINGS))
-    interactions = ColdrecSparkSubmitOperator(
-        task_id="interactions", **orch.spark_task_kwargs("build_interactions.py", settings=SETTINGS)
-    )
-    similarities = ColdrecSparkSubmitOperator(
-        task_id="similarities", **orch.spark_task_kwargs("compute_similarities.py", settings=SETTINGS)
-    )
-    features = ColdrecSparkSubmitOperator(
-        task_id="features", **orch.spark_task_kwargs("build_features.py", settings=SETTINGS)
-    )
+    interactions, similarities, features = lake_build_operators(SETTINGS)
     champion = ensure_champion(run)
     chain(run, clean, interactions, [similarities, features])
     chain(features, champion)

@@ -20,15 +20,13 @@ SETTINGS = load_settings()
 @dag(
     dag_id="coldrec_maintenance",
     schedule="0 5 * * *",
-    catchup=False,
-    max_active_runs=1,
-    default_args=orch.DEFAULT_ARGS,
     tags=["coldrec", "maintenance", "delta"],
     doc_md=__doc__,
     params={
         "run_date": Param(None, type=["null", "string"], format="date", description="'today' for retention"),
         "overrides": Param({}, type="object", description="coldrec settings overrides (e.g. retention)"),
     },
+    **orch.DAG_DEFAULTS,
 )
 def coldrec_maintenance() -> None:
     @task

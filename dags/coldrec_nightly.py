@@ -22,7 +22,7 @@ from airflow.sdk import Asset, Param, chain, dag, task
 from airflow.timetables.interval import CronDataIntervalTimetable
 
 from coldrec import orchestration as orch
-from coldrec.airflow_spark import ColdrecSparkSubmitOperator
+from coldrec.airflow_spark import ColdrecSparkSubmitOperator, lake_build_operators
 from coldrec.config import load_settings
 
 SETTINGS = load_settings()
@@ -32,10 +32,7 @@ RECOMMENDATIONS = Asset(name="coldrec.gold.recommendations", uri=orch.asset_uri(
 @dag(
     dag_id="coldrec_nightly",
     schedule=CronDataIntervalTimetable("0 2 * * *", timezone="UTC"),
-    catchup=False,
-    max_active_runs=1,
     dagrun_timeout=dt.timedelta(hours=6),
-    default_args=orch.DEFAULT_ARGS,
     tags=["coldrec", "nightly", "spark", "gpu"],
     doc_md=__doc__,
     params={
@@ -43,6 +40,7 @@ RECOMMENDATIONS = Asset(name="coldrec.gold.recommendations", uri=orch.asset_uri(
         "top_n": Param(None, type=["null", "integer"], minimum=1, description="list length (default: COLDREC_TOP_N)"),
         "overrides": Param({}, type="object", description="coldrec settings overrides for this run"),
     },
+    **orch.DAG_DEFAULTS,
 )
 def coldrec_nightly() -> None:
     @task
@@ -67,15 +65,7 @@ def coldrec_nightly() -> None:
 
     run = resolve_run()
     clean = ColdrecSparkSubmitOperator(task_id="clean", **orch.spark_task_kwargs("clean_events.py", settings=SETTINGS))
-    interactions = ColdrecSparkSubmitOperator(
-        task_id="interactions", **orch.spark_task_kwargs("build_interactions.py", settings=SETTINGS)
-    )
-    similarities = ColdrecSparkSubmitOperator(
-        task_id="similarities", **orch.spark_task_kwargs("compute_similarities.py", settings=SETTINGS)
-    )
-    features = ColdrecSparkSubmitOperator(
-        task_id="features", **orch.spark_task_kwargs("build_features.py", settings=SETTINGS)
-    )
+    interactions, similarities, features = lake_build_operators(SETTINGS)
     gate = ColdrecSparkSubmitOperator(
         task_id="evaluate_and_gate", **orch.spark_task_kwargs("materialize_topn.py", "--gate-only", settings=SETTINGS)
     )

@@ -20,10 +20,7 @@ from coldrec import orchestration as orch
 @dag(
     dag_id="coldrec_train",
     schedule="0 3 * * 0",
-    catchup=False,
-    max_active_runs=1,
     dagrun_timeout=dt.timedelta(hours=8),
-    default_args=orch.DEFAULT_ARGS,
     tags=["coldrec", "training", "gpu", "mlflow"],
     doc_md=__doc__,
     params={
@@ -41,6 +38,7 @@ from coldrec import orchestration as orch
         ),
         "overrides": Param({}, type="object", description="any other coldrec settings for this run"),
     },
+    **orch.DAG_DEFAULTS,
 )
 def coldrec_train() -> None:
     @task

@@ -119,6 +119,6 @@ def beauty_dir() -> Path:
 @pytest.fixture(scope="session")
 def e2e_nightly(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """One real nightly DAG run on a generated shop, shared by the end-to-end and the UI tests (minutes to build)."""
-    from tests.test_e2e_nightly import build_nightly
+    from tests.integration.test_e2e_nightly import build_nightly
 
     return build_nightly(tmp_path_factory.mktemp("e2e"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -28,7 +28,11 @@ class InputFormat(StrEnum):
     jsonl = "jsonl"
 
 
-OutOpt = typer.Option(None, "--out", help="landing folder to write (default: COLDREC_LANDING_URI)")
+#: ``--out``: the landing folder every importer writes (default ``None``: COLDREC_LANDING_URI)
+OutDir = Annotated[str | None, typer.Option("--out", help="landing folder to write (default: COLDREC_LANDING_URI)")]
+#: An optional column of the export; typer names the flag after the parameter (``item_title_col``:
+#: ``--item-title-col``). Default ``None``: the export has no such column.
+Column = Annotated[str | None, typer.Option()]
 
 
 def _out_dir(out: str | None) -> str:
@@ -66,7 +70,7 @@ imp = typer.Typer(
 @imp.command("movielens-100k")
 def movielens_100k(
     path: Path = typer.Argument(..., exists=True, file_okay=False, help="the ml-100k folder (u.data, u.user, u.item)"),
-    out: str | None = OutOpt,
+    out: OutDir = None,
 ) -> None:
     """MovieLens 100K: ratings -> rating events, users with age/gender/occupation/region, movies with genres."""
     from coldrec.data.loaders import import_movielens_100k
@@ -77,7 +81,7 @@ def movielens_100k(
 @imp.command("amazon-s3rec")
 def amazon_s3rec(
     path: Path = typer.Argument(..., exists=True, help="folder with <Name>.txt + <Name>_item2attributes.json"),
-    out: str | None = OutOpt,
+    out: OutDir = None,
     name: str | None = typer.Option(None, "--name", help="data set name when the folder holds several"),
     end_date: str = typer.Option(
         "2014-07-01", "--end-date", help="day every synthesized sequence ends on (the format has no timestamps)"
@@ -97,7 +101,7 @@ def amazon_s3rec(
 @imp.command("csv")
 def csv_export(
     path: Path = typer.Argument(..., exists=True, help="event export: a CSV/JSON-lines file or a folder of them"),
-    out: str | None = OutOpt,
+    out: OutDir = None,
     user_col: str = typer.Option(..., "--user-col", help="column holding the user id"),
     item_col: str = typer.Option(..., "--item-col", help="column holding the item id"),
     time_col: str | None = typer.Option(None, "--time-col", help="event time (epoch s/ms or date string)"),
@@ -110,9 +114,9 @@ def csv_export(
         None, "--event-map", help="RAW=CANONICAL event type, repeatable (e.g. addtocart=cart)"
     ),
     event_id_col: str | None = typer.Option(None, "--event-id-col", help="event id (else the cleaner hashes one)"),
-    session_col: str | None = typer.Option(None, "--session-col"),
-    price_col: str | None = typer.Option(None, "--price-col"),
-    quantity_col: str | None = typer.Option(None, "--quantity-col"),
+    session_col: Column = None,
+    price_col: Column = None,
+    quantity_col: Column = None,
     time_unit: TimeUnit = typer.Option(TimeUnit.auto, "--time-unit", help="how --time-col is encoded"),
     time_format: str | None = typer.Option(None, "--time-format", help="strftime format of date strings"),
     timezone: str = typer.Option("UTC", "--timezone", help="zone of naive date strings"),
@@ -121,21 +125,21 @@ def csv_export(
     sep: str | None = typer.Option(None, "--sep", help="CSV delimiter (default , or tab for .tsv)"),
     items: Path | None = typer.Option(None, "--items", exists=True, help="item export (CSV/JSON lines)"),
     item_id_col: str | None = typer.Option(None, "--item-id-col", help="item id in --items (default: --item-col)"),
-    item_title_col: str | None = typer.Option(None, "--item-title-col"),
-    item_description_col: str | None = typer.Option(None, "--item-description-col"),
-    item_category_col: str | None = typer.Option(None, "--item-category-col"),
+    item_title_col: Column = None,
+    item_description_col: Column = None,
+    item_category_col: Column = None,
     category_sep: str = typer.Option(">", "--category-sep", help="level separator of the category column"),
-    item_brand_col: str | None = typer.Option(None, "--item-brand-col"),
-    item_price_col: str | None = typer.Option(None, "--item-price-col"),
-    item_created_col: str | None = typer.Option(None, "--item-created-col"),
+    item_brand_col: Column = None,
+    item_price_col: Column = None,
+    item_created_col: Column = None,
     users: Path | None = typer.Option(None, "--users", exists=True, help="user export (CSV/JSON lines)"),
     user_id_col: str | None = typer.Option(None, "--user-id-col", help="user id in --users (default: --user-col)"),
-    user_signup_col: str | None = typer.Option(None, "--user-signup-col"),
-    user_age_col: str | None = typer.Option(None, "--user-age-col"),
-    user_gender_col: str | None = typer.Option(None, "--user-gender-col"),
-    user_country_col: str | None = typer.Option(None, "--user-country-col"),
-    user_region_col: str | None = typer.Option(None, "--user-region-col"),
-    user_interests_col: str | None = typer.Option(None, "--user-interests-col"),
+    user_signup_col: Column = None,
+    user_age_col: Column = None,
+    user_gender_col: Column = None,
+    user_country_col: Column = None,
+    user_region_col: Column = None,
+    user_interests_col: Column = None,
     interests_sep: str = typer.Option("|", "--interests-sep", help="separator of interests in a CSV cell"),
     chunk_rows: int = typer.Option(500_000, "--chunk-rows", min=1, help="rows per streamed chunk"),
 ) -> None:

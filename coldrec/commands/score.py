@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 import typer
 
 from coldrec.commands._common import DateOpt, LakeOpt, LandingOpt, parse_date, settings_for
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def register(app: typer.Typer) -> None:
@@ -47,7 +51,8 @@ def register(app: typer.Typer) -> None:
             table.add_row(source, f"{count:,}", f"{count / max(n_rows, 1):.1%}")
         console.print(table)
         if show:
-            console.print(recs.orderBy("user_id", "rank").limit(show).toPandas().to_string(index=False))
+            shown: pd.DataFrame = recs.orderBy("user_id", "rank").limit(show).toPandas()
+            console.print(shown.to_string(index=False))
         metrics = {"users": n_users, "rows": n_rows, "seconds": seconds}
         metrics.update({f"share_{k}": v / max(n_rows, 1) for k, v in by_source.items()})
         lk.record_metrics(spark, settings, run_date, "score", metrics)

@@ -15,17 +15,22 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
 from coldrec.evaluate.splits import COLD_ITEM, COLD_ITEM_ALL, COLD_USER, STRATIFIED, WARM, is_few_shot
+from coldrec.models.data import UsersByItems
 from coldrec.ranking.similarity import ease_weights, item_cosine_topk, item_cosine_topk_rows  # noqa: F401 (re-exported)
+
+if TYPE_CHECKING:  # the harness builds its contexts on these methods: an annotation, not a runtime import
+    from coldrec.evaluate.harness import SplitContext
 
 
 @dataclass
-class TrainView:
+class TrainView(UsersByItems):
     """The training side of one split, indexed over the whole data set (held-out users/items are empty rows/cols).
 
     ``X``: binary positives; ``seen``: every training interaction (what a warm user is not recommended again);
@@ -42,14 +47,6 @@ class TrainView:
     affinity: sp.csr_matrix | None = None
     seed: int = 42
     threads: int = field(default_factory=lambda: min(2, os.cpu_count() or 1))
-
-    @property
-    def n_users(self) -> int:
-        return int(self.X.shape[0])
-
-    @property
-    def n_items(self) -> int:
-        return int(self.X.shape[1])
 
     @cached_property
     def gram(self) -> np.ndarray:
@@ -71,6 +68,9 @@ class Method:
     scores_cold_items: bool = False
     #: restrict to these split kinds (e.g. the anchor-only methods); None = wherever the flags allow
     only_splits: tuple[str, ...] | None = None
+    #: the split context it was last fitted on, where one fitted it with a context (a wrapper such as
+    #: :class:`~coldrec.evaluate.published.PublishedLists` then reuses the fit)
+    ctx: SplitContext | None = None
 
     def fit(self, view: TrainView) -> Method:  # pragma: no cover - interface
         raise NotImplementedError

@@ -16,6 +16,8 @@ scoring. The other splits keep the plain 0/1 history (see ``RECENCY_SPLITS``).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -24,11 +26,11 @@ import torch
 
 from coldrec.config import RecommendConfig, TrainConfig
 from coldrec.data import schemas as S
-from coldrec.evaluate.baselines import CategoryPopularity, Method
-from coldrec.evaluate.harness import context_from_split
-from coldrec.evaluate.split_features import build_features, item_features
+from coldrec.evaluate.baselines import CategoryPopularity, Method, TrainView
+from coldrec.evaluate.harness import SplitContext, context_from_split
+from coldrec.evaluate.split_features import FeatureMatrices, build_features, item_features
 from coldrec.evaluate.splits import COLD_ITEM, COLD_USER, WARM, make_split
-from coldrec.models.api import ColdStartData, train_models
+from coldrec.models.api import ColdStartData, TrainedModels, train_models
 from coldrec.ranking.blend import (
     SEGMENTS,
     BlendWeights,
@@ -62,6 +64,30 @@ def _sources_for(kind: str, has_brands: bool = False) -> tuple[str, ...]:
     return ("cf", "ease", "autoencoder", "content", *brand, "popular")
 
 
+@dataclass
+class _Fold:
+    """A validation split of a context's training side: its context, features, trained sources and the indices (into
+    its evaluated users) of the users sampled for tuning; ``reference``: the source that picked the half-life."""
+
+    vctx: SplitContext
+    feats: FeatureMatrices
+    sources: dict[str, Source]
+    keep: np.ndarray
+    reference: str | None = None
+
+
+@dataclass
+class _FoldBlocks:
+    """A fold's sampled users as the blend tuning reads them: z-scored source blocks, activity segments, truth and
+    masks (rows aligned)."""
+
+    z: dict[str, np.ndarray]
+    segment: np.ndarray
+    truth: sp.csr_matrix
+    exclude: sp.csr_matrix | None
+    candidates: np.ndarray | None
+
+
 class ColdrecMethod(Method):
     """The blended coldrec recommender (see the module docstring); applies to every split."""
 
@@ -69,7 +95,8 @@ class ColdrecMethod(Method):
     needs_history = False
     scores_cold_items = True
 
-    def __init__(self, train_cfg: TrainConfig, rec_cfg: RecommendConfig, seed: int = 42, log=print,
+    def __init__(self, train_cfg: TrainConfig, rec_cfg: RecommendConfig, seed: int = 42,
+                 log: Callable[[str], object] = print,
                  test_share: float = 0.2, val_folds: dict[str, int] | None = None,
                  use_models: bool = True, half_lives: tuple[float | None, ...] | None = None) -> None:  # fmt: skip
         self.train_cfg, self.rec_cfg, self.seed, self.log, self.test_share = train_cfg, rec_cfg, seed, log, test_share
@@ -90,14 +117,14 @@ class ColdrecMethod(Method):
         return True
 
     # -- building blocks ------------------------------------------------------------------------------------------
-    def _features(self, ctx):
+    def _features(self, ctx: SplitContext) -> FeatureMatrices:
         p = ctx.prepared
         if self._item_matrix is None or self._item_matrix.shape[0] != p.enc.n_items:
             self._item_matrix = item_features(p.ds.items, p.enc, real_dates=p.ds.source != "amazon-s3rec")
         return build_features(p.ds.users, p.ds.items, p.enc, ctx.view.X, p.item_category, len(p.category_labels),
                               True, self._item_matrix)  # fmt: skip
 
-    def _train(self, ctx, feats):
+    def _train(self, ctx: SplitContext, feats: FeatureMatrices) -> TrainedModels | None:
         if not self.use_models:
             return None
         if ctx.kind == COLD_USER and feats.n_demographic == 0:
@@ -118,7 +145,7 @@ class ColdrecMethod(Method):
         )
         return train_models(data, cfg, None, log_to_mlflow=False, seed=self.seed, show_progress=False)
 
-    def _build_sources(self, ctx, models) -> dict[str, Source]:
+    def _build_sources(self, ctx: SplitContext, models: TrainedModels | None) -> dict[str, Source]:
         """The split's sources, built as the nightly scoring builds them (:func:`make_sources`)."""
         brands = ctx.prepared.item_brand
         names = _sources_for(ctx.kind, brands is not None and bool((brands >= 0).any()))
@@ -135,7 +162,7 @@ class ColdrecMethod(Method):
         view.__dict__.pop("gram", None)
         return out
 
-    def _signal(self, ctx, half_life: float | None) -> sp.csr_matrix | None:
+    def _signal(self, ctx: SplitContext, half_life: float | None) -> sp.csr_matrix | None:
         """The recency-weighted training positives of ``ctx`` (cached on it per half-life); None: no decay."""
         if half_life is None:
             return None
@@ -145,29 +172,30 @@ class ColdrecMethod(Method):
             cache[half_life] = recency_history(pos, ctx.prepared.enc, half_life)
         return cache[half_life]
 
-    def _batch(self, ctx, users: np.ndarray, feats, half_life: float | None = None) -> UserBatch:
+    def _batch(self, ctx: SplitContext, users: np.ndarray, feats: FeatureMatrices,
+               half_life: float | None = None) -> UserBatch:  # fmt: skip
         seg = ctx.view.user_segment[users] if ctx.kind != COLD_ITEM else np.zeros(len(users), dtype=np.int64)
         signal = self._signal(ctx, half_life)
         return UserBatch(users, ctx.view.X[users], feats.user[users], seg,
                          None if signal is None else signal[users])  # fmt: skip
 
-    def _half_life_ndcg(self, fold: dict[str, object]) -> dict[float | None, float]:
+    def _half_life_ndcg(self, fold: _Fold) -> dict[float | None, float]:
         """Validation NDCG@10 of the fold's reference source alone, per half-life ({} when no source qualifies)."""
-        vctx, vsources, keep = fold["vctx"], fold["sources"], fold["keep"]
+        vctx, vsources, keep = fold.vctx, fold.sources, fold.keep
         ref = next((n for n in REFERENCE_SOURCES if n in vsources), None)
         if ref is None or vctx.kind not in RECENCY_SPLITS or len(self.half_lives) < 2:
             return {}
-        fold["reference"] = ref
+        fold.reference = ref
         users = vctx.eval_users[keep]
         return ndcg_by_half_life(
-            lambda h: vsources[ref].block(self._batch(vctx, users, fold["feats"], h)).numpy(),
+            lambda h: vsources[ref].block(self._batch(vctx, users, fold.feats, h)).numpy(),
             vctx.truth[keep],
             self.half_lives,
             exclude=vctx.exclude[keep] if vctx.exclude is not None else None,
             candidates=vctx.candidates,
         )
 
-    def _choose_half_life(self, kind: str, folds: list[dict[str, object]]) -> None:
+    def _choose_half_life(self, kind: str, folds: list[_Fold]) -> None:
         """The half-life with the best mean validation NDCG@10 over the folds; ties keep the earlier entry, so the
         plain 0/1 history stays unless decay helps (``self.half_lives[0]`` when nothing can be measured)."""
         per_fold = [self._half_life_ndcg(f) for f in folds]
@@ -177,14 +205,14 @@ class ColdrecMethod(Method):
         mean = {h: float(np.mean([f[h] for f in per_fold])) for h in self.half_lives}
         self.half_life = best_half_life(mean, self.half_lives)
         self.half_life_scores[kind] = {str(h): round(v, 4) for h, v in mean.items()}
-        self.log(f"coldrec [{kind}] history half-life by {folds[0]['reference']} on validation: "
+        self.log(f"coldrec [{kind}] history half-life by {folds[0].reference} on validation: "
                  f"{self.half_life_scores[kind]} -> {self.half_life}")  # fmt: skip
 
     def _blocks(self, sources: dict[str, Source], batch: UserBatch) -> dict[str, torch.Tensor]:
         return {n: batch.block_of(s) for n, s in sources.items()}
 
     # -- the protocol -------------------------------------------------------------------------------------------
-    def _validation_fold(self, ctx, seed: int) -> dict[str, object]:
+    def _validation_fold(self, ctx: SplitContext, seed: int) -> _Fold:
         """A validation split of ``ctx``'s training side with its features, trained sources and sampled users."""
         vsplit = make_split(ctx.kind, ctx.split.train, seed, self.test_share)
         vctx = context_from_split(ctx.prepared, vsplit, seed)
@@ -192,21 +220,21 @@ class ColdrecMethod(Method):
         vsources = self._build_sources(vctx, self._train(vctx, vfeats))
         n = len(vctx.eval_users)
         keep = np.sort(np.random.default_rng(seed).choice(n, size=min(n, MAX_TUNING_USERS), replace=False))
-        return {"vctx": vctx, "feats": vfeats, "sources": vsources, "keep": keep}
+        return _Fold(vctx, vfeats, vsources, keep)
 
-    def _fold_blocks(self, fold: dict[str, object]) -> dict[str, object]:
+    def _fold_blocks(self, fold: _Fold) -> _FoldBlocks:
         """z-scored source blocks of a fold's sampled users (history weighted with the chosen half-life)."""
-        vctx, keep = fold["vctx"], fold["keep"]
-        batch = self._batch(vctx, vctx.eval_users[keep], fold["feats"], self.half_life)
-        return {
-            "z": {n: zscore_(b).numpy() for n, b in self._blocks(fold["sources"], batch).items()},
-            "segment": activity_segment(batch.n_history, self.rec_cfg.light_max_interactions),
-            "truth": vctx.truth[keep],
-            "exclude": vctx.exclude[keep] if vctx.exclude is not None else None,
-            "candidates": vctx.candidates,
-        }
+        vctx, keep = fold.vctx, fold.keep
+        batch = self._batch(vctx, vctx.eval_users[keep], fold.feats, self.half_life)
+        return _FoldBlocks(
+            z={n: zscore_(b).numpy() for n, b in self._blocks(fold.sources, batch).items()},
+            segment=activity_segment(batch.n_history, self.rec_cfg.light_max_interactions),
+            truth=vctx.truth[keep],
+            exclude=vctx.exclude[keep] if vctx.exclude is not None else None,
+            candidates=vctx.candidates,
+        )
 
-    def fit_context(self, ctx) -> ColdrecMethod:
+    def fit_context(self, ctx: SplitContext) -> ColdrecMethod:
         t0 = time.perf_counter()
         # a hold-out of few items is dominated by a handful of them: average several folds; with many held-out
         # items one fold is already stable (and folds cost a model training each)
@@ -218,18 +246,18 @@ class ColdrecMethod(Method):
         weights: dict[str, dict[str, float]] = {}
         tuned: dict[str, float] = {}
         for s_idx, s_name in enumerate(SEGMENTS):
-            rows = [np.flatnonzero(f["segment"] == s_idx) for f in folds]
+            rows = [np.flatnonzero(f.segment == s_idx) for f in folds]
             if min(r.size for r in rows) < 10:
                 continue
             w, v = tune_segment_weights(
-                [{n: z[r] for n, z in f["z"].items()} for f, r in zip(folds, rows, strict=True)],
-                [f["truth"][r] for f, r in zip(folds, rows, strict=True)],
-                exclude=[None if f["exclude"] is None else f["exclude"][r] for f, r in zip(folds, rows, strict=True)],
-                candidates=[f["candidates"] for f in folds],
-                step=0.1 if len(folds[0]["z"]) <= 4 else 0.2,
+                [{n: z[r] for n, z in f.z.items()} for f, r in zip(folds, rows, strict=True)],
+                [f.truth[r] for f, r in zip(folds, rows, strict=True)],
+                exclude=[None if f.exclude is None else f.exclude[r] for f, r in zip(folds, rows, strict=True)],
+                candidates=[f.candidates for f in folds],
+                step=0.1 if len(folds[0].z) <= 4 else 0.2,
             )
             weights[s_name], tuned[s_name] = {n: round(x, 3) for n, x in w.items()}, round(v, 4)
-        fallback = next(iter(weights.values())) if weights else {n: 1.0 / len(folds[0]["z"]) for n in folds[0]["z"]}
+        fallback = next(iter(weights.values())) if weights else {n: 1.0 / len(folds[0].z) for n in folds[0].z}
         for s_name in SEGMENTS:
             weights.setdefault(s_name, fallback)
         self.weights = BlendWeights(weights)
@@ -243,7 +271,7 @@ class ColdrecMethod(Method):
         self.log(f"coldrec [{ctx.kind}] blend weights {self.weights.to_dict()} (validation NDCG@10 {tuned})")
         return self
 
-    def fit_final(self, ctx) -> ColdrecMethod:
+    def fit_final(self, ctx: SplitContext) -> ColdrecMethod:
         """Features, models and sources on the split's whole training side (``self.weights`` / ``half_life`` set)."""
         self.feats = self._features(ctx)
         self.models = self._train(ctx, self.feats)
@@ -251,16 +279,18 @@ class ColdrecMethod(Method):
         self.ctx = ctx
         return self
 
-    def fit(self, view) -> ColdrecMethod:  # pragma: no cover - the harness calls fit_context
+    def fit(self, view: TrainView) -> ColdrecMethod:  # pragma: no cover - the harness calls fit_context
         raise RuntimeError("ColdrecMethod needs the split context: the harness calls fit_context(ctx)")
 
     def score(self, users: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
+        if self.ctx is None:
+            raise RuntimeError("ColdrecMethod scores after fit_context(ctx)")
         batch = self._batch(self.ctx, users, self.feats, self.half_life)
         segment = activity_segment(batch.n_history, self.rec_cfg.light_max_interactions)
         total, _ = blend_scores(self._blocks(self.sources, batch), self.weights, segment)
         return total.numpy()
 
-    def catalog(self, ctx) -> Catalog:
+    def catalog(self, ctx: SplitContext) -> Catalog:
         """The split's evaluated users as the nightly scoring sees its users (:class:`Catalog`): training positives
         as history and purchases (what the categories a user knows and the category affinity come from), the
         split's exclusions (seen items) and candidates (the held-out items of the cold-item ranking)."""
@@ -278,7 +308,7 @@ class ColdrecMethod(Method):
             signal=None if signal is None else signal[users], candidates=ctx.candidates,
         )  # fmt: skip
 
-    def _affinity(self, ctx) -> np.ndarray:
+    def _affinity(self, ctx: SplitContext) -> np.ndarray:
         """Category affinity of the training positives, each pair at its latest event (as ``gold.interactions``
         gives the nightly scoring its purchases)."""
         p = ctx.prepared
@@ -288,11 +318,11 @@ class ColdrecMethod(Method):
         items = p.enc.items(last[S.ITEM_ID])
         return category_affinity(p.enc.users(last[S.USER_ID]), p.item_category[items], ts, len(p.category_labels))
 
-    def ranked_lists(self, ctx, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def ranked_lists(self, ctx: SplitContext, k: int) -> tuple[np.ndarray, np.ndarray]:
         """(items, scores), evaluated users x k: ranked by the nightly lists' code path
         (:class:`coldrec.ranking.lists.Ranker`: blend, mask, pool, per-category caps, cross-category slots)."""
         return Ranker(self.sources, self.weights, self.rec_cfg, k).top_items(self.catalog(ctx))
 
-    def rank_context(self, ctx, k: int) -> np.ndarray:
+    def rank_context(self, ctx: SplitContext, k: int) -> np.ndarray:
         """Top-k item indices of every evaluated user (``-1`` padded): what the harness measures."""
         return self.ranked_lists(ctx, k)[0]

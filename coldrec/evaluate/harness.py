@@ -27,6 +27,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TypedDict
 
 import numpy as np
 import pandas as pd
@@ -34,7 +35,7 @@ import scipy.sparse as sp
 import torch
 
 from coldrec.data import schemas as S
-from coldrec.evaluate.baselines import Method, TrainView, sar_affinity
+from coldrec.evaluate.baselines import EASE, Method, TrainView, sar_affinity
 from coldrec.evaluate.dataset import EvalDataset, interactions
 from coldrec.evaluate.splits import (
     COLD_ITEM,
@@ -90,6 +91,18 @@ def _category_tokens(ds: EvalDataset, enc: Encoder) -> sp.csr_matrix:
     return sp.csr_matrix(mat[:, share < 0.999])
 
 
+class ContextExtras(TypedDict, total=False):
+    """What is computed once per split and shared by the methods that need it (a plain dict: a validation context
+    made with ``dataclasses.replace`` shares its original's)."""
+
+    #: segment name -> users x items test pairs of the segment (see :func:`segment_pairs`)
+    segments: dict[str, sp.csr_matrix]
+    #: half-life -> the recency-weighted training positives (:func:`coldrec.ranking.recency.recency_history`)
+    recency: dict[float, sp.csr_matrix]
+    #: (key of the fit, the fitted EASE) of :class:`coldrec.evaluate.tuning.EASERecency`
+    ease_recency_fit: tuple[tuple[str, float, int], EASE]
+
+
 @dataclass
 class SplitContext:
     """One split ready to evaluate: the training view, the evaluated users and their ground truth and masks."""
@@ -104,7 +117,7 @@ class SplitContext:
     candidates: np.ndarray | None
     user_categories: sp.csr_matrix
     prepared: Prepared
-    extras: dict[str, object] = field(default_factory=dict)
+    extras: ContextExtras = field(default_factory=lambda: ContextExtras())
 
     @property
     def n_candidates(self) -> int:
@@ -248,7 +261,7 @@ SEGMENT_METRICS: dict[str, str] = {"cold_item": "cold_item_hit_rate", "cross_cat
 def _segment_values(top: np.ndarray, ctx: SplitContext, ks: Sequence[int]) -> dict[tuple[str, int], float]:
     """``{(metric, k): rate}`` of every segment with test pairs in this split."""
     out: dict[tuple[str, int], float] = {}
-    for seg, pairs in ctx.extras.get("segments", {}).items():  # type: ignore[union-attr]
+    for seg, pairs in ctx.extras.get("segments", {}).items():
         for k in ks:
             rate = pair_hit_rate(top, pairs, k)
             if rate is not None:

@@ -10,19 +10,42 @@ of the training positives (:mod:`coldrec.ranking.cross_category`).
 
 from __future__ import annotations
 
+from typing import Protocol, TypeGuard
+
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 import torch
 
+from coldrec.config import RecommendConfig
 from coldrec.data import schemas as S
-from coldrec.evaluate.baselines import Method
+from coldrec.evaluate.baselines import Method, TrainView
 from coldrec.evaluate.harness import SplitContext
 from coldrec.evaluate.splits import SEEN_EXCLUDED
+from coldrec.ranking.blend import BlendWeights
 from coldrec.ranking.cross_category import category_affinity, user_affinity, user_category_matrix
 from coldrec.ranking.filters import select_top_n
-from coldrec.ranking.lists import Ranker
+from coldrec.ranking.lists import Catalog, Ranker
+from coldrec.ranking.sources import Source
 from coldrec.ranking.topk import csr_rows_to_torch, mask_topk_
+
+
+class RanksAsNightly(Protocol):
+    """A method that ranks through the nightly lists' :class:`~coldrec.ranking.lists.Ranker` (coldrec itself:
+    :class:`~coldrec.evaluate.coldrec_method.ColdrecMethod`): its sources, blend and list settings."""
+
+    rec_cfg: RecommendConfig
+    sources: dict[str, Source]
+    weights: BlendWeights
+
+    def catalog(self, ctx: SplitContext) -> Catalog: ...
+
+    def ranked_lists(self, ctx: SplitContext, k: int) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+def ranks_as_nightly(method: Method) -> TypeGuard[RanksAsNightly]:
+    """Whether ``method`` ranks through the nightly's Ranker (then its lists are re-ranked with other settings)."""
+    return hasattr(method, "ranked_lists") and hasattr(method, "rec_cfg")
 
 
 class PublishedLists(Method):
@@ -42,8 +65,8 @@ class PublishedLists(Method):
 
     def fit_context(self, ctx: SplitContext) -> PublishedLists:
         if getattr(self.inner, "ctx", None) is not ctx:
-            self.inner.fit_context(ctx) if hasattr(self.inner, "fit_context") else self.inner.fit(ctx.view)  # type: ignore[attr-defined]
-            self.inner.ctx = ctx  # type: ignore[attr-defined]
+            self.inner.fit_context(ctx) if hasattr(self.inner, "fit_context") else self.inner.fit(ctx.view)
+            self.inner.ctx = ctx
         self.ctx = ctx
         p = ctx.prepared
         self.n_cat = len(p.category_labels)
@@ -54,12 +77,14 @@ class PublishedLists(Method):
         self.affinity = category_affinity(users, cats, ts, self.n_cat)
         return self
 
-    def fit(self, view) -> PublishedLists:  # pragma: no cover - the harness calls fit_context
+    def fit(self, view: TrainView) -> PublishedLists:  # pragma: no cover - the harness calls fit_context
         raise RuntimeError("PublishedLists needs the split context")
 
     def lists(self, users: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
         """(users x n) selected item indices, ``-1`` where a list is short."""
         ctx = self.ctx
+        if ctx is None:
+            raise RuntimeError("PublishedLists ranks after fit_context(ctx)")
         block = torch.as_tensor(np.ascontiguousarray(self.inner.score(users, history), dtype=np.float32)).clone()
         mask = None
         if ctx.exclude is not None:
@@ -82,11 +107,11 @@ class PublishedLists(Method):
         """Top-k of every evaluated user: coldrec's own Ranker with this cap/slot setting, else the list step over
         the method's scores."""
         inner = self.inner
-        if hasattr(inner, "ranked_lists") and hasattr(inner, "rec_cfg"):
-            cfg = inner.rec_cfg.model_copy(  # type: ignore[attr-defined]
+        if ranks_as_nightly(inner):
+            cfg = inner.rec_cfg.model_copy(
                 update={"per_category_cap": self.cap, "cross_category_slots": self.slots, "candidate_pool": self.pool}
             )
-            items = Ranker(inner.sources, inner.weights, cfg, max(k, self.n)).top_items(inner.catalog(ctx))[0]  # type: ignore[attr-defined]
+            items = Ranker(inner.sources, inner.weights, cfg, max(k, self.n)).top_items(inner.catalog(ctx))[0]
             return items[:, :k]
         out = np.full((len(ctx.eval_users), k), -1, dtype=np.int64)
         for lo in range(0, len(ctx.eval_users), 1024):

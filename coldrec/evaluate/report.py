@@ -12,6 +12,7 @@ import contextlib
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, TypedDict
 
 import numpy as np
 import pandas as pd
@@ -19,6 +20,9 @@ import pandas as pd
 from coldrec.evaluate.harness import HarnessResult
 from coldrec.evaluate.splits import FEW_SHOT_KINDS, is_few_shot
 from coldrec.ranking.metrics import ALL_METRICS
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 #: the method the goals are about, and the goal ratios of NDCG@10 over the best tuned baseline (issue 21)
 COLDREC = "coldrec"
@@ -32,6 +36,28 @@ PUBLISHED_ANCHOR: dict[str, dict[str, float]] = {
 SHORT = {"precision": "P", "recall": "R", "ndcg": "NDCG", "map": "MAP", "hit_rate": "HR", "coverage": "Cov",
          "novelty": "Nov", "cross_category_hit_rate": "XCat", "cold_item_hit_rate": "ColdHR",
          "cross_category_pair_hit_rate": "XCatPairs"}  # fmt: skip
+
+
+class GoalRatio(TypedDict):
+    """One split's row of :func:`goal_ratios` (None: coldrec did not run there, or no goal / ratio)."""
+
+    split: str
+    coldrec: float | None
+    best_baseline: str
+    best_value: float
+    ratio: float | None
+    goal: float | None
+    met: bool | None
+
+
+class AnchorRow(TypedDict):
+    """One row of :func:`anchor_rows`: our figure beside the published one."""
+
+    method: str
+    metric: str
+    published: float
+    ours: float
+    relative: float
 
 
 def goal_of(split: str) -> float | None:
@@ -58,9 +84,9 @@ def pivot(result: HarnessResult, split: str) -> pd.DataFrame:
     return df.pivot_table(index="method", columns="col", values="value", aggfunc="first").reindex(methods)[cols]
 
 
-def goal_ratios(result: HarnessResult, metric: str = "ndcg", k: int = 10) -> list[dict[str, object]]:
+def goal_ratios(result: HarnessResult, metric: str = "ndcg", k: int = 10) -> list[GoalRatio]:
     """Per split: coldrec's value, the best baseline (name, value) and the ratio, beside the goal."""
-    out = []
+    out: list[GoalRatio] = []
     df = result.frame()
     for split in result.splits:
         sub = df[(df["split"] == split) & (df["metric"] == metric) & (df["k"] == k)]
@@ -88,9 +114,9 @@ def goal_ratios(result: HarnessResult, metric: str = "ndcg", k: int = 10) -> lis
     return out
 
 
-def anchor_rows(result: HarnessResult) -> list[dict[str, object]]:
+def anchor_rows(result: HarnessResult) -> list[AnchorRow]:
     """Our stratified-split numbers beside the published recommenders rows."""
-    out = []
+    out: list[AnchorRow] = []
     for method, published in PUBLISHED_ANCHOR.items():
         for metric, value in published.items():
             ours = result.value(method, "stratified", metric, 10)
@@ -101,7 +127,7 @@ def anchor_rows(result: HarnessResult) -> list[dict[str, object]]:
     return out
 
 
-def print_tables(result: HarnessResult, console=None, ratios: bool = True) -> None:
+def print_tables(result: HarnessResult, console: Console | None = None, ratios: bool = True) -> None:
     """The full table, one rich table per split (methods x metrics@k), then the goal ratios."""
     from rich.console import Console
     from rich.table import Table
@@ -347,7 +373,7 @@ def log_to_mlflow(result: HarnessResult, folder: Path, tracking_uri: str, experi
         }
         for r in goal_ratios(result):
             if r["ratio"] is not None:
-                metrics[f"{r['split']}.ratio_ndcg_at_10"] = float(r["ratio"])  # type: ignore[arg-type]
+                metrics[f"{r['split']}.ratio_ndcg_at_10"] = float(r["ratio"])
         metrics.update({k: v for k, v in (extra_metrics or {}).items() if not np.isnan(v)})
         mlflow.log_metrics(metrics)
         mlflow.log_artifacts(str(folder))

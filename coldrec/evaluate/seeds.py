@@ -15,6 +15,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, TypedDict
 
 import numpy as np
 import pandas as pd
@@ -22,6 +23,9 @@ from scipy import stats
 
 from coldrec.evaluate.harness import HarnessResult
 from coldrec.evaluate.report import COLDREC, goal_of
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 def t_interval(values: Sequence[float], level: float = 0.95) -> tuple[float, float, float, float]:
@@ -46,19 +50,49 @@ def verdict(low: float, high: float, goal: float | None) -> str:
     return "open"
 
 
+class SeedRatio(TypedDict):
+    """Per split: coldrec over the best baseline, paired by seed (see the module docstring)."""
+
+    split: str
+    coldrec: float
+    coldrec_std: float
+    best_baseline: str
+    best_mean: float
+    best_std: float
+    ratio: float
+    ratio_std: float
+    ratio_low: float
+    ratio_high: float
+    ratios: list[float]  # per seed
+    goal: float | None
+    verdict: str
+
+
+#: Per split and metric: the lists with cross-category slots over the same lists without, paired by seed
+#: (functional form: ``with`` is a keyword).
+SlotEffect = TypedDict(
+    "SlotEffect",
+    {"split": str, "metric": str, "with": float, "without": float, "ratio": float, "ratio_low": float,
+     "ratio_high": float},
+)  # fmt: skip
+
+
+def _interval(low: float, high: float) -> str:
+    """``[low, high]`` of a ratio's 95% interval; ``-`` where there is none (one seed: NaN)."""
+    return "-" if np.isnan(low) else f"[{low:.3f}, {high:.3f}]"
+
+
 @dataclass
 class SeedSummary:
     dataset: str
     seeds: list[int]
     #: rows {split, method, metric, k, n, mean, std, low, high}
     metrics: list[dict[str, object]]
-    #: rows {split, coldrec, coldrec_std, best_baseline, best_mean, best_std, ratio, ratio_std, ratio_low,
-    #: ratio_high, ratios (per seed), goal, verdict}
-    ratios: list[dict[str, object]]
+    ratios: list[SeedRatio]
     #: method -> split -> the settings chosen per seed
     tuned: dict[str, dict[str, list[dict[str, object]]]] = field(default_factory=dict)
-    #: rows {split, metric, with, without, ratio, ratio_low, ratio_high}: the cross-category slots' effect (paired)
-    slots: list[dict[str, object]] = field(default_factory=list)
+    #: the cross-category slots' effect (paired)
+    slots: list[SlotEffect] = field(default_factory=list)
 
     def frame(self) -> pd.DataFrame:
         return pd.DataFrame(self.metrics)
@@ -74,7 +108,7 @@ def summarize(results: Sequence[HarnessResult], metric: str = "ndcg", k: int = 1
         mean, std, low, high = t_interval(grp["value"].to_numpy())
         rows.append({"split": split, "method": method, "metric": m, "k": int(kk), "n": len(grp), "mean": mean,
                      "std": std, "low": low, "high": high})  # fmt: skip
-    ratios: list[dict[str, object]] = []
+    ratios: list[SeedRatio] = []
     sub = df[(df["metric"] == metric) & (df["k"] == k)]
     for split in dict.fromkeys(sub["split"]):
         table = sub[sub["split"] == split].pivot_table(index="seed", columns="method", values="value", aggfunc="first")
@@ -110,15 +144,15 @@ WITH_SLOTS, WITHOUT_SLOTS = SLOT_PAIRS[0]
 SLOT_METRICS: tuple[str, ...] = ("cross_category_pair_hit_rate", "ndcg")
 
 
-def _slot_effect(df: pd.DataFrame, k: int) -> list[dict[str, object]]:
+def _slot_effect(df: pd.DataFrame, k: int) -> list[SlotEffect]:
     """Per split, the lists with slots over the same lists without (paired by seed): cross-category pair hit rate
     and NDCG@k (the issue's goal: >= 1.5x the hit rate at <= 3% NDCG cost)."""
     with_slots, without = next((p for p in SLOT_PAIRS if p[1] in set(df["method"])), SLOT_PAIRS[0])
     return _paired_effect(df, k, with_slots, without)
 
 
-def _paired_effect(df: pd.DataFrame, k: int, with_slots: str, without: str) -> list[dict[str, object]]:
-    out: list[dict[str, object]] = []
+def _paired_effect(df: pd.DataFrame, k: int, with_slots: str, without: str) -> list[SlotEffect]:
+    out: list[SlotEffect] = []
     sub = df[(df["k"] == k) & df["method"].isin([with_slots, without]) & df["metric"].isin(SLOT_METRICS)]
     for (split, metric), grp in sub.groupby(["split", "metric"], sort=False):
         table = grp.pivot_table(index="seed", columns="method", values="value", aggfunc="first")
@@ -136,7 +170,7 @@ def _paired_effect(df: pd.DataFrame, k: int, with_slots: str, without: str) -> l
 def segment_markdown(summary: SeedSummary, k: int = 10) -> list[str]:
     """Cross-category and new-item hit rates of coldrec's lists (plain, capped, capped + slots) and of the best
     baseline per split, mean ± std over seeds; then the slots' paired effect."""
-    best = {r["split"]: r["best_baseline"] for r in summary.ratios}
+    best: dict[object, str] = {r["split"]: r["best_baseline"] for r in summary.ratios}
     index = {(m["split"], m["method"], m["metric"]): m for m in summary.metrics if m["k"] == k}
     lines = [f"### Segment hit rates @{k} (mean ± std over seeds)", "",
              "| split | method | NDCG | cross-category pair hit rate | cold-item pair hit rate |",
@@ -159,7 +193,7 @@ def segment_markdown(summary: SeedSummary, k: int = 10) -> list[str]:
             "|---|---|---:|---:|---:|---|",
         ]
         for r in summary.slots:
-            interval = "-" if np.isnan(r["ratio_low"]) else f"[{r['ratio_low']:.3f}, {r['ratio_high']:.3f}]"  # type: ignore[arg-type]
+            interval = _interval(r["ratio_low"], r["ratio_high"])
             lines.append(f"| {r['split']} | {r['metric']} | {_fmt(r['without'])} | {_fmt(r['with'])} | "
                          f"{_fmt(r['ratio'], 3)}x | {interval} |")  # fmt: skip
         lines.append("")
@@ -199,7 +233,7 @@ def markdown(summary: SeedSummary, metric_label: str = "NDCG@10", ratios: bool =
     )
     for r in summary.ratios if ratios else []:
         goal = "-" if r["goal"] is None else f"{r['goal']:.2f}x"
-        interval = "-" if np.isnan(r["ratio_low"]) else f"[{r['ratio_low']:.3f}, {r['ratio_high']:.3f}]"  # type: ignore[arg-type]
+        interval = _interval(r["ratio_low"], r["ratio_high"])
         lines.append(
             f"| {r['split']} | {_fmt(r['coldrec'])} ± {_fmt(r['coldrec_std'])} | {r['best_baseline']} "
             f"{_fmt(r['best_mean'])} ± {_fmt(r['best_std'])} | {_fmt(r['ratio'], 3)}x | {interval} | {goal} | "
@@ -222,7 +256,7 @@ def markdown(summary: SeedSummary, metric_label: str = "NDCG@10", ratios: bool =
     return lines
 
 
-def print_summary(summary: SeedSummary, console=None) -> None:
+def print_summary(summary: SeedSummary, console: Console | None = None) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -237,7 +271,7 @@ def print_summary(summary: SeedSummary, console=None) -> None:
             f"{_fmt(r['coldrec'])} ± {_fmt(r['coldrec_std'])}",
             f"{r['best_baseline']} {_fmt(r['best_mean'])} ± {_fmt(r['best_std'])}",
             f"{_fmt(r['ratio'], 3)}x",
-            "-" if np.isnan(r["ratio_low"]) else f"[{r['ratio_low']:.3f}, {r['ratio_high']:.3f}]",  # type: ignore[arg-type]
+            _interval(r["ratio_low"], r["ratio_high"]),
             "-" if r["goal"] is None else f"{r['goal']:.2f}x",
             str(r["verdict"]),
         )
@@ -265,7 +299,7 @@ def load_seed_files(folder: str | Path, dataset: str = "") -> list[HarnessResult
     results = []
     for path in sorted(Path(folder).glob("seed-*.json"), key=lambda p: int(p.stem.split("-")[1])):
         data = json.loads(path.read_text(encoding="utf-8"))
-        splits = {str(r["split"]): {} for r in data["rows"]}
-        results.append(HarnessResult(dataset or Path(folder).name, data["rows"], [], splits,  # type: ignore[arg-type]
+        splits: dict[str, dict[str, int]] = {str(r["split"]): {} for r in data["rows"]}
+        results.append(HarnessResult(dataset or Path(folder).name, data["rows"], [], splits,
                                      data.get("notes", []), data.get("tuned", {}), int(data["seed"])))  # fmt: skip
     return results

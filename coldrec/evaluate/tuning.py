@@ -34,6 +34,7 @@ from coldrec.evaluate.baselines import (
     Popularity,
     RandomScores,
     SegmentPopularity,
+    TrainView,
 )
 from coldrec.evaluate.harness import SplitContext, context_from_split, rank
 from coldrec.evaluate.splits import make_split
@@ -73,13 +74,13 @@ class EASERecency(Method):
         self.signal: sp.csr_matrix | None = None
         if self.half_life is not None:
             rec = ctx.extras.setdefault("recency", {})
-            if self.half_life not in rec:  # type: ignore[operator]
+            if self.half_life not in rec:
                 pos = ctx.train_frame[ctx.train_frame["positive"]]
-                rec[self.half_life] = recency_history(pos, ctx.prepared.enc, self.half_life)  # type: ignore[index]
-            self.signal = rec[self.half_life]  # type: ignore[index]
+                rec[self.half_life] = recency_history(pos, ctx.prepared.enc, self.half_life)
+            self.signal = rec[self.half_life]
         return self
 
-    def fit(self, view) -> EASERecency:  # pragma: no cover - the harness calls fit_context
+    def fit(self, view: TrainView) -> EASERecency:  # pragma: no cover - the harness calls fit_context
         raise RuntimeError("EASERecency needs the split context (the training frame's order)")
 
     def score(self, users: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
@@ -102,7 +103,7 @@ class Tuned(Method):
         self.validation: dict[str, float] = {}
 
     def _fit(self, method: Method, ctx: SplitContext) -> Method:
-        return method.fit_context(ctx) if hasattr(method, "fit_context") else method.fit(ctx.view)  # type: ignore[attr-defined]
+        return method.fit_context(ctx) if hasattr(method, "fit_context") else method.fit(ctx.view)
 
     def validation_context(self, ctx: SplitContext) -> SplitContext:
         """The validation split of ``ctx`` (ColdrecMethod's: same kind, seed + 1) restricted to its sampled users."""
@@ -138,7 +139,7 @@ class Tuned(Method):
         method = self._fit(self.factory(**setting), vctx)
         return M.ndcg_at_k(rank(method, vctx, TUNING_K), vctx.truth, TUNING_K)
 
-    def fit(self, view) -> Tuned:  # pragma: no cover - the harness calls fit_context
+    def fit(self, view: TrainView) -> Tuned:  # pragma: no cover - the harness calls fit_context
         raise RuntimeError("Tuned needs the split context: the harness calls fit_context(ctx)")
 
     def score(self, users: np.ndarray, history: sp.csr_matrix) -> np.ndarray:

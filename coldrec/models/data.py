@@ -20,8 +20,23 @@ if TYPE_CHECKING:
     from coldrec.config import TrainConfig
 
 
+class UsersByItems:
+    """``n_users`` and ``n_items`` of a class holding a users x items matrix ``X`` (the training input here, a
+    split's training view in :mod:`coldrec.evaluate.baselines`)."""
+
+    X: sp.csr_matrix
+
+    @property
+    def n_users(self) -> int:
+        return int(self.X.shape[0])
+
+    @property
+    def n_items(self) -> int:
+        return int(self.X.shape[1])
+
+
 @dataclass
-class ColdStartData:
+class ColdStartData(UsersByItems):
     """Training input, everything indexed ``0..n-1``.
 
     Attributes:
@@ -60,14 +75,6 @@ class ColdStartData:
             self.user_history_columns = np.asarray(self.user_history_columns, dtype=bool)
             if self.user_history_columns.shape != (self.user_features.shape[1],):
                 raise ValueError("user_history_columns must have one flag per user feature column")
-
-    @property
-    def n_users(self) -> int:
-        return int(self.X.shape[0])
-
-    @property
-    def n_items(self) -> int:
-        return int(self.X.shape[1])
 
 
 @dataclass

@@ -203,8 +203,8 @@ def grid_ndcg(
     if prune_top is not None and len(grid) > 1 and n_items > 4 * n_sources * prune_top:  # candidates <= 1/4 of items
         ranked = BlendTopK(stacked, k, exclude=excluded, m=prune_top)
         for g, w in enumerate(grid):
-            top = ranked(w).numpy()
-            out[g] = RankedLists.build(top, truth).mean("ndcg", k) + coverage_weight * list_coverage(top, n_items)
+            listed = ranked(w).numpy()
+            out[g] = RankedLists.build(listed, truth).mean("ndcg", k) + coverage_weight * list_coverage(listed, n_items)
         return out
     mask = csr_rows_to_torch(excluded, 0, n_users, stacked.device) if excluded is not None else None
     for g, w in enumerate(grid):
@@ -246,8 +246,8 @@ def tune_segment_weights(
     """
     folds = [zblocks] if isinstance(zblocks, Mapping) else list(zblocks)
     n = len(folds)
-    truths = [truth] if n == 1 and not isinstance(truth, list | tuple) else list(truth)  # type: ignore[arg-type]
-    excludes = [exclude] * n if exclude is None or sp.issparse(exclude) else list(exclude)  # type: ignore[arg-type]
+    truths = [truth] if n == 1 and not isinstance(truth, list | tuple) else list(truth)
+    excludes = [exclude] * n if exclude is None or sp.issparse(exclude) else list(exclude)
     cands = [candidates] * n if candidates is None or isinstance(candidates, np.ndarray) else list(candidates)
     names = list(folds[0])
     grid = simplex_grid(len(names), step if len(names) <= 4 else max(step, 0.2))

@@ -81,7 +81,7 @@ def frame_recency_rank(frame: pd.DataFrame) -> pd.Series:
     return pd.Series(recency_rank(codes, *keys), index=frame.index)
 
 
-def _sortable(col: pd.Series):
+def _sortable(col: pd.Series) -> np.ndarray:
     """Numbers to sort by: datetimes (with or without a zone) as int64 nanoseconds."""
     return col.astype("int64").to_numpy() if pd.api.types.is_datetime64_any_dtype(col) else col.to_numpy()
 

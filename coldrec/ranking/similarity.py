@@ -17,8 +17,8 @@ def row_topk_csr(dense: np.ndarray, k: int) -> sp.csr_matrix:
     """Keep the k largest positive entries of each row (others zero) as CSR."""
 
     k = min(k, dense.shape[1])
-    vals, idx = mask_topk_(torch.from_numpy(dense), k)
-    vals, idx = vals.numpy(), idx.numpy()
+    top_vals, top_idx = mask_topk_(torch.from_numpy(dense), k)
+    vals, idx = top_vals.numpy(), top_idx.numpy()
     keep = vals > 0
     rows = np.repeat(np.arange(dense.shape[0]), k).reshape(dense.shape[0], k)
     return sp.csr_matrix((vals[keep], (rows[keep], idx[keep])), shape=dense.shape, dtype=np.float32)

@@ -136,8 +136,8 @@ class ContentNeighbourCFSource(Source):
         for lo in range(0, self.cold.size if k else 0, block):  # only cold items need neighbours
             rows_of = self.cold[lo : lo + block]
             sim = np.asarray((C[rows_of] @ C_warm_t).toarray(), dtype=np.float32)
-            vals, idx = mask_topk_(torch.from_numpy(sim), k)
-            vals, idx = vals.numpy(), idx.numpy()
+            top_vals, top_idx = mask_topk_(torch.from_numpy(sim), k)
+            vals, idx = top_vals.numpy(), top_idx.numpy()
             keep = vals > 0
             rows = np.broadcast_to(np.arange(rows_of.size)[:, None], idx.shape)
             parts.append(sp.csr_matrix((vals[keep], (rows[keep], warm[idx[keep]])), shape=(rows_of.size, n)))

@@ -68,8 +68,8 @@ def two_stage_topk(block: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Ten
     if c < 2 or k >= groups:
         return torch.topk(block, min(k, n), dim=1, largest=True, sorted=True)
     if block.device.type == "cpu" and block.dtype == torch.float32:
-        values, indices = rows_topk(block.contiguous().numpy(), k)
-        return torch.from_numpy(values), torch.from_numpy(indices)
+        best, where = rows_topk(block.contiguous().numpy(), k)
+        return torch.from_numpy(best), torch.from_numpy(where)
     whole = c * groups
     maxima = block[:, :whole].unflatten(1, (c, groups)).amax(dim=1)  # a view: no copy of the block
     _, group = torch.topk(maxima, k, dim=1, largest=True, sorted=False)

@@ -53,8 +53,9 @@ class CatalogAlignedModels:
         in parallel, where NumPy's fancy column assignment took ~10x longer on a 4096 x 26k block.
         """
         src = torch.from_numpy(np.ascontiguousarray(scores, dtype=np.float32))
-        fill_col = torch.full((src.shape[0], 1), float(fill)) if np.isscalar(fill) else torch.from_numpy(
-            np.asarray(fill, np.float32).reshape(-1, 1))  # fmt: skip
+        fill_values = np.asarray(fill, np.float32)
+        fill_col = torch.full((src.shape[0], 1), float(fill_values)) if np.isscalar(fill) else torch.from_numpy(
+            fill_values.reshape(-1, 1))  # fmt: skip
         return torch.cat([src, fill_col], dim=1).index_select(1, self._source_col).numpy()
 
     def score_users(self, history: sp.spmatrix | np.ndarray, user_features: np.ndarray) -> np.ndarray:

@@ -24,9 +24,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from coldrec import lake
+from coldrec.config import Settings
 from coldrec.data import schemas as S
 from coldrec.ranking.blend import BlendWeights
 from coldrec.ranking.cross_category import category_affinity
@@ -102,7 +104,7 @@ class Shop:
 
 
 # -- 1. the I/O edge ------------------------------------------------------------------------------------------------
-def read_inputs(spark, settings, run_date: dt.date) -> NightlyInputs:
+def read_inputs(spark: SparkSession, settings: Settings, run_date: dt.date) -> NightlyInputs:
     """Read ``gold.interactions`` and ``gold.item_similarity`` of ``run_date``, ``silver.items`` /
     ``silver.users`` (and ``silver.events`` for exclusions other than purchases), the champion and its features."""
     day = F.lit(run_date.isoformat()).cast("date")
@@ -153,7 +155,7 @@ def read_inputs(spark, settings, run_date: dt.date) -> NightlyInputs:
     )
 
 
-def _champion(settings) -> tuple[Any, bool]:
+def _champion(settings: Settings) -> tuple[Any, bool]:
     """(the champion's models or None, whether a registered champion failed to load): the gate flags the latter."""
     try:
         from coldrec.models.tracking import champion_version, load_champion  # mlflow + torch: optional for scoring
@@ -170,7 +172,7 @@ def _champion(settings) -> tuple[Any, bool]:
         return None, registered
 
 
-def _read_user_features(settings, run_date: dt.date) -> tuple[np.ndarray, np.ndarray] | None:
+def _read_user_features(settings: Settings, run_date: dt.date) -> tuple[np.ndarray, np.ndarray] | None:
     """The run date's user features (demographics + behaviour, exactly the training layout), read with the training
     loader (delta-rs, columnar, no per-row Python) so scoring feeds the model what it was trained on."""
     from coldrec.features.loader import load_feature_matrices  # delta-rs: only a run with a champion reads it
@@ -229,7 +231,7 @@ def _pairs(rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int]) -> sp.csr
 
 
 # -- 3. pure: sources, blend, catalog, ranker -----------------------------------------------------------------------
-def plan_nightly(inputs: NightlyInputs, settings) -> tuple[Recommender, Catalog, str]:
+def plan_nightly(inputs: NightlyInputs, settings: Settings) -> tuple[Recommender, Catalog, str]:
     """The ranker and catalog of the run from what :func:`read_inputs` read (no I/O), and the model version."""
     cfg = settings.recommend
     shop = index_shop(inputs)
@@ -271,8 +273,8 @@ def plan_nightly(inputs: NightlyInputs, settings) -> tuple[Recommender, Catalog,
     return rec, catalog, model_version
 
 
-def choose_blend(shop: Shop, models, user_features, settings, run_date: dt.date,
-                 new_items: NewItemSlots | None = None) -> tuple[BlendWeights, dict]:  # fmt: skip
+def choose_blend(shop: Shop, models: Any, user_features: np.ndarray | None, settings: Settings, run_date: dt.date,
+                 new_items: NewItemSlots | None = None) -> tuple[BlendWeights, dict[str, float]]:  # fmt: skip
     """The configured blend weights, or those tuned on the last ``recommend.tune_days`` (see
     :func:`coldrec.recommend.tuning.tune_on_holdout`), with the hold-out's figures."""
     cfg = settings.recommend
@@ -315,13 +317,13 @@ def _rules_before(shop: Shop, recent: np.ndarray) -> ListRules:
     return ListRules(shop.item_category, shop.category_names, _pairs(r, c, shop.shape), affinity)
 
 
-def build_nightly(spark, settings, run_date: dt.date) -> tuple[Recommender, Catalog, str]:
+def build_nightly(spark: SparkSession, settings: Settings, run_date: dt.date) -> tuple[Recommender, Catalog, str]:
     """Read the run's inputs and plan the scoring: the ranker, its catalog and the model version."""
     return plan_nightly(read_inputs(spark, settings, run_date), settings)
 
 
 # -- 4. the DAG task's entry point ----------------------------------------------------------------------------------
-def score_all_users(spark, settings, run_date: dt.date):
+def score_all_users(spark: SparkSession, settings: Settings, run_date: dt.date) -> DataFrame:
     """Top-N for every user the run knows, as a Spark DataFrame matching ``schemas.RECOMMENDATIONS``.
 
     Without a champion the blend runs on item-kNN, EASE, content neighbours and segment popularity (the first
@@ -341,7 +343,7 @@ def score_all_users(spark, settings, run_date: dt.date):
     return to_spark(spark, rows, run_date, model_version)
 
 
-def to_spark(spark, rows: pd.DataFrame, run_date: dt.date, model_version: str):
+def to_spark(spark: SparkSession, rows: pd.DataFrame, run_date: dt.date, model_version: str) -> DataFrame:
     frame = rows.assign(run_date=run_date, model_version=model_version)
     frame = frame[[f.name for f in S.RECOMMENDATIONS.fields]]
     return spark.createDataFrame(frame, S.RECOMMENDATIONS)

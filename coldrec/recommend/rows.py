@@ -80,5 +80,6 @@ def _reasons(cat: Catalog, lo: int, rows: np.ndarray, item: np.ndarray, source: 
     item_cat = names[np.where(cat.item_category[item] >= 0, cat.item_category[item], len(cat.category_names))]
     top_user_cat = np.asarray(bought_cats.argmax(axis=1)).ravel() if bought_cats.shape[1] else np.zeros(0, int)
     has_bought = np.asarray(bought_cats.sum(axis=1)).ravel() > 0 if bought_cats.shape[1] else np.zeros(0, bool)
-    ucat = np.where(has_bought[rows], names[top_user_cat[rows]], "") if bought_cats.shape[1] else ""
+    no_cat = np.full(rows.size, "", dtype=object)
+    ucat = np.where(has_bought[rows], names[top_user_cat[rows]], "") if bought_cats.shape[1] else no_cat
     return reason_texts(source, anchor_title, anchor_bought, item_cat, ucat, cat.item_is_new[item])

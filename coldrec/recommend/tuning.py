@@ -10,11 +10,14 @@ import dataclasses
 import datetime as dt
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+import torch
 
+from coldrec.config import RecommendConfig
 from coldrec.ranking.blend import (
     SEGMENTS,
     BlendWeights,
@@ -28,7 +31,7 @@ from coldrec.ranking.metrics import RankedLists
 from coldrec.ranking.new_items import NewItemSlots
 from coldrec.ranking.recency import REFERENCE_SOURCES, best_half_life, ndcg_by_half_life, recency_rank, weighted_history
 from coldrec.ranking.similarity import item_cosine_topk_rows
-from coldrec.ranking.sources import SourceInputs, UserBatch, make_sources
+from coldrec.ranking.sources import Source, SourceInputs, UserBatch, make_sources
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +72,8 @@ def tune_on_holdout(
     values: np.ndarray,
     segment: np.ndarray,
     content: sp.csr_matrix,
-    cfg,
-    models,
+    cfg: RecommendConfig,
+    models: Any,
     user_features: np.ndarray | None,
     defaults: BlendWeights,
     seed: int,
@@ -103,10 +106,7 @@ def tune_on_holdout(
     shape = history.shape
     keep = ~recent
     vals = np.asarray(values, dtype=np.float32)
-    past = sp.csr_matrix((vals[keep], (rows[keep], cols[keep])), shape=shape)
-    truth_all = sp.csr_matrix((np.ones(int(recent.sum()), np.float32), (rows[recent], cols[recent])), shape=shape)
-    truth_all = sp.csr_matrix(truth_all - truth_all.multiply(past > 0))  # a repeat of an old pair is not news
-    truth_all.eliminate_zeros()
+    past, truth_all = split_at_holdout(vals, rows, cols, recent, shape)
     users = np.flatnonzero(np.diff(truth_all.indptr) > 0)
     if users.size < 2 * cfg.tune_min_users:
         return defaults, {"holdout_users": float(users.size), "tuned": 0.0}
@@ -118,36 +118,69 @@ def tune_on_holdout(
     past_rank = None if last_ns is None else recency_rank(rows[keep], last_ns[keep])
     half_life = _holdout_half_life(vals[keep], rows[keep], cols[keep], past_rank, past, sources, halves[0],
                                    truth_all, user_features, segment, cfg)  # fmt: skip
-    signal = weighted_history(vals[keep], rows[keep], cols[keep], past_rank, half_life, shape)
-    feats0 = None if user_features is None else user_features[halves[0]]
-    batch = UserBatch(
-        halves[0], past[halves[0]], feats0, segment[halves[0]], None if signal is None else signal[halves[0]]
-    )
-    blocks = {n: batch.block_of(s) for n, s in sources.items()}
-    s0 = activity_segment(batch.n_history, cfg.light_max_interactions)
-    tuned = _tune_segments(blocks, s0, truth_all[halves[0]], past[halves[0]], defaults, cfg)
-    del blocks, batch
+    signal = None if past_rank is None else weighted_history(vals[keep], rows[keep], cols[keep], past_rank, half_life,
+                                                             shape)  # fmt: skip
+    half = HoldoutHalf(past, segment, user_features, signal, rules)
+    tuned = _tune_segments(half.blocks(halves[0], sources), half.activity(halves[0], cfg), truth_all[halves[0]],
+                           past[halves[0]], defaults, cfg)  # fmt: skip
     metrics = {"tuned": 1.0, "recency_half_life": float(half_life or 0.0),
                "coverage_weight": float(cfg.coverage_weight)}  # fmt: skip
-
-    def catalog_of(half: np.ndarray, slots: NewItemSlots | None) -> Catalog:
-        return Catalog(
-            user_ids=half, item_ids=np.arange(shape[1]), history=past[half], exclude=past[half],
-            bought=(rules.bought if rules is not None else past)[half],
-            item_category=rules.item_category if rules is not None else np.full(shape[1], -1, np.int64),
-            category_names=rules.category_names if rules is not None else [], item_titles=np.arange(shape[1]),
-            item_is_new=np.zeros(shape[1], bool), demographic_segment=segment[half],
-            user_features=None if user_features is None else user_features[half],
-            category_affinity=None if rules is None else rules.affinity,
-            signal=None if signal is None else signal[half], new_item_slots=slots,
-        )  # fmt: skip
-
     ranker = Ranker(sources, tuned, cfg, HOLDOUT_K)
     if new_items is not None:
-        new_items, figures = tune_new_item_slots(ranker, catalog_of(halves[0], new_items), truth_all[halves[0]])
+        new_items, figures = tune_new_item_slots(ranker, half.catalog(halves[0], new_items), truth_all[halves[0]])
         metrics.update(figures)
-    metrics.update(_measure(ranker, catalog_of(halves[1], new_items), truth_all[halves[1]]))
+    metrics.update(_measure(ranker, half.catalog(halves[1], new_items), truth_all[halves[1]]))
     return tuned, metrics
+
+
+def split_at_holdout(values: np.ndarray, rows: np.ndarray, cols: np.ndarray, recent: np.ndarray,
+                     shape: tuple[int, int]) -> tuple[sp.csr_matrix, sp.csr_matrix]:  # fmt: skip
+    """(the history before the hold-out, the hold-out's new pairs): users x items, from the history's entries
+    (``recent`` marks those in the hold-out; a repeat of a pair seen before it is not news, so not a truth)."""
+    keep = ~recent
+    past = sp.csr_matrix((values[keep], (rows[keep], cols[keep])), shape=shape)
+    truth = sp.csr_matrix((np.ones(int(recent.sum()), np.float32), (rows[recent], cols[recent])), shape=shape)
+    truth = sp.csr_matrix(truth - truth.multiply(past > 0))
+    truth.eliminate_zeros()
+    return past, truth
+
+
+@dataclass
+class HoldoutHalf:
+    """What a half of the hold-out users is ranked from: the history before the hold-out, demographic segments, user
+    features and the recency-weighted history (None: the plain one), rows over every user; ``rules`` as in
+    :func:`tune_on_holdout`."""
+
+    past: sp.csr_matrix
+    segment: np.ndarray
+    user_features: np.ndarray | None
+    signal: sp.csr_matrix | None
+    rules: ListRules | None
+
+    def blocks(self, users: np.ndarray, sources: dict[str, Source]) -> dict[str, torch.Tensor]:
+        """Every source's scores of ``users`` (rows) over the catalog."""
+        feats = None if self.user_features is None else self.user_features[users]
+        signal = None if self.signal is None else self.signal[users]
+        batch = UserBatch(users, self.past[users], feats, self.segment[users], signal)
+        return {n: batch.block_of(s) for n, s in sources.items()}
+
+    def activity(self, users: np.ndarray, cfg: RecommendConfig) -> np.ndarray:
+        """The activity segment of each of ``users`` by its history before the hold-out."""
+        return activity_segment(np.diff(self.past[users].indptr), cfg.light_max_interactions)
+
+    def catalog(self, users: np.ndarray, slots: NewItemSlots | None) -> Catalog:
+        """``users`` as the published lists' :class:`~coldrec.ranking.lists.Catalog` (item ids: column indices)."""
+        n_items, rules, past = self.past.shape[1], self.rules, self.past
+        return Catalog(
+            user_ids=users, item_ids=np.arange(n_items), history=past[users], exclude=past[users],
+            bought=(rules.bought if rules is not None else past)[users],
+            item_category=rules.item_category if rules is not None else np.full(n_items, -1, np.int64),
+            category_names=rules.category_names if rules is not None else [], item_titles=np.arange(n_items),
+            item_is_new=np.zeros(n_items, bool), demographic_segment=self.segment[users],
+            user_features=None if self.user_features is None else self.user_features[users],
+            category_affinity=None if rules is None else rules.affinity,
+            signal=None if self.signal is None else self.signal[users], new_item_slots=slots,
+        )  # fmt: skip
 
 
 def tune_new_item_slots(ranker: Ranker, catalog: Catalog, truth: sp.csr_matrix) -> tuple[NewItemSlots, dict[str,
@@ -168,8 +201,8 @@ def tune_new_item_slots(ranker: Ranker, catalog: Catalog, truth: sp.csr_matrix) 
     return rule.with_slots(best), figures
 
 
-def _tune_segments(blocks, segment: np.ndarray, truth: sp.csr_matrix, past: sp.csr_matrix, defaults: BlendWeights,
-                   cfg) -> BlendWeights:  # fmt: skip
+def _tune_segments(blocks: dict[str, torch.Tensor], segment: np.ndarray, truth: sp.csr_matrix, past: sp.csr_matrix,
+                   defaults: BlendWeights, cfg: RecommendConfig) -> BlendWeights:  # fmt: skip
     """Weights per activity segment tuned on the tuning half (rows of ``blocks``, ``truth``, ``past`` align); a
     segment with fewer than ``tune_min_users`` users keeps its configured weights."""
     z = {n: zscore_(b).numpy() for n, b in blocks.items()}
@@ -209,8 +242,10 @@ def _measure(ranker: Ranker, catalog: Catalog, truth: sp.csr_matrix) -> dict[str
     return metrics
 
 
-def _holdout_half_life(vals, rows, cols, rank, past, sources, users, truth_all, user_features, segment,
-                       cfg) -> float | None:  # fmt: skip
+def _holdout_half_life(vals: np.ndarray, rows: np.ndarray, cols: np.ndarray, rank: np.ndarray | None,
+                       past: sp.csr_matrix, sources: dict[str, Source], users: np.ndarray, truth_all: sp.csr_matrix,
+                       user_features: np.ndarray | None, segment: np.ndarray,
+                       cfg: RecommendConfig) -> float | None:  # fmt: skip
     """The recency half-life that ranks the tuning half's hold-out best by the strongest history source alone
     (``vals, rows, cols``: the past entries; ``rank``: their recency ranks, None without timestamps: no weighting)."""
     ref = next((n for n in REFERENCE_SOURCES if n in sources), None)

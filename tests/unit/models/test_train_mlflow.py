@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from tests.test_models import planted, small_cfg
+from tests.unit.models.test_models import planted, small_cfg
 
 RUN_DATE = dt.date(2024, 3, 10)
 

@@ -11,7 +11,7 @@ import pytest
 from coldrec.data import schemas as S
 
 pytestmark = pytest.mark.spark
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "read_recommendations.py"
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "read_recommendations.py"
 
 
 def _example():

@@ -11,7 +11,7 @@ from coldrec.data import schemas as S
 from coldrec.data.loaders import read_ratings_csv
 from coldrec.evaluate.dataset import detect_format, interactions, load_dataset
 
-MAGAZINES = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "amazon-magazines"
+MAGAZINES = Path(__file__).resolve().parents[3] / ".." / "shared" / "data" / "amazon-magazines"
 REAL = next((p for p in (MAGAZINES, Path("/work/shared/data/amazon-magazines")) if p.is_dir()), MAGAZINES)
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -23,7 +22,7 @@ import pytest
 
 pytestmark = [pytest.mark.slow, pytest.mark.spark]
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 CUSTOMERS = 300
 TOP_N = 10
@@ -91,26 +90,16 @@ def write_shop_export(ml: Path, out: Path) -> pd.DataFrame:
 
 def _env(base: Path) -> dict[str, str]:
     """What a data engineer's shell holds: the venv's tools on PATH, coldrec's locations; no Airflow connection."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("COLDREC_", "AIRFLOW", "MLFLOW", "PYSPARK"))}
-    env.update(
-        {
-            "PATH": f"{BIN}:{env.get('PATH', '')}",
-            "COLDREC_LANDING_URI": str(base / "landing"),
-            "COLDREC_LAKE_URI": str(base / "lake"),
-            "COLDREC_HOME": str(base / "home"),
-            "COLDREC_SPARK_MASTER": "local[2]",
-            "COLDREC_SHUFFLE_PARTITIONS": "2",
-            "COLDREC_SPARK_DRIVER_MEMORY": "2g",
-            "COLDREC_TOP_N": str(TOP_N),
-            "COLDREC_TRAIN__EPOCHS": "3",
-            "COLDREC_FEATURES__TEXT_ENCODER": "tfidf",
-            "AIRFLOW_HOME": str(base / "airflow"),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
-        }
-    )
-    return env
+    from coldrec.local_airflow import fresh_shop_env
+
+    return fresh_shop_env(base, {
+        "COLDREC_SPARK_MASTER": "local[2]",
+        "COLDREC_SHUFFLE_PARTITIONS": "2",
+        "COLDREC_SPARK_DRIVER_MEMORY": "2g",
+        "COLDREC_TOP_N": str(TOP_N),
+        "COLDREC_TRAIN__EPOCHS": "3",
+        "COLDREC_FEATURES__TEXT_ENCODER": "tfidf",
+    })  # fmt: skip
 
 
 def _run(cmd: list[str], env: dict[str, str], log: Path, timeout: int) -> subprocess.CompletedProcess:

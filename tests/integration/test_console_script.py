@@ -27,7 +27,7 @@ def run(args: list[str], tmp_path: Path) -> str:
         PATH="/usr/bin:/bin",
         COLDREC_HOME=str(tmp_path / "home"),
         COLDREC_SPARK_MASTER="local[2]",
-        COLDREC_IVY_DIR=os.environ.get("COLDREC_IVY_DIR", str(Path(__file__).resolve().parents[1] / ".coldrec/ivy")),
+        COLDREC_IVY_DIR=os.environ.get("COLDREC_IVY_DIR", str(Path(__file__).resolve().parents[2] / ".coldrec/ivy")),
     )
     base = [str(SCRIPT), "--landing", str(tmp_path / "landing"), "--lake", str(tmp_path / "lake")]
     proc = subprocess.run(base + args, env=env, capture_output=True, text=True, timeout=900, cwd=tmp_path)

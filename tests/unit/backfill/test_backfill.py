@@ -1,7 +1,7 @@
 """The backfill's own logic without Spark: its range check, its clean rules, and how it sums the days' reports.
 
 The end-to-end behaviour (a whole history through import, backfill twice and the nightly DAG) is
-``tests/test_shop_import.py`` (slow).
+``tests/integration/test_shop_import.py`` (slow).
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 
 from coldrec.cf import blocks
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
 
 
 # ------------------------------------------------------------------------------------------------------------------

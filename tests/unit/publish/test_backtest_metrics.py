@@ -14,7 +14,7 @@ import pytest
 import scipy.sparse as sp
 
 from coldrec.ranking.metrics import RankedLists
-from tests.test_publish import _events, _lists
+from tests.unit.publish.test_publish import _events, _lists
 
 pytestmark = pytest.mark.spark
 

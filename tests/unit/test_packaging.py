@@ -28,7 +28,7 @@ from packaging.markers import default_environment
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "coldrec"
 #: Modules usable only with an extra installed, (module file): extra. Only the DAG files import them.
 EXTRA_ONLY = {"coldrec/airflow_spark.py": "airflow"}

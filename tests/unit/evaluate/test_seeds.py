@@ -60,7 +60,7 @@ def test_cli_seeds_and_few_shot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     from typer.testing import CliRunner
 
     from coldrec.cli import app
-    from tests.test_evaluate_harness import make_landing
+    from tests.unit.evaluate.test_evaluate_harness import make_landing
 
     landing = make_landing(tmp_path)
     monkeypatch.setenv("COLDREC_HOME", str(tmp_path / "home"))

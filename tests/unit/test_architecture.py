@@ -12,6 +12,9 @@ Walks every module's imports with ``ast`` (imports inside functions included) an
 4. **The ranking core** (``coldrec/ranking``, shared by ``recommend`` and ``evaluate``) imports only itself,
    ``config`` and ``data``; its leaves (the top-k API, the ranking metrics) import nothing else, and sit below the
    stages so that training validation ranks and measures with the same code.
+5. **Short functions**: no function (``def`` line to its last line, nested functions counted in their parent) is
+   longer than ``MAX_FUNCTION_LINES``, unless a comment in it says why it is long (``LONG_BECAUSE``, e.g.
+   ``# Long because a typer command's signature is the list of its flags``).
 
 The checker itself is tested on synthetic import graphs, so it is known to fail on an upward import, a cycle and a
 function-level import.
@@ -20,12 +23,14 @@ function-level import.
 from __future__ import annotations
 
 import ast
+import io
+import tokenize
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "coldrec"
 
 #: Layers from the ground up; a module belongs to the layer of its longest matching prefix.
@@ -84,6 +89,11 @@ LAZY_ALLOWED: dict[tuple[str, str], str] = {
     ("coldrec.recommend.nightly", "coldrec.features.loader"): "delta-rs, read only when a champion is loaded",
     ("coldrec.evaluate.dataset", "coldrec.data.loaders"): "the public data set loaders, by format",
 }
+
+
+#: Rule 5: the longest a function may be without saying why, and the marker of a comment that says why.
+MAX_FUNCTION_LINES = 80
+LONG_BECAUSE = "long because"
 
 
 @dataclass(frozen=True)
@@ -166,7 +176,7 @@ def layer_of(module: str) -> int:
             if inside and len(prefix) > best_len:
                 best, best_len = rank, len(prefix)
     if best < 0:
-        raise AssertionError(f"{module} belongs to no layer: add it to LAYERS in tests/test_architecture.py")
+        raise AssertionError(f"{module} belongs to no layer: add it to LAYERS in tests/unit/test_architecture.py")
     return best
 
 
@@ -229,6 +239,23 @@ def hidden_imports(imports: Iterable[Import]) -> list[str]:
     ]
 
 
+def long_functions(source: str, name: str, limit: int = MAX_FUNCTION_LINES) -> list[str]:
+    """Functions of ``source`` longer than ``limit`` lines whose own lines hold no ``LONG_BECAUSE`` comment."""
+    comments: dict[int, str] = {}
+    for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+        if tok.type == tokenize.COMMENT:
+            comments[tok.start[0]] = tok.string.lower()
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            end = node.end_lineno or node.lineno
+            length = end - node.lineno + 1
+            justified = any(LONG_BECAUSE in comments.get(line, "") for line in range(node.lineno, end + 1))
+            if length > limit and not justified:
+                found.append(f"{name}:{node.lineno} {node.name} is {length} lines (> {limit})")
+    return found
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # The rules on coldrec/
 # ---------------------------------------------------------------------------------------------------------------
@@ -264,6 +291,15 @@ def test_the_ranking_core_imports_only_itself_config_and_data() -> None:
         and not any(i.imported == p or i.imported.startswith(p + ".") for p in RANKING_MAY_IMPORT)
     ]
     assert wrong == []
+
+
+def test_functions_are_short_or_say_why() -> None:
+    found = [
+        problem
+        for f in sorted(PACKAGE.rglob("*.py"))
+        for problem in long_functions(f.read_text(), str(f.relative_to(ROOT)))
+    ]
+    assert found == []
 
 
 def test_lazy_allowances_are_still_needed() -> None:
@@ -330,6 +366,22 @@ def test_checker_finds_cycles_and_imports_hidden_in_functions(tmp_path: Path) ->
     assert cycles(imports) == [["coldrec.models.api", "coldrec.models.training"]]
     # the wiring layer may import on call; a stage may not
     assert hidden_imports(imports) == ["coldrec.models.api:2 imports coldrec.models.training inside a function"]
+
+
+def test_checker_finds_long_functions_unless_they_say_why() -> None:
+    body = "".join(f"    x{i} = {i}\n" for i in range(5))
+    source = (
+        f"def short():\n{body}\n"
+        f"def long_one():\n{body}{body}\n"
+        f"def justified():\n    # Long because: a flat table of settings reads best in one place\n{body}{body}\n"
+        f"def outer():\n    def inner():\n{body.replace('    ', '        ')}{body.replace('    ', '        ')}"
+    )
+    # limit 8: short (6 lines) passes; long_one (11) fails; justified says why; outer holds a long inner
+    assert long_functions(source, "m.py", limit=8) == [
+        "m.py:8 long_one is 11 lines (> 8)",
+        "m.py:33 outer is 12 lines (> 8)",
+        "m.py:34 inner is 11 lines (> 8)",
+    ]
 
 
 def test_checker_requires_a_layer_for_every_module() -> None:

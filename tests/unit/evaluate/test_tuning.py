@@ -13,7 +13,7 @@ from coldrec.evaluate.dataset import load_dataset
 from coldrec.evaluate.harness import Prepared, build_context, evaluate_method
 from coldrec.evaluate.splits import make_split
 from coldrec.evaluate.tuning import EASERecency, Tuned, tuned_baselines
-from tests.test_evaluate_harness import make_landing
+from tests.unit.evaluate.test_evaluate_harness import make_landing
 
 
 class Probe(B.Method):

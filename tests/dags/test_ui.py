@@ -26,7 +26,7 @@ import pytest
 
 from coldrec import local_airflow as la
 from coldrec.config import load_settings
-from tests.browser import Chromium, chromium_binary
+from tests.dags.browser import Chromium, chromium_binary
 
 BIN = Path(sys.executable).parent
 NIGHTLY_TASKS = (
@@ -61,13 +61,33 @@ def test_airflow_env_points_at_the_state_and_keeps_configured_values(
     assert env["MLFLOW_TRACKING_URI"] == f"sqlite:///{tmp_path / 'h' / 'mlflow.db'}"
     assert "AIRFLOW_CONN_SPARK_DEFAULT" not in env  # Spark tasks fall back to COLDREC_SPARK_MASTER
     assert env["AIRFLOW__CORE__LOAD_EXAMPLES"] == "False"  # forced: the UI shows the project's DAGs only
-    assert env["AIRFLOW__CORE__DAGS_FOLDER"] == str(Path(__file__).resolve().parent.parent / "dags")
+    assert env["AIRFLOW__CORE__DAGS_FOLDER"] == str(Path(__file__).resolve().parents[2] / "dags")
     assert env["PATH"].split(os.pathsep) == [str(BIN), "/usr/bin"]  # airflow and spark-submit of this venv
     # a configured connection, home or interpreter wins over the defaults
     mine = {"PATH": f"{BIN}:/bin", "AIRFLOW_CONN_SPARK_DEFAULT": "spark://m:7077", "AIRFLOW_HOME": "/x"}
     env = la.airflow_env(settings, mine)
     assert env["AIRFLOW_CONN_SPARK_DEFAULT"] == "spark://m:7077" and env["AIRFLOW_HOME"] == "/x"
     assert env["PATH"] == f"{BIN}:/bin"
+
+
+def test_fresh_shop_env_drops_the_developers_configuration(tmp_path: Path) -> None:
+    mine = {
+        "PATH": f"{BIN}:/usr/bin",
+        "HOME": "/home/dev",
+        "COLDREC_LAKE_URI": "/my/lake",
+        "COLDREC_TRAIN__EPOCHS": "9",
+        "MLFLOW_TRACKING_URI": "http://mine",
+        "AIRFLOW_CONN_SPARK_DEFAULT": "spark://m:7077",
+        "PYSPARK_PYTHON": "py",
+    }
+    env = la.fresh_shop_env(tmp_path, {"COLDREC_TOP_N": "5"}, keep=("COLDREC_TRAIN__",), environ=mine)
+    assert env["HOME"] == "/home/dev" and env["PATH"] == f"{BIN}:/usr/bin"
+    assert env["COLDREC_LAKE_URI"] == str(tmp_path / "lake") and env["COLDREC_HOME"] == str(tmp_path / "home")
+    assert env["COLDREC_LANDING_URI"] == str(tmp_path / "landing") and env["AIRFLOW_HOME"] == str(tmp_path / "airflow")
+    assert env["MLFLOW_TRACKING_URI"] == f"sqlite:///{tmp_path / 'home' / 'mlflow.db'}"
+    assert env["COLDREC_TOP_N"] == "5" and env["COLDREC_TRAIN__EPOCHS"] == "9"  # given, and kept
+    assert "AIRFLOW_CONN_SPARK_DEFAULT" not in env and "PYSPARK_PYTHON" not in env
+    assert env["AIRFLOW__CORE__DAGS_FOLDER"] == str(Path(__file__).resolve().parents[2] / "dags")
 
 
 def test_export_lines_survive_a_shell_round_trip() -> None:

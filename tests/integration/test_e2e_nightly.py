@@ -1,6 +1,6 @@
 """End to end: `airflow dags test coldrec_nightly` on a generated shop, read back without Spark; a rerun of the
 same date leaves the table identical. The run is shared (session fixture ``e2e_nightly`` in conftest.py) with
-tests/test_ui.py, which shows it in the Airflow UI and triggers `coldrec_train` from the UI's form.
+tests/dags/test_ui.py, which shows it in the Airflow UI and triggers `coldrec_train` from the UI's form.
 
 Airflow metadata in SQLite, local Spark through spark-submit, MLflow in SQLite: exactly what `make demo` runs.
 """
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -22,7 +21,7 @@ import pytest
 # run of the rerun check (about 5 more) is `slow` (`make test-all`); publish's replaceWhere idempotency is unit-tested.
 pytestmark = [pytest.mark.spark]
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 START = dt.date(2026, 11, 1)
 DAYS = 3
@@ -33,26 +32,16 @@ TOP_N = 10
 def _env(base: Path) -> dict[str, str]:
     # A new shop's shell: no AIRFLOW_CONN_* and no PYSPARK_PYTHON; the Spark tasks' master comes from
     # COLDREC_SPARK_MASTER and their Python is the venv's (coldrec.airflow_spark).
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("COLDREC_", "AIRFLOW", "MLFLOW", "PYSPARK_"))}
-    env.update(
-        {
-            "PATH": f"{BIN}:{env.get('PATH', '')}",
-            "COLDREC_LANDING_URI": str(base / "landing"),
-            "COLDREC_LAKE_URI": str(base / "lake"),
-            "COLDREC_HOME": str(base / "home"),
-            "COLDREC_SPARK_MASTER": "local[2]",
-            "COLDREC_SHUFFLE_PARTITIONS": "2",
-            "COLDREC_SPARK_DRIVER_MEMORY": "2g",
-            "COLDREC_TOP_N": str(TOP_N),
-            "COLDREC_TRAIN__EPOCHS": "4",
-            "MLFLOW_TRACKING_URI": f"sqlite:///{base / 'home' / 'mlflow.db'}",
-            "AIRFLOW_HOME": str(base / "airflow"),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
-        }
-    )
-    return env
+    from coldrec.local_airflow import fresh_shop_env
+
+    settings = {
+        "COLDREC_SPARK_MASTER": "local[2]",
+        "COLDREC_SHUFFLE_PARTITIONS": "2",
+        "COLDREC_SPARK_DRIVER_MEMORY": "2g",
+        "COLDREC_TOP_N": str(TOP_N),
+        "COLDREC_TRAIN__EPOCHS": "4",
+    }
+    return fresh_shop_env(base, settings)
 
 
 def _run(cmd: list[str], env: dict[str, str], log: Path, timeout: int) -> subprocess.CompletedProcess:
@@ -72,7 +61,7 @@ def build_nightly(base: Path) -> dict:
     """A generated shop's history cleaned, then the nightly DAG run for RUN_DATE under ``base``.
 
     The run is started now with RUN_DATE as its ``run_date`` param (no past logical date): what `make demo` does, and
-    what the UI test (tests/test_ui.py, through the session fixture ``e2e_nightly``) shows as a finished run.
+    what the UI test (tests/dags/test_ui.py, through the session fixture ``e2e_nightly``) shows as a finished run.
     """
     env = _env(base)
     log = base / "e2e.log"

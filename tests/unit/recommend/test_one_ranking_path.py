@@ -23,7 +23,7 @@ from coldrec.evaluate.harness import Prepared, build_context
 from coldrec.ranking.blend import BlendWeights
 from coldrec.ranking.similarity import item_cosine_topk
 from coldrec.recommend.nightly import NightlyInputs, plan_nightly
-from tests.test_evaluate_harness import _write
+from tests.unit.evaluate.test_evaluate_harness import _write
 
 WEIGHTS = {
     "new": {"popular": 1.0},

@@ -10,7 +10,7 @@ from coldrec.evaluate import baselines as B
 from coldrec.evaluate.dataset import load_dataset
 from coldrec.evaluate.harness import Prepared, build_context, pair_hit_rate, rank, segment_pairs
 from coldrec.evaluate.published import PublishedLists
-from tests.test_evaluate_harness import make_landing
+from tests.unit.evaluate.test_evaluate_harness import make_landing
 
 
 def test_pair_hit_rate_by_hand() -> None:
@@ -52,7 +52,7 @@ def _shop(tmp_path) -> object:
     """Six users buy a0, a1, a2 (day 1), b0 (day 2), c0 (day 3); four buy a1, a2 (days 1-2), a3 (day 3); user t buys
     a0 (day 1), a1 (day 2). The warm split holds out each user's last purchase, so training has: a1, a2 bought 10
     times, a0 7, b0 6; category B bought after A by 6 of the 11 A buyers (affinity A->B = 6/11), C never."""
-    from tests.test_evaluate_harness import _write
+    from tests.unit.evaluate.test_evaluate_harness import _write
 
     root = tmp_path / "shop"
     events = []
@@ -90,7 +90,7 @@ def test_coldrec_on_the_new_splits_with_its_list_variants(tmp_path) -> None:
     """coldrec (no models) on few_shot_1 and cold_item_all; the list variants reuse its fit on each split, and the
     variant with coldrec's own cap and slot settings gives exactly coldrec's lists."""
     from coldrec.evaluate.harness import run_harness
-    from tests.test_evaluate_coldrec import _method
+    from tests.unit.evaluate.test_evaluate_coldrec import _method
 
     p = Prepared.build(load_dataset(make_landing(tmp_path)))
     ours = _method()

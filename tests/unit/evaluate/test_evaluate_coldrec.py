@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -16,7 +17,7 @@ from coldrec.evaluate.harness import Prepared, run_harness
 from coldrec.ranking.encode import Encoder
 from coldrec.ranking.recency import frame_recency_rank, recency_history
 from coldrec.ranking.sources import ItemKNNSource, UserBatch
-from tests.test_evaluate_harness import make_landing
+from tests.unit.evaluate.test_evaluate_harness import make_landing
 
 
 def _frame() -> pd.DataFrame:
@@ -69,8 +70,8 @@ def _method(half_lives=(None, 5.0, 10.0)) -> ColdrecMethod:
 def test_half_life_is_the_best_mean_over_the_folds(per_fold, expected, monkeypatch: pytest.MonkeyPatch):
     m = _method()
     answers = iter(per_fold)
-    monkeypatch.setattr(m, "_half_life_ndcg", lambda fold: (fold.update(reference="ease"), next(answers))[1])
-    m._choose_half_life("warm", [{} for _ in per_fold])
+    monkeypatch.setattr(m, "_half_life_ndcg", lambda fold: (vars(fold).update(reference="ease"), next(answers))[1])
+    m._choose_half_life("warm", [SimpleNamespace(reference=None) for _ in per_fold])
     assert m.half_life == expected
 
 
