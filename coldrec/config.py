@@ -203,7 +203,11 @@ class PublishConfig(BaseModel):
     max_metric_drop: float = Field(0.2, ge=0, le=1, description="relative NDCG drop vs the last published run")
     active_days: int = Field(30, ge=1, description="users active (or signed up) this many days back need a list")
     min_item_coverage: float = Field(
-        0.05, ge=0, le=1, description="share of the catalog (silver.items) that must appear in at least one list"
+        0.05,
+        ge=0,
+        le=1,
+        description="share of the catalog items the lists could show (silver.items, at most one per list row) that "
+        "must appear in at least one list",
     )
     require_model: bool = Field(
         False, description="fail the gate when the lists were made without the champion model (none or unloadable)"

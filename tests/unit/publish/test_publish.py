@@ -272,14 +272,25 @@ def test_gate_item_coverage_rule(settings) -> None:
 
     ok = {k: 0.0 for k in ("short_lists", "duplicate_items", "bad_rank_sequences", "non_finite_scores",
                            "missing_reasons", "already_purchased")}  # fmt: skip
-    ok.update(rows=10, user_coverage=1.0, model_used=1.0, distinct_items=6, catalog_items=100, item_coverage=0.06)
+    # more list rows than catalog items: the share of the catalog is the share the lists could show
+    ok.update(rows=200, user_coverage=1.0, model_used=1.0, distinct_items=6, catalog_items=100)
+    ok.update(item_coverage=0.06, listable_item_coverage=0.06)
     assert settings.publish.min_item_coverage == pytest.approx(0.05)
     assert judge(ok, {}, settings) == []
-    low = {**ok, "distinct_items": 4, "item_coverage": 0.04}
+    low = {**ok, "distinct_items": 4, "item_coverage": 0.04, "listable_item_coverage": 0.04}
     failures = judge(low, {}, settings)
-    assert failures == ["item coverage 0.0400 < 0.05: the lists show 4 of 100 catalog items"]
+    assert failures == [
+        "item coverage 0.0400 < 0.05: the lists show 4 of 100 catalog items (of at most 100 their 200 rows could show)"
+    ]
     strict = settings.model_copy(update={"publish": settings.publish.model_copy(update={"min_item_coverage": 0.07})})
     assert len(judge(ok, {}, strict)) == 1
+    # a new shop: 600 users x 20 slots over a 50k catalog can show 12,000 items; 1,773 of them is healthy (14.8%),
+    # 385 (a few best-sellers everywhere, 3.2%) is the collapse the rule is for
+    small = {**ok, "rows": 12_000, "catalog_items": 50_000, "distinct_items": 1_773}
+    small.update(item_coverage=1_773 / 50_000, listable_item_coverage=1_773 / 12_000)
+    assert judge(small, {}, settings) == []
+    collapsed = {**small, "distinct_items": 385, "item_coverage": 385 / 50_000, "listable_item_coverage": 385 / 12_000}
+    assert judge(collapsed, {}, settings)[0].startswith("item coverage 0.0321 < 0.05: the lists show 385 of 50000")
 
 
 def test_gate_model_used_rule_flags_and_fails_only_when_required(settings) -> None:
@@ -310,15 +321,17 @@ def test_gate_fails_on_coverage_and_model_use_of_a_constructed_run(spark, settin
     lake.overwrite_partition(_events(spark, [("u1", "i9", "view", None, False, D)]), s, "silver.events", D)
     items = _items(spark, [(f"i{j}", "A>b", old) for j in range(20)])
     lake.append(items, s, "silver.items")
-    lake.overwrite_partition(_lists(spark, [("u1", 1, "i1", 1.0), ("u1", 2, "i2", 0.5)]), s, STAGE_TABLE, D)
+    rows = [(u, r, f"i{r}", 1.0 / r) for u in ("u1", "u2", "u3", "u4", "u5") for r in (1, 2)]
+    lake.overwrite_partition(_lists(spark, rows), s, STAGE_TABLE, D)
     lake.record_metrics(spark, s, D, "evaluate", {"model_used": 0.0, "champion_failed": 1.0})
 
-    s.publish.min_item_coverage = 0.2  # 2 of 20 items listed: 0.1
-    with pytest.raises(QualityGateError, match=r"item coverage 0\.1000 < 0\.2"):
+    s.publish.min_item_coverage = 0.25  # 2 of 20 catalog items listed (0.1), of the 10 that 10 rows could show: 0.2
+    with pytest.raises(QualityGateError, match=r"item coverage 0\.2000 < 0\.25: the lists show 2 of 20 catalog"):
         run_gate(spark, s, D)
-    s.publish.min_item_coverage = 0.1
+    s.publish.min_item_coverage = 0.2
     result = run_gate(spark, s, D)  # passes: coverage at the bar; the failed champion is flagged only
     assert result.passed and result.metrics["item_coverage"] == pytest.approx(0.1)
+    assert result.metrics["listable_item_coverage"] == pytest.approx(0.2)
     assert result.metrics["champion_failed"] == 1.0 and "failed to load" in result.flags[0]
     assert "## Flags" in result.report()
     s.publish.require_model = True
