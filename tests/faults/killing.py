@@ -260,8 +260,10 @@ class Campaign:
         for name in after:  # every version this run committed: what a reader could have seen meanwhile
             for v in range(versions.get(name, -1) + 1, _version(base / "lake", name) + 1):
                 seen = read_table(base / "lake", name, version=v)
-                if classify(before.get(name), after[name], seen) == "partial":
-                    self.partial.append(f"{config} run, {name} version {v}: neither the previous nor the new content")
+                assert classify(before.get(name), after[name], seen) != "partial", (
+                    f"{self.task} ({config}, uninterrupted): {name} version {v} is neither the previous nor the new "
+                    "content: a reader could see half a run"
+                )
         return seconds
 
     def baselines(self) -> tuple[dict[str, dict[str, pd.DataFrame]], dict[str, float]]:
