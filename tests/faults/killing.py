@@ -21,7 +21,6 @@ import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -91,12 +90,8 @@ def _link_jars(src: str, dst: str) -> None:
     shutil.copy2(src, dst)
 
 
-def start(
-    task: str, day: str, base: Path, landing: Path, extra: dict[str, str], log: Path, max_file_bytes: int | None = None
-) -> subprocess.Popen:
-    """The task for ``day`` in its own process group (so one killpg reaches the JVM too); ``max_file_bytes`` sets
-    RLIMIT_FSIZE in the child: a write past it fails with EFBIG ("File too large"), as on a full disk (Python and
-    the JVM both ignore SIGXFSZ)."""
+def start(task: str, day: str, base: Path, landing: Path, extra: dict[str, str], log: Path) -> subprocess.Popen:
+    """The task for ``day`` in its own process group (so one killpg reaches the JVM too)."""
     (base / "home").mkdir(parents=True, exist_ok=True)
     fh = open(log, "a")  # noqa: SIM115 - closed by the child's exit; kept open for the subprocess
     fh.write(f"\n$ {task} {day} {extra}\n")
@@ -108,14 +103,25 @@ def start(
         stdout=fh,
         stderr=subprocess.STDOUT,
         start_new_session=True,
-        preexec_fn=None if max_file_bytes is None else partial(_limit_files, max_file_bytes),
     )
 
 
-def _limit_files(max_bytes: int) -> None:
+def limit_file_size(group: int, max_bytes: int) -> int:
+    """Set RLIMIT_FSIZE on every process of a process group (the driver and its JVM), from outside: a write past it
+    then fails with EFBIG ("File too large"), as writes fail on a full disk (Python and the JVM ignore SIGXFSZ).
+    Set on the running processes, not at their start, so the JVM's start (Ivy's resolution files) goes through."""
     import resource
 
-    resource.setrlimit(resource.RLIMIT_FSIZE, (max_bytes, max_bytes))
+    limited = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) == group:  # field 5 of /proc/PID/stat: the process group
+                resource.prlimit(int(stat.parent.name), resource.RLIMIT_FSIZE, (max_bytes, max_bytes))
+                limited += 1
+        except (OSError, IndexError, ValueError):
+            continue  # the process ended meanwhile
+    return limited
 
 
 def run_to_end(task: str, day: str, base: Path, landing: Path, extra: dict[str, str], log: Path) -> float:

@@ -1,10 +1,11 @@
 """The lake's disk fills up during a write, and a landing day gets new files while ``clean`` reads it.
 
-Full disk: the ``clean`` task runs as the DAG runs it with RLIMIT_FSIZE set to half the largest data file an
-uninterrupted run writes, so a write fails with EFBIG ("File too large"), the error a process meets when its
-writes cannot go through. Why not a small tmpfs: mounting needs CAP_SYS_ADMIN, which CI runners and containers
-often lack, and ``chmod`` does not stop root; a file-size limit needs no privilege and always works. Expected: the
-task fails (non-zero exit, the cause in its log), every table is the previous content, and the next run with room
+Full disk: the ``clean`` task runs as the DAG runs it; once its JVM is up (the first table is being created), the
+RLIMIT_FSIZE of its processes is set to half the largest data file an uninterrupted run writes, so the data writes
+fail with EFBIG ("File too large"), the error a process meets when its writes cannot go through.
+Why not a small tmpfs: mounting needs CAP_SYS_ADMIN, which CI runners and containers often lack, and ``chmod``
+does not stop root; a file-size limit needs no privilege and always works. Expected: the task fails (non-zero
+exit, the cause in its log), every table is the previous content, and the next run with room
 succeeds and equals an uninterrupted run.
 
 A landing day that grows while it is read. Semantics (docs/reliability.md): a run cleans the files it listed when
@@ -18,10 +19,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 from pathlib import Path
 
 import pytest
-from killing import classify, run_to_end, small_shop, snapshot, start
+from killing import classify, limit_file_size, run_to_end, small_shop, snapshot, start
 from steps import lake_settings
 
 pytestmark = [pytest.mark.spark]
@@ -40,7 +42,10 @@ def test_full_disk_during_clean_fails_cleanly_and_the_next_run_succeeds(tmp_path
 
     base = _fresh_lake(tmp_path / "full")
     before = snapshot(base / "lake")
-    proc = start("clean", DAY.isoformat(), base, landing, {}, log, max_file_bytes=largest // 2)
+    proc = start("clean", DAY.isoformat(), base, landing, {}, log)
+    while not list((base / "lake").glob("*/*/_delta_log")) and proc.poll() is None:
+        time.sleep(0.1)  # the JVM is up and the first table is being created: its data writes are to come
+    assert limit_file_size(proc.pid, largest // 2) >= 2  # the Python driver and its JVM
     assert proc.wait(timeout=1800) != 0, "clean succeeded although a write could not go through"
     assert "File too large" in log.read_text(), log.read_text()[-3000:]  # the cause reaches the task's log
     now = snapshot(base / "lake")
