@@ -20,6 +20,8 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
+from tests.spark_cluster import StandaloneCluster
+
 ROOT = Path(__file__).resolve().parents[2]
 DOCKER = ROOT / "docker"
 COMPOSE_FILE = DOCKER / "docker-compose.yml"
@@ -519,121 +521,9 @@ COMPARED_TABLES = (
 )
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _json(url: str) -> dict:
-    import urllib.request
-
-    with urllib.request.urlopen(url, timeout=5) as resp:
-        return json.loads(resp.read())
-
-
-def _wait(predicate, what: str, timeout: float = 120.0) -> None:
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if predicate():
-                return
-        except OSError:
-            pass
-        time.sleep(1)
-    raise TimeoutError(f"timed out waiting for {what}")
-
-
-class StandaloneCluster:
-    """``spark-class ...Master`` and ``...Worker`` on loopback, each in its own process group, stopped on exit."""
-
-    def __init__(self, workdir: Path, cores: int = 2, memory: str = "2g") -> None:
-        self.workdir, self.cores, self.memory = workdir, cores, memory
-        self.port, self.ui = _free_port(), _free_port()
-        self.procs: list[subprocess.Popen] = []
-        self.env = {**__import__("os").environ, "SPARK_LOCAL_IP": "127.0.0.1", "PYSPARK_PYTHON": sys.executable}
-        self.env["PATH"] = f"{BIN}:{self.env.get('PATH', '')}"
-
-    @property
-    def url(self) -> str:
-        return f"spark://127.0.0.1:{self.port}"
-
-    def state(self) -> dict:
-        return _json(f"http://127.0.0.1:{self.ui}/json/")
-
-    def _start(self, args: list[str], log: str) -> None:
-        with open(self.workdir / log, "w") as fh:
-            self.procs.append(
-                subprocess.Popen(
-                    [str(BIN / "spark-class"), *args],
-                    stdout=fh,
-                    stderr=subprocess.STDOUT,
-                    env=self.env,
-                    start_new_session=True,
-                )
-            )
-
-    def __enter__(self) -> StandaloneCluster:
-        try:
-            self._start(
-                [
-                    "org.apache.spark.deploy.master.Master",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(self.port),
-                    "--webui-port",
-                    str(self.ui),
-                ],
-                "master.log",
-            )
-            _wait(lambda: self.state()["status"] == "ALIVE", "the master")
-            work = self.workdir / "worker-work"
-            self._start(
-                [
-                    "org.apache.spark.deploy.worker.Worker",
-                    "--host",
-                    "127.0.0.1",
-                    "--cores",
-                    str(self.cores),
-                    "--memory",
-                    self.memory,
-                    "--port",
-                    str(_free_port()),
-                    "--webui-port",
-                    str(_free_port()),
-                    "--work-dir",
-                    str(work),
-                    self.url,
-                ],
-                "worker.log",
-            )
-            _wait(lambda: sum(w["state"] == "ALIVE" for w in self.state()["workers"]) == 1, "the worker")
-        except BaseException:
-            self.__exit__(None, None, None)
-            raise
-        return self
-
-    def __exit__(self, *exc) -> None:
-        import os
-        import signal
-
-        for proc in reversed(self.procs):
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-                try:
-                    proc.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait(timeout=10)
-
-
-def _submit_jobs(master: str, landing: Path, lake: Path, home: Path, log: Path) -> None:
-    """The spark-submit a DAG task runs (the confs of coldrec.spark.submit_conf), for both jobs, in order."""
+def job_command(master: str, job: str, landing: Path, lake: Path, home: Path, *conf: str) -> tuple[list, dict]:
+    """The spark-submit a DAG task runs for ``job`` (the confs of coldrec.spark.submit_conf, then ``conf``
+    ``key=value`` extras) and its environment."""
     import os
 
     from coldrec.config import load_settings
@@ -651,12 +541,17 @@ def _submit_jobs(master: str, landing: Path, lake: Path, home: Path, log: Path) 
             "SPARK_LOCAL_IP": "127.0.0.1",
         }
     )
-    conf = submit_conf(load_settings({"landing_uri": str(landing), "lake_uri": str(lake), "home": str(home)}))
-    for job in CLUSTER_JOBS:
-        cmd = [str(BIN / "spark-submit"), "--master", master, "--driver-memory", "1g", "--executor-memory", "1g"]
-        for key, value in conf.items():
-            cmd += ["--conf", f"{key}={value}"]
-        cmd += [str(ROOT / "jobs" / job), "--date", CLUSTER_DAY]
+    settings = submit_conf(load_settings({"landing_uri": str(landing), "lake_uri": str(lake), "home": str(home)}))
+    cmd = [str(BIN / "spark-submit"), "--master", master, "--driver-memory", "1g", "--executor-memory", "1g"]
+    for item in [*(f"{k}={v}" for k, v in settings.items()), *conf]:
+        cmd += ["--conf", item]
+    return [*cmd, str(ROOT / "jobs" / job), "--date", CLUSTER_DAY], env
+
+
+def submit_jobs(master: str, landing: Path, lake: Path, home: Path, log: Path, jobs=CLUSTER_JOBS) -> None:
+    """Run ``jobs`` in order through :func:`job_command`; each must succeed."""
+    for job in jobs:
+        cmd, env = job_command(master, job, landing, lake, home)
         with open(log, "a") as fh:
             fh.write(f"\n$ {' '.join(cmd)}\n")
             fh.flush()
@@ -664,7 +559,34 @@ def _submit_jobs(master: str, landing: Path, lake: Path, home: Path, log: Path) 
         assert proc.returncode == 0, f"{job} on {master} failed: see {log}\n{log.read_text()[-3000:]}"
 
 
-def _read_sorted(lake: Path, name: str):
+def generate_cluster_day(landing: Path, users: int = 300, items: int = 80) -> None:
+    """One generated day (CLUSTER_DAY) in ``landing``."""
+    cmd = [str(BIN / "coldrec"), "generate", "--users", str(users), "--items", str(items), "--days", "1",
+           "--seed", "11", "--start-date", CLUSTER_DAY, "--out", str(landing), "--quiet"]  # fmt: skip
+    gen = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert gen.returncode == 0, gen.stderr[-2000:]
+
+
+def assert_same_tables(lake_a: Path, lake_b: Path) -> None:
+    """Every table of COMPARED_TABLES holds the same rows in both lakes (floats to 1e-9)."""
+    import numpy as np
+
+    for name in COMPARED_TABLES:
+        local, remote = read_sorted(lake_a, name), read_sorted(lake_b, name)
+        assert list(local.columns) == list(remote.columns), name
+        assert len(local) == len(remote), name
+        if name in ("silver.events", "gold.item_similarity", "gold.similar_items"):
+            assert len(local) > 0, f"{name} is empty: the comparison would prove nothing"
+        for col in local.columns:
+            if local[col].dtype.kind in "fc":
+                assert np.allclose(
+                    local[col].to_numpy(), remote[col].to_numpy(), rtol=1e-9, atol=1e-12, equal_nan=True
+                ), f"{name}.{col}"
+            else:
+                assert local[col].tolist() == remote[col].tolist(), f"{name}.{col}"
+
+
+def read_sorted(lake: Path, name: str):
     from coldrec.config import load_settings
     from coldrec.delta_read import read_delta
     from coldrec.lake import table_path
@@ -682,55 +604,19 @@ def _read_sorted(lake: Path, name: str):
 def test_jobs_on_a_real_spark_standalone_cluster(tmp_path: Path) -> None:
     """jobs/clean_events.py and jobs/compute_similarities.py through spark-submit on a standalone master + worker
     (127.0.0.1) write the same Delta tables as in local mode; the master confirms both applications ran on it."""
-    import numpy as np
-
     missing = [job for job in CLUSTER_JOBS if not (ROOT / "jobs" / job).exists()]
     if missing:
         pytest.skip(f"jobs not written yet: {missing}")
     landing, log = tmp_path / "landing", tmp_path / "jobs.log"
-    gen = subprocess.run(
-        [
-            str(BIN / "coldrec"),
-            "generate",
-            "--users",
-            "300",
-            "--items",
-            "80",
-            "--days",
-            "1",
-            "--seed",
-            "11",
-            "--start-date",
-            CLUSTER_DAY,
-            "--out",
-            str(landing),
-            "--quiet",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert gen.returncode == 0, gen.stderr[-2000:]
+    generate_cluster_day(landing)
     homes = {mode: tmp_path / f"home-{mode}" for mode in ("local", "cluster")}
     for home in homes.values():
         home.mkdir()
-    _submit_jobs("local[2]", landing, tmp_path / "lake-local", homes["local"], log)
+    submit_jobs("local[2]", landing, tmp_path / "lake-local", homes["local"], log)
     with StandaloneCluster(tmp_path) as cluster:
-        _submit_jobs(cluster.url, landing, tmp_path / "lake-cluster", homes["cluster"], log)
+        submit_jobs(cluster.url, landing, tmp_path / "lake-cluster", homes["cluster"], log)
         apps = cluster.state()["completedapps"] + cluster.state()["activeapps"]
     assert len(apps) == len(CLUSTER_JOBS), "the cluster did not run the jobs"
     assert all(app["name"].startswith("coldrec") and app["state"] == "FINISHED" for app in apps), apps
 
-    for name in COMPARED_TABLES:
-        local, remote = _read_sorted(tmp_path / "lake-local", name), _read_sorted(tmp_path / "lake-cluster", name)
-        assert list(local.columns) == list(remote.columns), name
-        assert len(local) == len(remote), name
-        if name in ("silver.events", "gold.item_similarity", "gold.similar_items"):
-            assert len(local) > 0, f"{name} is empty: the comparison would prove nothing"
-        for col in local.columns:
-            if local[col].dtype.kind in "fc":
-                assert np.allclose(
-                    local[col].to_numpy(), remote[col].to_numpy(), rtol=1e-9, atol=1e-12, equal_nan=True
-                ), f"{name}.{col}"
-            else:
-                assert local[col].tolist() == remote[col].tolist(), f"{name}.{col}"
+    assert_same_tables(tmp_path / "lake-local", tmp_path / "lake-cluster")
