@@ -15,6 +15,7 @@ scoring. The other splits keep the plain 0/1 history (see ``RECENCY_SPLITS``).
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import numpy as np
@@ -39,9 +40,11 @@ from coldrec.ranking.blend import (
 )
 from coldrec.ranking.cross_category import category_affinity
 from coldrec.ranking.lists import Catalog, Ranker
+from coldrec.ranking.new_items import NewItemSlots, new_item_rule
 from coldrec.ranking.recency import REFERENCE_SOURCES, best_half_life, ndcg_by_half_life, recency_history
 from coldrec.ranking.similarity import item_cosine_topk
 from coldrec.ranking.sources import Source, SourceInputs, UserBatch, make_sources
+from coldrec.recommend.tuning import tune_new_item_slots
 
 MAX_TUNING_USERS = 2000
 #: splits whose question is "what comes next": only there can the latest history say more than the rest. The random
@@ -214,7 +217,6 @@ class ColdrecMethod(Method):
         setups = [self._validation_fold(ctx, self.seed + 1 + f) for f in range(n_folds)]
         self._choose_half_life(ctx.kind, setups)
         folds = [self._fold_blocks(f) for f in setups]
-        del setups
         weights: dict[str, dict[str, float]] = {}
         tuned: dict[str, float] = {}
         for s_idx, s_name in enumerate(SEGMENTS):
@@ -233,13 +235,17 @@ class ColdrecMethod(Method):
         for s_name in SEGMENTS:
             weights.setdefault(s_name, fallback)
         self.weights = BlendWeights(weights)
+        del folds
+        self.new_item_slots, slot_figures = self._tune_new_item_slots(setups[0])
+        del setups
         t1 = time.perf_counter()
         self.fit_final(ctx)
         self.reports[ctx.kind] = {"weights": self.weights.to_dict(), "validation_ndcg@10": tuned,
                                   "validation_folds": n_folds, "tune_s": round(t1 - t0, 1),
                                   "final_fit_s": round(time.perf_counter() - t1, 1), "half_life": self.half_life,
                                   "half_life_validation_ndcg@10": self.half_life_scores.get(ctx.kind, {}),
-                                  "cold_user_choice": getattr(self.models, "cold_user_choice", None)}  # fmt: skip
+                                  "cold_user_choice": getattr(self.models, "cold_user_choice", None),
+                                  **slot_figures}  # fmt: skip
         self.log(f"coldrec [{ctx.kind}] blend weights {self.weights.to_dict()} (validation NDCG@10 {tuned})")
         return self
 
@@ -260,23 +266,69 @@ class ColdrecMethod(Method):
         total, _ = blend_scores(self._blocks(self.sources, batch), self.weights, segment)
         return total.numpy()
 
-    def catalog(self, ctx) -> Catalog:
+    def catalog(self, ctx, feats=None, new_item_slots: int | None = None) -> Catalog:
         """The split's evaluated users as the nightly scoring sees its users (:class:`Catalog`): training positives
         as history and purchases (what the categories a user knows and the category affinity come from), the
-        split's exclusions (seen items) and candidates (the held-out items of the cold-item ranking)."""
+        split's exclusions (seen items) and candidates (the held-out items of the cold-item ranking), and the
+        nightly's new-item rule (:meth:`new_item_rule`) with ``new_item_slots`` slots (None: the count tuned on
+        validation, else ``recommend.new_item_slots``)."""
         p, view, users = ctx.prepared, ctx.view, ctx.eval_users
+        feats = self.feats if feats is None else feats
         n_items = view.n_items
         seg = view.user_segment[users] if ctx.kind != COLD_ITEM else np.zeros(len(users), dtype=np.int64)
         signal = self._signal(ctx, self.half_life)
         exclude = ctx.exclude if ctx.exclude is not None else sp.csr_matrix((len(users), n_items), dtype=np.float32)
         history = view.X[users]
+        if new_item_slots is None:
+            new_item_slots = getattr(self, "new_item_slots", self.rec_cfg.new_item_slots)
         return Catalog(
             user_ids=p.enc.user_ids[users], item_ids=p.enc.item_ids, history=history, exclude=exclude,
             bought=history, item_category=p.item_category, category_names=list(p.category_labels),
             item_titles=p.enc.item_ids, item_is_new=view.item_counts == 0, demographic_segment=seg,
-            user_features=self.feats.user[users], category_affinity=self._affinity(ctx),
+            user_features=feats.user[users], category_affinity=self._affinity(ctx),
             signal=None if signal is None else signal[users], candidates=ctx.candidates,
+            new_item_slots=self.new_item_rule(ctx).with_slots(new_item_slots),
         )  # fmt: skip
+
+    def new_item_rule(self, ctx) -> NewItemSlots:
+        """The nightly's new-item rule (:func:`coldrec.ranking.new_items.new_item_rule`) on the split's training side,
+        as the nightly would build it on the day of the split's cut (the training side's last event): an item is
+        new when its first training event lies within ``recommend.new_item_days`` of that day and at most
+        ``recommend.new_item_max_interactions`` users interacted with it in training. The loaders' ``created_at``
+        is not read: for most data sets it is the item's first rating over the whole file, test side included."""
+        cache = ctx.extras.setdefault("new_item_rule", {})
+        if "rule" not in cache:
+            p, train = ctx.prepared, ctx.train_frame
+            ts = pd.to_datetime(train[S.TS], utc=True)
+            first = ts.dt.tz_localize(None).dt.normalize().groupby(train[S.ITEM_ID].to_numpy()).min()
+            first_seen = pd.DataFrame({S.ITEM_ID: first.index.to_numpy(), "first": first.to_numpy()})
+            shape = (p.enc.n_users, p.enc.n_items)
+            r, c = p.enc.users(train[S.USER_ID]), p.enc.items(train[S.ITEM_ID])
+            seen = sp.csr_matrix((np.ones(len(r), np.float32), (r, c)), shape=shape)
+            items = p.ds.items[[S.ITEM_ID]].drop_duplicates()  # no created_at: see the docstring
+            rule = new_item_rule(items, first_seen, p.enc.item_ids, ts.max().date(), seen, p.item_content,
+                                 p.item_brand, self.rec_cfg)  # fmt: skip
+            if ctx.candidates is not None:  # the cold-item ranking: only candidates may be placed
+                rule = NewItemSlots(rule.candidates[np.asarray(ctx.candidates, bool)[rule.candidates]], rule.content,
+                                    rule.item_brand, rule.slots)  # fmt: skip
+            cache["rule"] = rule
+        return cache["rule"]
+
+    def _tune_new_item_slots(self, fold: dict[str, object]) -> tuple[int, dict[str, float]]:
+        """The new-item slot count (0..``recommend.new_item_slots``) picked on the validation fold's lists, ranked by
+        the same :class:`Ranker`, by the nightly's own rule (:func:`coldrec.recommend.tuning.tune_new_item_slots`:
+        best NDCG@10, ties more slots)."""
+        vctx, keep = fold["vctx"], fold["keep"]
+        rule = self.new_item_rule(vctx)
+        if rule.candidates.size == 0 or self.rec_cfg.new_item_slots == 0:
+            return self.rec_cfg.new_item_slots, {"new_item_candidates": float(rule.candidates.size)}
+        cat = self.catalog(vctx, fold["feats"], self.rec_cfg.new_item_slots)
+        cat = _rows_of(cat, keep)
+        ranker = Ranker(fold["sources"], self.weights, self.rec_cfg, 10)
+        chosen, figures = tune_new_item_slots(ranker, cat, vctx.truth[keep])
+        figures["new_item_candidates"] = float(rule.candidates.size)
+        self.log(f"coldrec [{vctx.kind}] new-item slots on validation: {figures}")
+        return chosen.slots, {k: round(v, 4) for k, v in figures.items()}
 
     def _affinity(self, ctx) -> np.ndarray:
         """Category affinity of the training positives, each pair at its latest event (as ``gold.interactions``
@@ -296,3 +348,16 @@ class ColdrecMethod(Method):
     def rank_context(self, ctx, k: int) -> np.ndarray:
         """Top-k item indices of every evaluated user (``-1`` padded): what the harness measures."""
         return self.ranked_lists(ctx, k)[0]
+
+
+def _rows_of(cat: Catalog, rows: np.ndarray) -> Catalog:
+    """``cat`` restricted to the users ``rows`` (the validation fold's sampled users)."""
+
+    def take(x):
+        return None if x is None else x[rows]
+
+    return dataclasses.replace(
+        cat, user_ids=cat.user_ids[rows], history=cat.history[rows], exclude=cat.exclude[rows],
+        bought=cat.bought[rows], demographic_segment=cat.demographic_segment[rows],
+        user_features=take(cat.user_features), signal=take(cat.signal),
+    )  # fmt: skip
