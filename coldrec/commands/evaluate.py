@@ -87,7 +87,7 @@ def register(app: typer.Typer) -> None:
             out = tuned_baselines(test_share) if tune else B.default_baselines()
             if not no_coldrec:
                 from coldrec.evaluate.coldrec_method import ColdrecMethod
-                from coldrec.evaluate.published import PublishedLists
+                from coldrec.evaluate.published import PublishedLists, WithoutSource
 
                 ours = ColdrecMethod(settings.train, settings.recommend, run_seed, console.print, test_share,
                                      use_models=models)  # fmt: skip
@@ -96,6 +96,8 @@ def register(app: typer.Typer) -> None:
                 if lists:  # coldrec ranks through the published path (caps + slots); the same fit without slots
                     out.append(PublishedLists(ours, max(k), rec.per_category_cap, 0, rec.candidate_pool,
                                               name="coldrec-noslots"))  # fmt: skip
+                if models and "gan" in settings.train.models:  # the same fit with the GAN's weight set to 0
+                    out.append(WithoutSource(ours, "gan", name="coldrec-nogan"))
             if methods:
                 wanted = {m.strip() for m in methods.split(",")}
                 unknown = wanted - {m.name for m in out}

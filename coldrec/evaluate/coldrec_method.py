@@ -44,7 +44,7 @@ from coldrec.ranking.new_items import NewItemSlots, new_item_rule
 from coldrec.ranking.recency import REFERENCE_SOURCES, best_half_life, ndcg_by_half_life, recency_history
 from coldrec.ranking.similarity import item_cosine_topk
 from coldrec.ranking.sources import Source, SourceInputs, UserBatch, make_sources
-from coldrec.recommend.tuning import tune_new_item_slots
+from coldrec.recommend.tuning import tune_cross_category_slots, tune_new_item_slots
 
 MAX_TUNING_USERS = 2000
 #: splits whose question is "what comes next": only there can the latest history say more than the rest. The random
@@ -54,15 +54,17 @@ RECENCY_SPLITS: tuple[str, ...] = (WARM,)
 FOLD_CANDIDATES = 1000  # below this many held-out items the cold-item weights are tuned on several folds
 
 
-def _sources_for(kind: str, has_brands: bool = False) -> tuple[str, ...]:
+def _sources_for(kind: str, has_brands: bool = False, gan_with_history: bool = False) -> tuple[str, ...]:
     """Which sources can say something on a split: history-based ones need a history, cold items need content
-    (brand affinity only where items have brands)."""
+    (brand affinity only where items have brands); the GAN serves users without history, and users with a short
+    history when ``recommend.gan_max_history`` > 0 (``gan_with_history``)."""
     brand = ("brand",) if has_brands else ()
     if kind == COLD_USER:
         return ("autoencoder", "gan", "popular")
     if kind == COLD_ITEM:
         return ("content_cf", "autoencoder", "content", *brand, "popular")
-    return ("cf", "ease", "autoencoder", "content", *brand, "popular")
+    gan = ("gan",) if gan_with_history else ()
+    return ("cf", "ease", "autoencoder", *gan, "content", *brand, "popular")
 
 
 class ColdrecMethod(Method):
@@ -85,6 +87,8 @@ class ColdrecMethod(Method):
         #: default: the plain history and the nightly's ``recommend.recency_half_lives``
         self.half_lives = half_lives if half_lives is not None else (None, *rec_cfg.recency_half_lives)
         self.half_life: float | None = None
+        self.cross_category_slots: int | None = None  # tuned per split on validation (None: the configured count)
+        self.new_item_slots = rec_cfg.new_item_slots  # tuned per split on validation
         self._item_matrix: np.ndarray | None = None
         self.half_life_scores: dict[str, dict[str, float]] = {}
         self.reports: dict[str, dict[str, object]] = {}
@@ -109,8 +113,9 @@ class ColdrecMethod(Method):
             self.log("coldrec [cold_user]: no user demographics in the data set, learned models skipped")
             return None
         cfg = self.train_cfg
-        if ctx.kind != COLD_USER and "gan" in cfg.models:
-            cfg = cfg.model_copy(update={"models": ["autoencoder"]})  # the GAN only serves users without history
+        gan_serves = ctx.kind == COLD_USER or (self.rec_cfg.gan_max_history > 0 and ctx.kind != COLD_ITEM)
+        if not gan_serves and "gan" in cfg.models:
+            cfg = cfg.model_copy(update={"models": ["autoencoder"]})  # no user of the split would get the GAN
         data = ColdStartData(
             X=ctx.view.X,
             user_features=feats.user,
@@ -124,7 +129,9 @@ class ColdrecMethod(Method):
     def _build_sources(self, ctx, models) -> dict[str, Source]:
         """The split's sources, built as the nightly scoring builds them (:func:`make_sources`)."""
         brands = ctx.prepared.item_brand
-        names = _sources_for(ctx.kind, brands is not None and bool((brands >= 0).any()))
+        names = _sources_for(
+            ctx.kind, brands is not None and bool((brands >= 0).any()), self.rec_cfg.gan_max_history > 0
+        )
         view = ctx.view
         popularity = None
         if ctx.kind == COLD_ITEM:  # held-out items have no popularity of their own: their categories do
@@ -211,6 +218,9 @@ class ColdrecMethod(Method):
 
     def fit_context(self, ctx) -> ColdrecMethod:
         t0 = time.perf_counter()
+        # list settings tuned per split: the configured ones until this split's validation has chosen
+        self.cross_category_slots = None
+        self.new_item_slots = self.rec_cfg.new_item_slots
         # a hold-out of few items is dominated by a handful of them: average several folds; with many held-out
         # items one fold is already stable (and folds cost a model training each)
         n_folds = self.val_folds.get(ctx.kind, 1) if ctx.n_candidates < FOLD_CANDIDATES else 1
@@ -236,7 +246,9 @@ class ColdrecMethod(Method):
             weights.setdefault(s_name, fallback)
         self.weights = BlendWeights(weights)
         del folds
-        self.new_item_slots, slot_figures = self._tune_new_item_slots(setups[0])
+        self.cross_category_slots, slot_figures = self._tune_cross_category_slots(setups[0])
+        self.new_item_slots, new_figures = self._tune_new_item_slots(setups[0])
+        slot_figures.update(new_figures)
         del setups
         t1 = time.perf_counter()
         self.fit_final(ctx)
@@ -280,7 +292,7 @@ class ColdrecMethod(Method):
         exclude = ctx.exclude if ctx.exclude is not None else sp.csr_matrix((len(users), n_items), dtype=np.float32)
         history = view.X[users]
         if new_item_slots is None:
-            new_item_slots = getattr(self, "new_item_slots", self.rec_cfg.new_item_slots)
+            new_item_slots = self.new_item_slots
         return Catalog(
             user_ids=p.enc.user_ids[users], item_ids=p.enc.item_ids, history=history, exclude=exclude,
             bought=history, item_category=p.item_category, category_names=list(p.category_labels),
@@ -314,6 +326,25 @@ class ColdrecMethod(Method):
             cache["rule"] = rule
         return cache["rule"]
 
+    @property
+    def list_cfg(self) -> RecommendConfig:
+        """``recommend`` with the cross-category slot count tuned on validation (the configured one before)."""
+        slots = self.cross_category_slots
+        return self.rec_cfg if slots is None else self.rec_cfg.model_copy(update={"cross_category_slots": slots})
+
+    def _tune_cross_category_slots(self, fold: dict[str, object]) -> tuple[int | None, dict[str, float]]:
+        """The cross-category slot count picked on the validation fold's lists by the nightly's own rule
+        (:func:`coldrec.recommend.tuning.tune_cross_category_slots`: the most slots within the NDCG budget); None
+        (the configured count) on the cold-item ranking, where no list is compared with the catalogue."""
+        vctx, keep = fold["vctx"], fold["keep"]
+        if vctx.candidates is not None or self.rec_cfg.cross_category_max_slots == 0:
+            return None, {}
+        cat = _rows_of(self.catalog(vctx, fold["feats"]), keep)
+        ranker = Ranker(fold["sources"], self.weights, self.rec_cfg, 10)
+        ranker, figures = tune_cross_category_slots(ranker, cat, vctx.truth[keep])
+        self.log(f"coldrec [{vctx.kind}] cross-category slots on validation: {figures}")
+        return ranker.cfg.cross_category_slots, {k: round(v, 4) for k, v in figures.items()}
+
     def _tune_new_item_slots(self, fold: dict[str, object]) -> tuple[int, dict[str, float]]:
         """The new-item slot count (0..``recommend.new_item_slots``) picked on the validation fold's lists, ranked by
         the same :class:`Ranker`, by the nightly's own rule (:func:`coldrec.recommend.tuning.tune_new_item_slots`:
@@ -324,7 +355,7 @@ class ColdrecMethod(Method):
             return self.rec_cfg.new_item_slots, {"new_item_candidates": float(rule.candidates.size)}
         cat = self.catalog(vctx, fold["feats"], self.rec_cfg.new_item_slots)
         cat = _rows_of(cat, keep)
-        ranker = Ranker(fold["sources"], self.weights, self.rec_cfg, 10)
+        ranker = Ranker(fold["sources"], self.weights, self.list_cfg, 10)
         chosen, figures = tune_new_item_slots(ranker, cat, vctx.truth[keep])
         figures["new_item_candidates"] = float(rule.candidates.size)
         self.log(f"coldrec [{vctx.kind}] new-item slots on validation: {figures}")
@@ -343,7 +374,7 @@ class ColdrecMethod(Method):
     def ranked_lists(self, ctx, k: int) -> tuple[np.ndarray, np.ndarray]:
         """(items, scores), evaluated users x k: ranked by the nightly lists' code path
         (:class:`coldrec.ranking.lists.Ranker`: blend, mask, pool, per-category caps, cross-category slots)."""
-        return Ranker(self.sources, self.weights, self.rec_cfg, k).top_items(self.catalog(ctx))
+        return Ranker(self.sources, self.weights, self.list_cfg, k).top_items(self.catalog(ctx))
 
     def rank_context(self, ctx, k: int) -> np.ndarray:
         """Top-k item indices of every evaluated user (``-1`` padded): what the harness measures."""

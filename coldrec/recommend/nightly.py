@@ -264,6 +264,9 @@ def plan_nightly(inputs: NightlyInputs, settings) -> tuple[Recommender, Catalog,
         category_affinity=shop.affinity, similarity_t=sp.csr_matrix(shop.similarity.T), signal=signal,
         new_item_slots=new_items.with_slots(int(metrics["new_item_slots"])),
     )  # fmt: skip
+    if "cross_category_slots" in metrics:  # tuned on the hold-out (tuning.tune_cross_category_slots)
+        cfg = cfg.model_copy(update={"cross_category_slots": int(metrics["cross_category_slots"])})
+    metrics.setdefault("cross_category_slots", float(cfg.cross_category_slots))
     rec = Recommender(sources, weights, cfg, settings.top_n, pick_device(cfg.device))
     rec.metrics = metrics
     return rec, catalog, model_version
