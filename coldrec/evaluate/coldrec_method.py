@@ -339,7 +339,7 @@ class ColdrecMethod(Method):
         vctx, keep = fold["vctx"], fold["keep"]
         if vctx.candidates is not None or self.rec_cfg.cross_category_max_slots == 0:
             return None, {}
-        cat = _rows_of(self.catalog(vctx, fold["feats"]), keep)
+        cat = _rows_of(self.catalog(vctx, fold["feats"], 0), keep)  # before the new-item slots are chosen
         ranker = Ranker(fold["sources"], self.weights, self.rec_cfg, 10)
         ranker, figures = tune_cross_category_slots(ranker, cat, vctx.truth[keep])
         self.log(f"coldrec [{vctx.kind}] cross-category slots on validation: {figures}")

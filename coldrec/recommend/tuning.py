@@ -144,7 +144,8 @@ def tune_on_holdout(
 
     ranker = Ranker(sources, tuned, cfg, HOLDOUT_K)
     if rules is not None and cfg.cross_category_max_slots > 0 and rules.category_names:
-        ranker, figures = tune_cross_category_slots(ranker, catalog_of(halves[0], new_items), truth_all[halves[0]])
+        # before the new-item slots are chosen: the lists without them are the slots' baseline
+        ranker, figures = tune_cross_category_slots(ranker, catalog_of(halves[0], None), truth_all[halves[0]])
         metrics.update(figures)
     if new_items is not None:
         new_items, figures = tune_new_item_slots(ranker, catalog_of(halves[0], new_items), truth_all[halves[0]])
