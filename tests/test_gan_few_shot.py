@@ -74,3 +74,11 @@ def test_cross_category_slot_count_is_the_most_within_the_ndcg_budget():
         assert ranker.cfg.cross_category_slots == expected and figures["cross_category_slots"] == expected
         assert figures["tune_ndcg_at_10_cross_slots_0"] == pytest.approx(1.0)
         assert figures["tune_ndcg_at_10_cross_slots_3"] == pytest.approx(1 - 9 * (1 - 1 / np.log2(3)) / 100)
+
+
+def test_without_gan_ranks_with_the_blend_tuned_without_it_when_there_is_one():
+    retuned = BlendWeights({"light": {"cf": 0.3, "popular": 0.7}})
+    inner = SimpleNamespace(name="coldrec", needs_history=False, scores_cold_items=True,
+                            weights=BlendWeights({"light": {"cf": 0.6, "gan": 0.4}}),
+                            ablation_weights={"gan": retuned})  # fmt: skip
+    assert WithoutSource(inner, "gan").weights() is retuned  # type: ignore[arg-type]

@@ -98,12 +98,13 @@ class PublishedLists(Method):
 
 
 class WithoutSource(Method):
-    """The same fitted coldrec ranked through its own :class:`Ranker` with one source dropped (its blend weight set
-    to 0; a segment left with no weight falls back to popularity): an ablation on one fit, e.g. ``coldrec-nogan``.
+    """The same fitted coldrec ranked through its own :class:`Ranker` with one source dropped, e.g.
+    ``coldrec-nogan``: with the blend the inner method tuned without that source on the same validation folds
+    (:attr:`ColdrecMethod.ablation_weights`); failing that, its weight set to 0 (a segment left with no weight falls
+    back to popularity).
 
     Why on the same fit and not a second training run: the question is what the source adds to the published lists
-    of this very model, and one model training per split and seed is what the CPU allows. The weights of the other
-    sources are those tuned with the source present (the ranking is invariant to their common scale)."""
+    of this very model, and one model training per split and seed is what the CPU allows."""
 
     def __init__(self, inner: Method, source: str, name: str | None = None) -> None:
         self.inner, self.source = inner, source
@@ -126,7 +127,11 @@ class WithoutSource(Method):
         raise RuntimeError("WithoutSource ranks whole lists: the harness calls rank_context(ctx, k)")
 
     def weights(self) -> BlendWeights:
-        """The inner blend's weights without :attr:`source`."""
+        """The blend the inner method tuned without :attr:`source` on its validation folds, when it did; else its
+        weights without :attr:`source`."""
+        tuned = getattr(self.inner, "ablation_weights", {}).get(self.source)
+        if tuned is not None:
+            return tuned
         out: dict[str, dict[str, float]] = {}
         for seg, w in self.inner.weights.to_dict().items():  # type: ignore[attr-defined]
             kept = {n: x for n, x in w.items() if n != self.source}
