@@ -130,7 +130,7 @@ def _methods_for(opts: EvalOptions, settings: Settings, run_seed: int, console: 
     out = tuned_baselines(opts.test_share) if opts.tune else B.default_baselines()
     if not opts.no_coldrec:
         from coldrec.evaluate.coldrec_method import ColdrecMethod
-        from coldrec.evaluate.published import PublishedLists
+        from coldrec.evaluate.published import PublishedLists, WithoutSource
 
         ours = ColdrecMethod(settings.train, settings.recommend, run_seed, console.print, opts.test_share,
                              use_models=opts.models)  # fmt: skip
@@ -139,6 +139,8 @@ def _methods_for(opts: EvalOptions, settings: Settings, run_seed: int, console: 
         if opts.lists:  # coldrec ranks through the published path (caps + slots); the same fit without slots
             out.append(PublishedLists(ours, max(opts.k), rec.per_category_cap, 0, rec.candidate_pool,
                                       name="coldrec-noslots"))  # fmt: skip
+        if opts.models and "gan" in settings.train.models:  # the same fit with the GAN's weight set to 0
+            out.append(WithoutSource(ours, "gan", name="coldrec-nogan"))
     if opts.methods:
         wanted = {m.strip() for m in opts.methods.split(",")}
         unknown = wanted - {m.name for m in out}

@@ -15,6 +15,7 @@ scoring. The other splits keep the plain 0/1 history (see ``RECENCY_SPLITS``).
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,9 +42,11 @@ from coldrec.ranking.blend import (
 )
 from coldrec.ranking.cross_category import category_affinity
 from coldrec.ranking.lists import Catalog, Ranker
+from coldrec.ranking.new_items import NewItemSlots, new_item_rule
 from coldrec.ranking.recency import REFERENCE_SOURCES, best_half_life, ndcg_by_half_life, recency_history
 from coldrec.ranking.similarity import item_cosine_topk
 from coldrec.ranking.sources import Source, SourceInputs, UserBatch, make_sources
+from coldrec.recommend.tuning import tune_cross_category_slots, tune_new_item_slots
 
 MAX_TUNING_USERS = 2000
 #: splits whose question is "what comes next": only there can the latest history say more than the rest. The random
@@ -53,15 +56,17 @@ RECENCY_SPLITS: tuple[str, ...] = (WARM,)
 FOLD_CANDIDATES = 1000  # below this many held-out items the cold-item weights are tuned on several folds
 
 
-def _sources_for(kind: str, has_brands: bool = False) -> tuple[str, ...]:
+def _sources_for(kind: str, has_brands: bool = False, gan_with_history: bool = False) -> tuple[str, ...]:
     """Which sources can say something on a split: history-based ones need a history, cold items need content
-    (brand affinity only where items have brands)."""
+    (brand affinity only where items have brands); the GAN serves users without history, and users with a short
+    history when ``recommend.gan_max_history`` > 0 (``gan_with_history``)."""
     brand = ("brand",) if has_brands else ()
     if kind == COLD_USER:
         return ("autoencoder", "gan", "popular")
     if kind == COLD_ITEM:
         return ("content_cf", "autoencoder", "content", *brand, "popular")
-    return ("cf", "ease", "autoencoder", "content", *brand, "popular")
+    gan = ("gan",) if gan_with_history else ()
+    return ("cf", "ease", "autoencoder", *gan, "content", *brand, "popular")
 
 
 @dataclass
@@ -109,6 +114,10 @@ class ColdrecMethod(Method):
         #: default: the plain history and the nightly's ``recommend.recency_half_lives``
         self.half_lives = half_lives if half_lives is not None else (None, *rec_cfg.recency_half_lives)
         self.half_life: float | None = None
+        self.cross_category_slots: int | None = None  # tuned per split on validation (None: the configured count)
+        #: per left-out source, the blend tuned without it on the same validation folds (``coldrec-no<source>``)
+        self.ablation_weights: dict[str, BlendWeights] = {}
+        self.new_item_slots = rec_cfg.new_item_slots  # tuned per split on validation
         self._item_matrix: np.ndarray | None = None
         self.half_life_scores: dict[str, dict[str, float]] = {}
         self.reports: dict[str, dict[str, object]] = {}
@@ -133,8 +142,9 @@ class ColdrecMethod(Method):
             self.log("coldrec [cold_user]: no user demographics in the data set, learned models skipped")
             return None
         cfg = self.train_cfg
-        if ctx.kind != COLD_USER and "gan" in cfg.models:
-            cfg = cfg.model_copy(update={"models": ["autoencoder"]})  # the GAN only serves users without history
+        gan_serves = ctx.kind == COLD_USER or (self.rec_cfg.gan_max_history > 0 and ctx.kind != COLD_ITEM)
+        if not gan_serves and "gan" in cfg.models:
+            cfg = cfg.model_copy(update={"models": ["autoencoder"]})  # no user of the split would get the GAN
         data = ColdStartData(
             X=ctx.view.X,
             user_features=feats.user,
@@ -148,7 +158,9 @@ class ColdrecMethod(Method):
     def _build_sources(self, ctx: SplitContext, models: TrainedModels | None) -> dict[str, Source]:
         """The split's sources, built as the nightly scoring builds them (:func:`make_sources`)."""
         brands = ctx.prepared.item_brand
-        names = _sources_for(ctx.kind, brands is not None and bool((brands >= 0).any()))
+        names = _sources_for(
+            ctx.kind, brands is not None and bool((brands >= 0).any()), self.rec_cfg.gan_max_history > 0
+        )
         view = ctx.view
         popularity = None
         if ctx.kind == COLD_ITEM:  # held-out items have no popularity of their own: their categories do
@@ -236,38 +248,33 @@ class ColdrecMethod(Method):
 
     def fit_context(self, ctx: SplitContext) -> ColdrecMethod:
         t0 = time.perf_counter()
+        # list settings tuned per split: the configured ones until this split's validation has chosen
+        self.cross_category_slots = None
+        self.new_item_slots = self.rec_cfg.new_item_slots
         # a hold-out of few items is dominated by a handful of them: average several folds; with many held-out
         # items one fold is already stable (and folds cost a model training each)
         n_folds = self.val_folds.get(ctx.kind, 1) if ctx.n_candidates < FOLD_CANDIDATES else 1
         setups = [self._validation_fold(ctx, self.seed + 1 + f) for f in range(n_folds)]
         self._choose_half_life(ctx.kind, setups)
         folds = [self._fold_blocks(f) for f in setups]
+        self.weights, tuned = _tune_weights(folds)
+        # the blend without the GAN, tuned on the same folds: what ``coldrec-nogan`` ranks with (a fair ablation)
+        self.ablation_weights = {}
+        if "gan" in folds[0].z and len(folds[0].z) > 1:
+            self.ablation_weights["gan"], _ = _tune_weights(folds, drop="gan")
+        del folds
+        self.cross_category_slots, slot_figures = self._tune_cross_category_slots(setups[0])
+        self.new_item_slots, new_figures = self._tune_new_item_slots(setups[0])
+        slot_figures.update(new_figures)
         del setups
-        weights: dict[str, dict[str, float]] = {}
-        tuned: dict[str, float] = {}
-        for s_idx, s_name in enumerate(SEGMENTS):
-            rows = [np.flatnonzero(f.segment == s_idx) for f in folds]
-            if min(r.size for r in rows) < 10:
-                continue
-            w, v = tune_segment_weights(
-                [{n: z[r] for n, z in f.z.items()} for f, r in zip(folds, rows, strict=True)],
-                [f.truth[r] for f, r in zip(folds, rows, strict=True)],
-                exclude=[None if f.exclude is None else f.exclude[r] for f, r in zip(folds, rows, strict=True)],
-                candidates=[f.candidates for f in folds],
-                step=0.1 if len(folds[0].z) <= 4 else 0.2,
-            )
-            weights[s_name], tuned[s_name] = {n: round(x, 3) for n, x in w.items()}, round(v, 4)
-        fallback = next(iter(weights.values())) if weights else {n: 1.0 / len(folds[0].z) for n in folds[0].z}
-        for s_name in SEGMENTS:
-            weights.setdefault(s_name, fallback)
-        self.weights = BlendWeights(weights)
         t1 = time.perf_counter()
         self.fit_final(ctx)
         self.reports[ctx.kind] = {"weights": self.weights.to_dict(), "validation_ndcg@10": tuned,
                                   "validation_folds": n_folds, "tune_s": round(t1 - t0, 1),
                                   "final_fit_s": round(time.perf_counter() - t1, 1), "half_life": self.half_life,
                                   "half_life_validation_ndcg@10": self.half_life_scores.get(ctx.kind, {}),
-                                  "cold_user_choice": getattr(self.models, "cold_user_choice", None)}  # fmt: skip
+                                  "cold_user_choice": getattr(self.models, "cold_user_choice", None),
+                                  **slot_figures}  # fmt: skip
         self.log(f"coldrec [{ctx.kind}] blend weights {self.weights.to_dict()} (validation NDCG@10 {tuned})")
         return self
 
@@ -290,23 +297,89 @@ class ColdrecMethod(Method):
         total, _ = blend_scores(self._blocks(self.sources, batch), self.weights, segment)
         return total.numpy()
 
-    def catalog(self, ctx: SplitContext) -> Catalog:
+    def catalog(self, ctx: SplitContext, feats: FeatureMatrices | None = None,
+                new_item_slots: int | None = None) -> Catalog:  # fmt: skip
         """The split's evaluated users as the nightly scoring sees its users (:class:`Catalog`): training positives
         as history and purchases (what the categories a user knows and the category affinity come from), the
-        split's exclusions (seen items) and candidates (the held-out items of the cold-item ranking)."""
+        split's exclusions (seen items) and candidates (the held-out items of the cold-item ranking), and the
+        nightly's new-item rule (:meth:`new_item_rule`) with ``new_item_slots`` slots (None: the count tuned on
+        validation, else ``recommend.new_item_slots``)."""
         p, view, users = ctx.prepared, ctx.view, ctx.eval_users
+        feats = self.feats if feats is None else feats
         n_items = view.n_items
         seg = view.user_segment[users] if ctx.kind != COLD_ITEM else np.zeros(len(users), dtype=np.int64)
         signal = self._signal(ctx, self.half_life)
         exclude = ctx.exclude if ctx.exclude is not None else sp.csr_matrix((len(users), n_items), dtype=np.float32)
         history = view.X[users]
+        if new_item_slots is None:
+            new_item_slots = self.new_item_slots
         return Catalog(
             user_ids=p.enc.user_ids[users], item_ids=p.enc.item_ids, history=history, exclude=exclude,
             bought=history, item_category=p.item_category, category_names=list(p.category_labels),
             item_titles=p.enc.item_ids, item_is_new=view.item_counts == 0, demographic_segment=seg,
-            user_features=self.feats.user[users], category_affinity=self._affinity(ctx),
+            user_features=feats.user[users], category_affinity=self._affinity(ctx),
             signal=None if signal is None else signal[users], candidates=ctx.candidates,
+            new_item_slots=self.new_item_rule(ctx).with_slots(new_item_slots),
         )  # fmt: skip
+
+    def new_item_rule(self, ctx: SplitContext) -> NewItemSlots:
+        """The nightly's new-item rule (:func:`coldrec.ranking.new_items.new_item_rule`) on the split's training side,
+        as the nightly would build it on the day of the split's cut (the training side's last event): an item is
+        new when its first training event lies within ``recommend.new_item_days`` of that day and at most
+        ``recommend.new_item_max_interactions`` users interacted with it in training. The loaders' ``created_at``
+        is not read: for most data sets it is the item's first rating over the whole file, test side included."""
+        cache = ctx.extras.setdefault("new_item_rule", {})
+        if "rule" not in cache:
+            p, train = ctx.prepared, ctx.train_frame
+            ts = pd.to_datetime(train[S.TS], utc=True)
+            first = ts.dt.tz_localize(None).dt.normalize().groupby(train[S.ITEM_ID].to_numpy()).min()
+            first_seen = pd.DataFrame({S.ITEM_ID: first.index.to_numpy(), "first": first.to_numpy()})
+            shape = (p.enc.n_users, p.enc.n_items)
+            r, c = p.enc.users(train[S.USER_ID]), p.enc.items(train[S.ITEM_ID])
+            seen = sp.csr_matrix((np.ones(len(r), np.float32), (r, c)), shape=shape)
+            items = p.ds.items[[S.ITEM_ID]].drop_duplicates()  # no created_at: see the docstring
+            rule = new_item_rule(items, first_seen, p.enc.item_ids, ts.max().date(), seen, p.item_content,
+                                 p.item_brand, self.rec_cfg)  # fmt: skip
+            if ctx.candidates is not None:  # the cold-item ranking: only candidates may be placed
+                rule = NewItemSlots(rule.candidates[np.asarray(ctx.candidates, bool)[rule.candidates]], rule.content,
+                                    rule.item_brand, rule.slots)  # fmt: skip
+            cache["rule"] = rule
+        return cache["rule"]
+
+    @property
+    def list_cfg(self) -> RecommendConfig:
+        """``recommend`` with the cross-category slot count tuned on validation (the configured one before)."""
+        slots = self.cross_category_slots
+        return self.rec_cfg if slots is None else self.rec_cfg.model_copy(update={"cross_category_slots": slots})
+
+    def _tune_cross_category_slots(self, fold: _Fold) -> tuple[int | None, dict[str, float]]:
+        """The cross-category slot count picked on the validation fold's lists by the nightly's own rule
+        (:func:`coldrec.recommend.tuning.tune_cross_category_slots`: the most slots within the NDCG budget); None
+        (the configured count) on the cold-item ranking, where no list is compared with the catalogue."""
+        vctx, keep = fold.vctx, fold.keep
+        if vctx.candidates is not None or self.rec_cfg.cross_category_max_slots == 0:
+            return None, {}
+        cat = _rows_of(self.catalog(vctx, fold.feats, 0), keep)  # before the new-item slots are chosen
+        ranker = Ranker(fold.sources, self.weights, self.rec_cfg, 10)
+        ranker, figures = tune_cross_category_slots(ranker, cat, vctx.truth[keep])
+        self.log(f"coldrec [{vctx.kind}] cross-category slots on validation: {figures}")
+        return ranker.cfg.cross_category_slots, {k: round(v, 4) for k, v in figures.items()}
+
+    def _tune_new_item_slots(self, fold: _Fold) -> tuple[int, dict[str, float]]:
+        """The new-item slot count (0..``recommend.new_item_slots``) picked on the validation fold's lists, ranked by
+        the same :class:`Ranker`, by the nightly's own rule (:func:`coldrec.recommend.tuning.tune_new_item_slots`:
+        best NDCG@10, ties more slots)."""
+        vctx, keep = fold.vctx, fold.keep
+        rule = self.new_item_rule(vctx)
+        if rule.candidates.size == 0 or self.rec_cfg.new_item_slots == 0:
+            return self.rec_cfg.new_item_slots, {"new_item_candidates": float(rule.candidates.size)}
+        cat = self.catalog(vctx, fold.feats, self.rec_cfg.new_item_slots)
+        cat = _rows_of(cat, keep)
+        ranker = Ranker(fold.sources, self.weights, self.list_cfg, 10)
+        chosen, figures = tune_new_item_slots(ranker, cat, vctx.truth[keep])
+        figures["new_item_candidates"] = float(rule.candidates.size)
+        self.log(f"coldrec [{vctx.kind}] new-item slots on validation: {figures}")
+        return chosen.slots, {k: round(v, 4) for k, v in figures.items()}
 
     def _affinity(self, ctx: SplitContext) -> np.ndarray:
         """Category affinity of the training positives, each pair at its latest event (as ``gold.interactions``
@@ -321,8 +394,45 @@ class ColdrecMethod(Method):
     def ranked_lists(self, ctx: SplitContext, k: int) -> tuple[np.ndarray, np.ndarray]:
         """(items, scores), evaluated users x k: ranked by the nightly lists' code path
         (:class:`coldrec.ranking.lists.Ranker`: blend, mask, pool, per-category caps, cross-category slots)."""
-        return Ranker(self.sources, self.weights, self.rec_cfg, k).top_items(self.catalog(ctx))
+        return Ranker(self.sources, self.weights, self.list_cfg, k).top_items(self.catalog(ctx))
 
     def rank_context(self, ctx: SplitContext, k: int) -> np.ndarray:
         """Top-k item indices of every evaluated user (``-1`` padded): what the harness measures."""
         return self.ranked_lists(ctx, k)[0]
+
+
+def _tune_weights(folds: list[_FoldBlocks], drop: str | None = None) -> tuple[BlendWeights, dict[str, float]]:
+    """Blend weights per activity segment by grid search on the folds' z-scored blocks (best mean validation
+    NDCG@10; ``drop``: a source left out); segments with fewer than 10 users take the first tuned segment's."""
+    weights: dict[str, dict[str, float]] = {}
+    tuned: dict[str, float] = {}
+    names = [n for n in folds[0].z if n != drop]
+    for s_idx, s_name in enumerate(SEGMENTS):
+        rows = [np.flatnonzero(f.segment == s_idx) for f in folds]
+        if min(r.size for r in rows) < 10:
+            continue
+        w, v = tune_segment_weights(
+            [{n: f.z[n][r] for n in names} for f, r in zip(folds, rows, strict=True)],
+            [f.truth[r] for f, r in zip(folds, rows, strict=True)],
+            exclude=[None if f.exclude is None else f.exclude[r] for f, r in zip(folds, rows, strict=True)],
+            candidates=[f.candidates for f in folds],
+            step=0.1 if len(names) <= 4 else 0.2,
+        )
+        weights[s_name], tuned[s_name] = {n: round(x, 3) for n, x in w.items()}, round(v, 4)
+    fallback = next(iter(weights.values())) if weights else {n: 1.0 / len(names) for n in names}
+    for s_name in SEGMENTS:
+        weights.setdefault(s_name, fallback)
+    return BlendWeights(weights), tuned
+
+
+def _rows_of(cat: Catalog, rows: np.ndarray) -> Catalog:
+    """``cat`` restricted to the users ``rows`` (the validation fold's sampled users)."""
+
+    def take(x: np.ndarray | sp.csr_matrix | None) -> np.ndarray | sp.csr_matrix | None:
+        return None if x is None else x[rows]
+
+    return dataclasses.replace(
+        cat, user_ids=cat.user_ids[rows], history=cat.history[rows], exclude=cat.exclude[rows],
+        bought=cat.bought[rows], demographic_segment=cat.demographic_segment[rows],
+        user_features=take(cat.user_features), signal=take(cat.signal),
+    )  # fmt: skip

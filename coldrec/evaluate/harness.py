@@ -49,6 +49,7 @@ from coldrec.evaluate.splits import (
 )
 from coldrec.ranking import metrics as M
 from coldrec.ranking.encode import Encoder, brand_codes, content_matrix, tokens_of, top_category, user_segments
+from coldrec.ranking.new_items import NewItemSlots
 from coldrec.ranking.topk import csr_rows_to_torch, mask_topk_
 
 DEFAULT_SPLITS: tuple[str, ...] = (WARM, COLD_USER, COLD_ITEM, STRATIFIED)
@@ -101,6 +102,8 @@ class ContextExtras(TypedDict, total=False):
     recency: dict[float, sp.csr_matrix]
     #: (key of the fit, the fitted EASE) of :class:`coldrec.evaluate.tuning.EASERecency`
     ease_recency_fit: tuple[tuple[str, float, int], EASE]
+    #: {"rule": the split's new-item rule} of :meth:`coldrec.evaluate.coldrec_method.ColdrecMethod.new_item_rule`
+    new_item_rule: dict[str, NewItemSlots]
 
 
 @dataclass

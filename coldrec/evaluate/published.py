@@ -119,3 +119,51 @@ class PublishedLists(Method):
             items = self.lists(users, ctx.history(users))[:, :k]
             out[lo : lo + len(users), : items.shape[1]] = items
         return out
+
+
+class WithoutSource(Method):
+    """The same fitted coldrec ranked through its own :class:`Ranker` with one source dropped, e.g.
+    ``coldrec-nogan``: with the blend the inner method tuned without that source on the same validation folds
+    (:attr:`ColdrecMethod.ablation_weights`); failing that, its weight set to 0 (a segment left with no weight falls
+    back to popularity).
+
+    Why on the same fit and not a second training run: the question is what the source adds to the published lists
+    of this very model, and one model training per split and seed is what the CPU allows."""
+
+    def __init__(self, inner: Method, source: str, name: str | None = None) -> None:
+        self.inner, self.source = inner, source
+        self.name = name or f"{inner.name}-no{source}"
+        self.needs_history, self.scores_cold_items = inner.needs_history, inner.scores_cold_items
+
+    def applies_to(self, split_kind: str) -> bool:
+        return self.inner.applies_to(split_kind)
+
+    def fit_context(self, ctx: SplitContext) -> WithoutSource:
+        if getattr(self.inner, "ctx", None) is not ctx:
+            self.inner.fit_context(ctx)  # type: ignore[attr-defined]
+        self.ctx = ctx
+        return self
+
+    def fit(self, view: TrainView) -> WithoutSource:  # pragma: no cover - the harness calls fit_context
+        raise RuntimeError("WithoutSource needs the split context")
+
+    def score(self, users: np.ndarray, history: sp.csr_matrix) -> np.ndarray:  # pragma: no cover - rank_context
+        raise RuntimeError("WithoutSource ranks whole lists: the harness calls rank_context(ctx, k)")
+
+    def weights(self) -> BlendWeights:
+        """The blend the inner method tuned without :attr:`source` on its validation folds, when it did; else its
+        weights without :attr:`source`."""
+        tuned = getattr(self.inner, "ablation_weights", {}).get(self.source)
+        if tuned is not None:
+            return tuned
+        out: dict[str, dict[str, float]] = {}
+        for seg, w in self.inner.weights.to_dict().items():  # type: ignore[attr-defined]
+            kept = {n: x for n, x in w.items() if n != self.source}
+            out[seg] = kept if sum(kept.values()) > 0 else {"popular": 1.0}
+        return BlendWeights(out)
+
+    def rank_context(self, ctx: SplitContext, k: int) -> np.ndarray:
+        inner = self.inner
+        sources = {n: s for n, s in inner.sources.items() if n != self.source}  # type: ignore[attr-defined]
+        ranker = Ranker(sources, self.weights(), inner.list_cfg, k)  # type: ignore[attr-defined]
+        return ranker.top_items(inner.catalog(ctx))[0]  # type: ignore[attr-defined]

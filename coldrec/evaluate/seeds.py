@@ -93,6 +93,8 @@ class SeedSummary:
     tuned: dict[str, dict[str, list[dict[str, object]]]] = field(default_factory=dict)
     #: the cross-category slots' effect (paired)
     slots: list[SlotEffect] = field(default_factory=list)
+    #: the same rows for coldrec over ``coldrec-nogan`` (the blend tuned without the GAN, same fit): the GAN's effect
+    gan: list[SlotEffect] = field(default_factory=list)
 
     def frame(self) -> pd.DataFrame:
         return pd.DataFrame(self.metrics)
@@ -134,13 +136,17 @@ def summarize(results: Sequence[HarnessResult], metric: str = "ndcg", k: int = 1
             for split, chosen in per_split.items():
                 tuned.setdefault(method, {}).setdefault(split, []).append({"seed": r.seed, **chosen})
     slots = _slot_effect(df, k)
-    return SeedSummary(results[0].dataset if results else "", [r.seed for r in results], rows, ratios, tuned, slots)
+    gan = _paired_effect(df, k, COLDREC, WITHOUT_GAN)
+    return SeedSummary(results[0].dataset if results else "", [r.seed for r in results], rows, ratios, tuned, slots,
+                       gan)  # fmt: skip
 
 
 #: (with slots, without) method pairs: coldrec (the published path, slots included) and its no-slot variant; the
 #: names of runs made before coldrec ranked through the published path (plain blend + list variants) also read
 SLOT_PAIRS: tuple[tuple[str, str], ...] = (("coldrec", "coldrec-noslots"), ("coldrec+cap+slots", "coldrec+cap"))
 WITH_SLOTS, WITHOUT_SLOTS = SLOT_PAIRS[0]
+#: coldrec's blend tuned without the GAN on the same fit (``--models``)
+WITHOUT_GAN = "coldrec-nogan"
 SLOT_METRICS: tuple[str, ...] = ("cross_category_pair_hit_rate", "ndcg")
 
 
@@ -194,6 +200,18 @@ def segment_markdown(summary: SeedSummary, k: int = 10) -> list[str]:
         ]
         for r in summary.slots:
             interval = _interval(r["ratio_low"], r["ratio_high"])
+            lines.append(f"| {r['split']} | {r['metric']} | {_fmt(r['without'])} | {_fmt(r['with'])} | "
+                         f"{_fmt(r['ratio'], 3)}x | {interval} |")  # fmt: skip
+        lines.append("")
+    if summary.gan:
+        lines += [
+            "### The GAN: coldrec / the same fit with the blend tuned without the GAN (paired, 95% interval)",
+            "",
+            "| split | metric | without GAN | with GAN | ratio | 95% interval |",
+            "|---|---|---:|---:|---:|---|",
+        ]
+        for r in summary.gan:
+            interval = "-" if np.isnan(r["ratio_low"]) else f"[{r['ratio_low']:.3f}, {r['ratio_high']:.3f}]"
             lines.append(f"| {r['split']} | {r['metric']} | {_fmt(r['without'])} | {_fmt(r['with'])} | "
                          f"{_fmt(r['ratio'], 3)}x | {interval} |")  # fmt: skip
         lines.append("")

@@ -54,8 +54,13 @@ def select_top_n(
     n: int,
     cap: int,
     slots: int,
+    order: str = "affinity",
 ) -> Selection:
-    """Apply the caps and the cross-category slots to pools (users x M, best first) and keep N per user."""
+    """Apply the caps and the cross-category slots to pools (users x M, best first) and keep N per user.
+
+    ``order`` ranks the cross-category candidates for the reserved places: ``"affinity"`` (the user's affinity for
+    the item's category, then pool order) or ``"score"`` (pool order, i.e. the blended score, among the items of
+    categories with positive affinity)."""
     rows, m = pool_items.shape
     valid = pool_items >= 0
     cats = np.where(valid, item_category[np.where(valid, pool_items, 0)], -1)
@@ -76,10 +81,10 @@ def select_top_n(
     regular = keep & (kept_rank <= (n - reserve)[:, None])
     # best cross candidates outside the regular part: affinity descending, then pool order
     candidates = cross & ~regular
-    key = np.where(candidates, -aff, np.inf)
-    order = np.lexsort((np.broadcast_to(np.arange(m), (rows, m)), key), axis=1)
-    cand_rank = np.empty_like(order)
-    np.put_along_axis(cand_rank, order, np.broadcast_to(np.arange(m), (rows, m)), axis=1)
+    key = np.where(candidates, -aff if order == "affinity" else 0.0, np.inf)
+    by_key = np.lexsort((np.broadcast_to(np.arange(m), (rows, m)), key), axis=1)
+    cand_rank = np.empty_like(by_key)
+    np.put_along_axis(cand_rank, by_key, np.broadcast_to(np.arange(m), (rows, m)), axis=1)
     reserved = candidates & (cand_rank < reserve[:, None])
     shortfall = reserve - reserved.sum(axis=1)  # not enough complementary items: fill with the next regular ones
     extra = keep & ~regular & ~reserved & (kept_rank <= (n - reserve + shortfall)[:, None])

@@ -119,7 +119,8 @@ class Ranker:
         known = np.asarray((bought_cats > 0).toarray()) if n_cat else np.zeros((hi - lo, 0), bool)
         aff = user_affinity(bought_cats, affinity) if n_cat else np.zeros((hi - lo, 0), np.float32)
         sel = select_top_n(pool_items, pool_scores, cat.item_category, known, aff, self.top_n,
-                           self.cfg.per_category_cap, self.cfg.cross_category_slots)  # fmt: skip
+                           self.cfg.per_category_cap, self.cfg.cross_category_slots,
+                           self.cfg.cross_category_order)  # fmt: skip
         pos_in_pool = _positions(pool_items, sel.items)
         source = np.take_along_axis(pool_src, pos_in_pool, axis=1)
         items, scores, new_slot = sel.items, sel.scores, np.zeros(sel.items.shape, dtype=bool)

@@ -18,10 +18,42 @@ non-increasing down the list).
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
+
+from coldrec.config import RecommendConfig
+from coldrec.data import schemas as S
+
+
+def item_age_days(items: pd.DataFrame, first_seen: pd.DataFrame | None, item_ids: np.ndarray,
+                  run_date: dt.date) -> np.ndarray:  # fmt: skip
+    """Days from each item's creation to the run date: ``created_at``, else its first non-bot event (``first_seen``:
+    ``item_id, first``), else NaN (unknown: never new)."""
+    frame = items.drop_duplicates(S.ITEM_ID, keep="last").set_index(S.ITEM_ID).reindex(item_ids)
+    raw = frame[S.CREATED_AT] if S.CREATED_AT in frame.columns else pd.Series(pd.NaT, index=frame.index)
+    created = pd.to_datetime(raw, utc=True, errors="coerce").dt.tz_localize(None).dt.normalize()
+    age = (pd.Timestamp(run_date) - created).dt.days.to_numpy(dtype=np.float64)
+    if first_seen is not None and len(first_seen):
+        first = pd.to_datetime(first_seen.set_index(S.ITEM_ID)["first"].reindex(item_ids))
+        age = np.where(np.isnan(age), (pd.Timestamp(run_date) - first).dt.days.to_numpy(dtype=np.float64), age)
+    return age
+
+
+def new_item_rule(items: pd.DataFrame, first_seen: pd.DataFrame | None, item_ids: np.ndarray, run_date: dt.date,
+                  history: sp.csr_matrix, content: sp.csr_matrix, item_brand: np.ndarray | None,
+                  cfg: RecommendConfig) -> NewItemSlots:  # fmt: skip
+    """The run's new-item rule: the one definition of "new" (:func:`item_age_days` within ``cfg.new_item_days``,
+    at most ``cfg.new_item_max_interactions`` users in ``history``, users x items) and ``cfg.new_item_slots``
+    slots. The nightly scoring and the harness's coldrec method both build their rule here, so "new" offline is
+    what the nightly publishes as new (``cfg``: a :class:`~coldrec.config.RecommendConfig`)."""
+    age = item_age_days(items, first_seen, item_ids, run_date)
+    n_item_users = np.diff(sp.csc_matrix(history).indptr)
+    candidates = new_item_candidates(age, n_item_users, cfg.new_item_days, cfg.new_item_max_interactions)
+    return NewItemSlots(candidates, content, item_brand, cfg.new_item_slots)
 
 
 def new_item_candidates(

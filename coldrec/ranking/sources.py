@@ -171,21 +171,35 @@ class AutoencoderSource(Source):
 
 
 class GanCFSource(Source):
-    """GAN-densified CF for users without history: generated interaction probabilities x item-item similarity.
-    Users with a history get zeros (their real history serves ``cf``)."""
+    """GAN-densified CF: generated interaction probabilities x item-item similarity.
+
+    Users without history get ``pseudo @ S``. With ``max_history`` > 0, users with 1..``max_history`` history items
+    (few-shot users) get their history densified by the generated behaviour: ``(history + pseudo') @ S``, ``pseudo'``
+    the generated probabilities scaled to the mass of the real history (the virtual behaviour weighs as much as the
+    real one). Other users get zeros (their real history serves ``cf``)."""
 
     name = "gan"
 
-    def __init__(self, models: Any, similarity: sp.csr_matrix, n_samples: int = 8, seed: int = 0) -> None:
-        self.models, self.n_samples, self.seed = models, n_samples, seed
+    def __init__(self, models: Any, similarity: sp.csr_matrix, n_samples: int = 8, seed: int = 0,
+                 max_history: int = 0) -> None:  # fmt: skip
+        self.models, self.n_samples, self.seed, self.max_history = models, n_samples, seed, max_history
         self.S = sp.csr_matrix(similarity, dtype=np.float32)
 
     def block(self, batch: UserBatch) -> torch.Tensor:
         out = torch.zeros((len(batch), self.S.shape[1]), dtype=torch.float32)
-        cold = np.flatnonzero(batch.n_history == 0)
-        if cold.size and batch.features is not None:
-            pseudo = self.models.gan_interactions(batch.features[cold], n_samples=self.n_samples, seed=self.seed)
-            out[torch.from_numpy(cold)] = _dense(np.asarray(self.S.T @ np.asarray(pseudo, dtype=np.float32).T).T)
+        served = np.flatnonzero(batch.n_history <= self.max_history)
+        if served.size and batch.features is not None:
+            pseudo = np.asarray(
+                self.models.gan_interactions(batch.features[served], n_samples=self.n_samples, seed=self.seed),
+                dtype=np.float32,
+            )
+            real = sp.csr_matrix(batch.history[served], dtype=np.float32)
+            mass = np.asarray(real.sum(axis=1)).ravel()
+            has = mass > 0
+            if has.any():  # few-shot users: real history + generated behaviour of the same total weight
+                scale = mass[has] / np.maximum(pseudo[has].sum(axis=1), 1e-12)
+                pseudo[has] = pseudo[has] * scale[:, None] + real[has].toarray()
+            out[torch.from_numpy(served)] = _dense(np.asarray(self.S.T @ pseudo.T).T)
         return out
 
 
@@ -329,5 +343,6 @@ def make_sources(
         elif name == "autoencoder" and models is not None:
             out[name] = AutoencoderSource(models)
         elif name == "gan" and models is not None and getattr(models, "gan", None) is not None:
-            out[name] = GanCFSource(models, inputs.neighbours(), seed=seed)
+            out[name] = GanCFSource(models, inputs.neighbours(), seed=seed,
+                                    max_history=getattr(cfg, "gan_max_history", 0))  # fmt: skip
     return out

@@ -42,7 +42,7 @@ from coldrec.ranking.encode import (
     user_segments,
 )
 from coldrec.ranking.lists import Catalog
-from coldrec.ranking.new_items import NewItemSlots, new_item_candidates
+from coldrec.ranking.new_items import NewItemSlots, new_item_rule
 from coldrec.ranking.recency import recency_rank, weighted_history
 from coldrec.ranking.sources import SourceInputs, make_sources
 from coldrec.ranking.topk import pick_device
@@ -245,10 +245,8 @@ def plan_nightly(inputs: NightlyInputs, settings: Settings) -> tuple[Recommender
     model_version = cfg.model_version or ("none" if models is None else str(models.mlflow.get("version", "champion")))
     source_inputs = SourceInputs(shop.history, shop.segment, shop.content, shop.similarity, shop.item_brand)
     sources = make_sources(source_inputs, cfg, models, settings.seed)
-    age = item_age_days(inputs.items, inputs.first_seen, shop.item_ids, inputs.run_date)
-    n_item_users = np.diff(sp.csc_matrix(shop.history).indptr)
-    new_items = NewItemSlots(new_item_candidates(age, n_item_users, cfg.new_item_days, cfg.new_item_max_interactions),
-                             shop.content, shop.item_brand, cfg.new_item_slots)  # fmt: skip
+    new_items = new_item_rule(inputs.items, inputs.first_seen, shop.item_ids, inputs.run_date, shop.history,
+                              shop.content, shop.item_brand, cfg)  # fmt: skip
     weights, metrics = choose_blend(shop, models, user_features, settings, inputs.run_date, new_items)
     metrics.setdefault("new_item_slots", float(cfg.new_item_slots))
     half_life = metrics.get("recency_half_life", 0.0) or None
@@ -268,6 +266,9 @@ def plan_nightly(inputs: NightlyInputs, settings: Settings) -> tuple[Recommender
         category_affinity=shop.affinity, similarity_t=sp.csr_matrix(shop.similarity.T), signal=signal,
         new_item_slots=new_items.with_slots(int(metrics["new_item_slots"])),
     )  # fmt: skip
+    if "cross_category_slots" in metrics:  # tuned on the hold-out (tuning.tune_cross_category_slots)
+        cfg = cfg.model_copy(update={"cross_category_slots": int(metrics["cross_category_slots"])})
+    metrics.setdefault("cross_category_slots", float(cfg.cross_category_slots))
     rec = Recommender(sources, weights, cfg, settings.top_n, pick_device(cfg.device))
     rec.metrics = metrics
     return rec, catalog, model_version
@@ -293,20 +294,6 @@ def choose_blend(shop: Shop, models: Any, user_features: np.ndarray | None, sett
         log.info("blend: configured weights (hold-out from %s: %d users, too few to tune on)",
                  cutoff.date(), int(metrics.get("holdout_users", 0)))  # fmt: skip
     return weights, metrics
-
-
-def item_age_days(items: pd.DataFrame, first_seen: pd.DataFrame | None, item_ids: np.ndarray,
-                  run_date: dt.date) -> np.ndarray:  # fmt: skip
-    """Days from each item's creation to the run date: ``created_at``, else its first non-bot event (``first_seen``),
-    else NaN (unknown: never new)."""
-    frame = items.drop_duplicates(S.ITEM_ID, keep="last").set_index(S.ITEM_ID).reindex(item_ids)
-    raw = frame[S.CREATED_AT] if S.CREATED_AT in frame.columns else pd.Series(pd.NaT, index=frame.index)
-    created = pd.to_datetime(raw, utc=True, errors="coerce").dt.tz_localize(None).dt.normalize()
-    age = (pd.Timestamp(run_date) - created).dt.days.to_numpy(dtype=np.float64)
-    if first_seen is not None and len(first_seen):
-        first = pd.to_datetime(first_seen.set_index(S.ITEM_ID)["first"].reindex(item_ids))
-        age = np.where(np.isnan(age), (pd.Timestamp(run_date) - first).dt.days.to_numpy(dtype=np.float64), age)
-    return age
 
 
 def _rules_before(shop: Shop, recent: np.ndarray) -> ListRules:

@@ -104,7 +104,7 @@ def test_coldrec_on_the_new_splits_with_its_list_variants(tmp_path) -> None:
             assert value is not None and 0.0 <= value <= 1.0
     assert set(ours.reports) == {s for s in ("few_shot_1", "cold_item_all") if res.splits[s]["eval_users"] > 0}
     ctx = ours.ctx  # the last split's context
-    same = PublishedLists(ours, 3, ours.rec_cfg.per_category_cap, ours.rec_cfg.cross_category_slots,
+    same = PublishedLists(ours, 3, ours.rec_cfg.per_category_cap, ours.list_cfg.cross_category_slots,
                           ours.rec_cfg.candidate_pool).fit_context(ctx)  # fmt: skip
     np.testing.assert_array_equal(same.rank_context(ctx, 3), ours.rank_context(ctx, 3))
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from coldrec.evaluate.harness import HarnessResult
-from coldrec.evaluate.seeds import summarize, t_interval, verdict
+from coldrec.evaluate.seeds import segment_markdown, summarize, t_interval, verdict
 
 
 def _result(seed: int, coldrec: float, ease: float, pop: float) -> HarnessResult:
@@ -96,6 +96,19 @@ def test_slot_effect_is_paired_by_seed() -> None:
     ndcg = next(r for r in summary.slots if r["metric"] == "ndcg")
     assert ndcg["ratio"] == pytest.approx((0.29 / 0.30 + 1.0) / 2)
     assert summary.ratios[0]["best_baseline"] == "ease"  # the list variants are not baselines
+
+
+def test_gan_effect_is_coldrec_over_its_nogan_fit_paired_by_seed() -> None:
+    def res(seed: int, with_gan: float, without: float) -> HarnessResult:
+        rows = [{"method": m, "split": "few_shot_3", "metric": "ndcg", "k": 10, "value": v}
+                for m, v in (("coldrec", with_gan), ("coldrec-nogan", without), ("item_knn", 0.3))]  # fmt: skip
+        return HarnessResult("toy", rows, [], {"few_shot_3": {}}, seed=seed)
+
+    summary = summarize([res(1, 0.42, 0.40), res(2, 0.38, 0.40)])
+    (gan,) = summary.gan
+    assert gan["ratio"] == pytest.approx((1.05 + 0.95) / 2) and gan["split"] == "few_shot_3"
+    assert summary.ratios[0]["best_baseline"] == "item_knn"
+    assert any("without the GAN" in line for line in segment_markdown(summary))
 
 
 def test_seed_files_round_trip(tmp_path: Path) -> None:

@@ -122,7 +122,7 @@ def test_item_age_from_created_at_else_first_event():
 
     import pandas as pd
 
-    from coldrec.recommend.nightly import item_age_days
+    from coldrec.ranking.new_items import item_age_days
 
     run = dt.date(2026, 11, 20)
     items = pd.DataFrame({"item_id": ["a", "b", "c"],

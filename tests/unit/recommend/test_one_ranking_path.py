@@ -77,6 +77,15 @@ def _lists_of_both_paths(tmp_path: Path, cfg: RecommendConfig):
             {"id": p.enc.item_ids[sim.row], "neighbor_id": p.enc.item_ids[sim.col], "similarity": sim.data}
         ),
         excluded=train[[S.USER_ID, S.ITEM_ID]],
+        # what read_inputs gives items without created_at: each item's first event date
+        first_seen=pd.to_datetime(train[S.TS], utc=True)
+        .dt.tz_localize(None)
+        .dt.normalize()
+        .groupby(train[S.ITEM_ID].to_numpy())
+        .min()
+        .rename_axis(S.ITEM_ID)
+        .rename("first")
+        .reset_index(),
     )
     settings = Settings(recommend=cfg, top_n=K, lake_uri=str(tmp_path / "lake"), home=str(tmp_path / "home"))
     recommender, catalog, version = plan_nightly(inputs, settings)
@@ -90,10 +99,13 @@ def _lists_of_both_paths(tmp_path: Path, cfg: RecommendConfig):
     return evaluated, published, p
 
 
-@pytest.mark.parametrize("slots", [0, 1])
-def test_nightly_and_evaluation_give_the_same_lists(tmp_path: Path, slots: int):
+@pytest.mark.parametrize(("slots", "new_slots"), [(0, 0), (1, 0), (1, 2)])
+def test_nightly_and_evaluation_give_the_same_lists(tmp_path: Path, slots: int, new_slots: int):
+    # new items: first seen within 14 days of the cut (every item of the 4-day fixture), bought by at most 8 users
+    # in training (6 of the 24 items)
     cfg = RecommendConfig(tune_days=0, blend_weights=WEIGHTS, per_category_cap=3, cross_category_slots=slots,
-                          candidate_pool=12, recency_half_lives=[])  # fmt: skip
+                          candidate_pool=12, recency_half_lives=[], new_item_slots=new_slots, new_item_days=14,
+                          new_item_max_interactions=8)  # fmt: skip
     evaluated, published, p = _lists_of_both_paths(tmp_path, cfg)
     assert len(evaluated) > 100 and len(evaluated) == len(published)
     key = ["user_id", "rank", "item_id"]
@@ -106,3 +118,5 @@ def test_nightly_and_evaluation_give_the_same_lists(tmp_path: Path, slots: int):
     per_category = published.assign(cat=published["item_id"].map(category)).groupby(["user_id", "cat"]).size()
     assert per_category.max() == 3
     assert ((published["source"] == "cross_category").sum() > 0) == (slots > 0)
+    # the new-item slots, when there are any, are taken by some lists (and by the same rows on both paths)
+    assert ((published["source"] == "new_item").sum() > 0) == (new_slots > 0)

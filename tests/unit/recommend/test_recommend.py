@@ -482,7 +482,7 @@ def test_holdout_tuning_picks_a_recency_half_life_when_the_latest_item_predicts_
 
     rules = ListRules(np.arange(n_items) % 3, ["a", "b", "c"], sp.csr_matrix(shape, dtype=np.float32),
                       np.zeros((3, 3), np.float32))  # fmt: skip
-    inert = cfg.model_copy(update={"per_category_cap": 10, "cross_category_slots": 0})
+    inert = cfg.model_copy(update={"per_category_cap": 10, "cross_category_slots": 0, "cross_category_max_slots": 0})
     inert_args = (*args[:7], inert, *args[8:])
     _, with_rules = tune_on_holdout(*inert_args, ts, rules)
     assert with_rules == pytest.approx(with_recency)
