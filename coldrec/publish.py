@@ -91,9 +91,13 @@ def active_users(events: DataFrame, users: DataFrame | None, run_date: dt.date, 
 
 
 def purchased_pairs(events: DataFrame, run_date: dt.date, event_types: list[str]) -> DataFrame:
-    """(user, item) pairs a user already bought (or did any of ``event_types``) up to the run date."""
+    """(user, item) pairs a user already bought (or did any of ``event_types``) up to the run date, by the rule the
+    scoring excludes them by: events flagged as a bot's are not a purchase of the user (they are kept in silver for
+    audit only and never reach ``gold.interactions``)."""
     return (
-        events.where(F.col(S.EVENT_TYPE).isin(event_types) & (F.col(S.EVENT_DATE) <= F.lit(run_date)))
+        events.where(
+            F.col(S.EVENT_TYPE).isin(event_types) & (F.col(S.EVENT_DATE) <= F.lit(run_date)) & ~F.col(S.IS_BOT)
+        )
         .select(S.USER_ID, S.ITEM_ID)
         .distinct()
     )

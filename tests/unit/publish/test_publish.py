@@ -52,6 +52,7 @@ def test_list_checks_count_each_defect(spark) -> None:
         spark,
         [
             ("u1", "i2", "purchase", None, False, D),
+            ("u2", "i3", "purchase", None, True, D - dt.timedelta(days=2)),  # a bot-flagged day: not excluded
             ("u2", "i9", "view", None, False, D - dt.timedelta(days=3)),
             ("u3", "i9", "view", None, False, D),
             ("u4", "i9", "view", None, False, D),
@@ -74,7 +75,7 @@ def test_list_checks_count_each_defect(spark) -> None:
     # active: u1, u2, u3, u4 (not the bot, not 'old'); listed: u1, u2, u3 -> 3/4
     assert m["active_users"] == 4 and m["users_listed"] == 3
     assert m["user_coverage"] == pytest.approx(0.75)
-    assert m["already_purchased"] == 1  # u1 bought i2
+    assert m["already_purchased"] == 1  # u1 bought i2 (u2's i3 was bought on a day its events were a bot's)
     assert m["duplicate_items"] == 1  # u2 has i3 twice
     assert m["short_lists"] == 1  # u3 has one item
     assert m["non_finite_scores"] == 1
