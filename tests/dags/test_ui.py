@@ -199,9 +199,15 @@ def _grid_cells_js(run_id: str, tasks: tuple[str, ...]) -> str:
     return f"{ids}.every(id => document.getElementById(id) !== null)"
 
 
-def _run_state_js() -> str:
-    """The state the run's own page shows (``dag-run-state``: a badge and the state's name)."""
-    return "(document.querySelector('[data-testid=dag-run-state]')?.innerText || '').trim().toLowerCase()"
+def _run_state_js(run_id: str) -> str:
+    """The state the run's own page shows: in its header, the run id's line is followed by the state's name (Airflow
+    3.3); ``dag-run-state`` is the details tab's badge, where a version shows it."""
+    return (
+        "(() => { const e = document.querySelector('[data-testid=dag-run-state]');"
+        " if (e) return e.innerText.trim().toLowerCase();"
+        f" const m = document.body.innerText.match(new RegExp({json.dumps(re.escape(run_id))} + '\\n([A-Za-z]+)\\n'));"
+        " return m && m[1].toLowerCase(); })()"
+    )
 
 
 # React inputs take a value through the native setter plus the events a user's typing would fire.
@@ -281,7 +287,7 @@ def test_ui_in_chromium_shows_the_nightly_and_triggers_training(e2e_nightly: dic
             page.screenshot(shots / "02-nightly-grid.png")
             # the run's own page says it succeeded (the header's "latest run" may be another test's run of the DB)
             page.goto(f"{url}/dags/coldrec_nightly/runs/{urllib.request.quote(nightly_run, safe='')}")
-            state = page.wait_for(_run_state_js(), 120, "the nightly run's state on its page")
+            state = page.wait_for(_run_state_js(nightly_run), 120, "the nightly run's state on its page")
             assert state == "success", state
 
             # the training DAG's trigger form with its params
