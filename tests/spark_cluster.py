@@ -30,14 +30,15 @@ def get_json(url: str) -> Any:
 
 
 def wait_until(predicate: Callable[[], Any], what: str, timeout: float = 120.0) -> Any:
-    """Poll ``predicate`` each second until it returns something truthy (returned); OSError counts as not yet."""
+    """Poll ``predicate`` each second until it returns something truthy (returned); OSError and a page that is not
+    JSON yet (a UI's "Spark is starting up" text) count as not yet."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
             value = predicate()
             if value:
                 return value
-        except OSError:
+        except (OSError, ValueError):
             pass
         time.sleep(1)
     raise TimeoutError(f"timed out waiting for {what}")
