@@ -1,5 +1,5 @@
-"""A new shop's first night, timed stage by stage: import + backfill + the first nightly run (goal: <= 10 minutes on
-2 cores for ~150k events and a 50k-item catalog).
+"""A new shop's first night, timed stage by stage: import + backfill to the shop's first published lists (goal:
+<= 10 minutes on 2 cores for ~150k events and a 50k-item catalog), then the ordinary nightly of the next day.
 
 The shop: ``coldrec generate`` with a year of history (365 days from 2025-01-01), ~600 users, a 50,000-item catalog
 with titles and descriptions, ~0.75 events per user and day (about 150k event lines; no bots, no bad
@@ -8,8 +8,13 @@ lines: a database export has none). Untimed preparation: the generated landing i
 Then, timed, the README's onboarding:
 
 1. ``coldrec import csv orders.csv ... --items products.csv ... --users customers.csv``;
-2. ``coldrec backfill --from FIRST --to LAST-1`` (stage times from its JSON summary);
-3. ``airflow dags test coldrec_nightly LAST`` (per-task seconds from the Airflow metadata DB).
+2. ``coldrec backfill --from FIRST --to LAST-1`` (stage times from its JSON summary): the history cleaned, the
+   champion trained and LAST-1's lists published. Import + backfill is the first night, measured against the goal;
+3. ``airflow dags test coldrec_nightly LAST`` (per-task seconds from the Airflow metadata DB): the next night, an
+   ordinary nightly, what each later night costs (``--no-next-night`` skips it).
+
+The same-run ratio: what publishing the lists costs inside the backfill (its score, gate and publish stages) against
+the next night's nightly, which does the same for one more day through Airflow's eight tasks.
 
 Local Spark (``local[2]``) through spark-submit, Airflow and MLflow in SQLite, as in
 ``tests/integration/test_e2e_nightly.py``.
@@ -155,6 +160,8 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=600)
     parser.add_argument("--days", type=int, default=365)
     parser.add_argument("--rate", type=float, default=0.75, help="human events per user and day")
+    parser.add_argument("--next-night", action=argparse.BooleanOptionalAction, default=True,
+                        help="also time the ordinary nightly of the last day")  # fmt: skip
     args = parser.parse_args()
 
     work = args.keep or Path(tempfile.mkdtemp(prefix="coldrec-first-night-"))
@@ -173,25 +180,32 @@ def main() -> None:
     out, backfill_s = _run([*backfill, "--json"], env, log)
     summary = json.loads(out.strip().splitlines()[-1])
     console.print(f"backfill: {backfill_s:.1f} s {summary['stage_seconds']}")
-    _run([str(BIN / "airflow"), "db", "migrate"], env, log)
-    _, nightly_s = _run([str(BIN / "airflow"), "dags", "test", "coldrec_nightly", last.isoformat()], env, log)
-    tasks = nightly_task_seconds(run / "airflow")
-    console.print(f"first nightly: {nightly_s:.1f} s {tasks}")
+    total = import_s + backfill_s
+    nightly_s, tasks = 0.0, {}
+    if args.next_night:
+        _run([str(BIN / "airflow"), "db", "migrate"], env, log)
+        _, nightly_s = _run([str(BIN / "airflow"), "dags", "test", "coldrec_nightly", last.isoformat()], env, log)
+        tasks = nightly_task_seconds(run / "airflow")
+        console.print(f"next nightly: {nightly_s:.1f} s {tasks}")
+    lists_s = sum(summary["stage_seconds"].get(k, 0.0) for k in ("score", "gate", "publish"))
 
-    total = import_s + backfill_s + nightly_s
     title = f"first night: {info['event_lines']:,} event lines, {info['items']:,} items, {info['days']} days"
     table = Table(title=title)
     table.add_column("stage")
     table.add_column("seconds", justify="right")
-    table.add_column("share", justify="right")
+    table.add_column("share of the first night", justify="right")
     rows = [("import", import_s)]
     rows += [(f"backfill: {k}", v) for k, v in summary["stage_seconds"].items()]
     rows += [("backfill: start-up, summary", backfill_s - sum(summary["stage_seconds"].values()))]
-    rows += [(f"nightly: {k}", v) for k, v in sorted(tasks.items(), key=lambda kv: -kv[1])]
-    rows += [("nightly: Airflow overhead", nightly_s - sum(tasks.values()))]
     for name, seconds in rows:
         table.add_row(name, f"{seconds:.1f}", f"{seconds / total:.0%}")
-    table.add_row("total", f"{total:.1f}", f"goal {GOAL_S:.0f} s: {'met' if total <= GOAL_S else 'missed'}")
+    table.add_row("first night: lists published", f"{total:.1f}",
+                  f"goal {GOAL_S:.0f} s: {'met' if total <= GOAL_S else 'missed'}")  # fmt: skip
+    for name, seconds in sorted(tasks.items(), key=lambda kv: -kv[1]):
+        table.add_row(f"next nightly: {name}", f"{seconds:.1f}", "")
+    if tasks:
+        table.add_row("next nightly: Airflow overhead", f"{nightly_s - sum(tasks.values()):.1f}", "")
+        table.add_row("next nightly: total", f"{nightly_s:.1f}", f"{nightly_s / lists_s:.1f}x the backfill's lists")
     console.print(table)
     result = {
         "bench": "first_night",
@@ -201,8 +215,11 @@ def main() -> None:
         "import_s": round(import_s, 1),
         "backfill_s": round(backfill_s, 1),
         "backfill_stages_s": summary["stage_seconds"],
-        "nightly_s": round(nightly_s, 1),
-        "nightly_tasks_s": tasks,
+        "lists_in_backfill_s": round(lists_s, 1),
+        "next_nightly_s": round(nightly_s, 1),
+        "next_nightly_tasks_s": tasks,
+        "next_nightly_vs_backfill_lists": round(nightly_s / lists_s, 2) if tasks and lists_s else None,
+        "published_rows": summary["tables"].get("gold.recommendations", 0),
         "total_s": round(total, 1),
         "goal_s": GOAL_S,
         "within_goal": total <= GOAL_S,

@@ -44,6 +44,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from coldrec.orchestration import NIGHTLY_TASKS
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 console = Console(stderr=True)
@@ -59,18 +61,7 @@ PROFILES = {
     "1m": {"shuffle_partitions": 4, "driver_memory": "3g"},
     "10m": {"shuffle_partitions": 8, "driver_memory": "6g"},
 }
-TASKS = [
-    "resolve_run",
-    "wait_for_landing",
-    "clean",
-    "interactions",
-    "similarities",
-    "features",
-    "ensure_champion",
-    "score",
-    "evaluate_and_gate",
-    "publish",
-]
+TASKS = list(NIGHTLY_TASKS)
 GOAL_TOTAL_S = 20 * 60
 
 

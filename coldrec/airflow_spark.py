@@ -18,9 +18,10 @@ from typing import Any
 
 from airflow.providers.apache.spark.hooks.spark_submit import SparkSubmitHook
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+from airflow.sdk import Asset
 
 from coldrec.config import Settings, load_settings
-from coldrec.orchestration import spark_task_kwargs
+from coldrec.orchestration import asset_uri, spark_task_kwargs
 
 
 def connection_exists(hook: SparkSubmitHook, conn_id: str) -> bool:
@@ -85,3 +86,21 @@ def lake_build_operators(settings: Settings) -> tuple[ColdrecSparkSubmitOperator
         ColdrecSparkSubmitOperator(task_id=task_id, **spark_task_kwargs(script, settings=settings))
         for task_id, script in jobs
     )
+
+
+def list_operators(settings: Settings, outlets: list[Any]) -> tuple[ColdrecSparkSubmitOperator, ...]:
+    """The ``evaluate_and_gate`` and ``publish`` tasks that follow scoring in the nightly and the backfill DAGs
+    (the caller chains them: gate, then publish; ``outlets`` name the published table's asset)."""
+    gate = ColdrecSparkSubmitOperator(
+        task_id="evaluate_and_gate", **spark_task_kwargs("materialize_topn.py", "--gate-only", settings=settings)
+    )
+    publish = ColdrecSparkSubmitOperator(
+        task_id="publish", outlets=outlets,
+        **spark_task_kwargs("materialize_topn.py", "--publish-only", settings=settings),
+    )  # fmt: skip
+    return gate, publish
+
+
+def recommendations_asset(settings: Settings) -> Asset:
+    """The published lists as an Airflow asset: the outlet of both DAGs' ``publish`` tasks (one name, one URI)."""
+    return Asset(name="coldrec.gold.recommendations", uri=asset_uri(settings, "gold.recommendations"))

@@ -4,10 +4,16 @@
 
 1. **clean** every day D1..D2 in one Spark pass (:func:`coldrec.clean.clean_days`, the nightly's cleaning code);
 2. **interactions**, **similarities** and **features** of D2 (the nightly's functions for one date);
-3. a **champion** model trained on D2 when the registry has none (:func:`coldrec.tasks.ensure_champion_for`).
+3. a **champion** model trained on D2 when the registry has none (:func:`coldrec.tasks.ensure_champion_for`);
+4. **score**, **gate** and **publish** D2's lists (the nightly's own functions), so a new shop has lists the moment
+   its history is in (``--no-publish`` stops after the champion).
 
 After that the nightly for D2 + 1 is an ordinary run: it cleans its own day, rebuilds its window over the cleaned
 history, finds the champion and the cached text vectors, and publishes.
+
+Why the backfill publishes D2 itself: a new shop's first lists then cost one Spark application (one JVM start and
+one read of each table) instead of the backfill's plus a nightly's eight, whose fixed costs dominate a small shop's
+night (docs/benchmarks.md, "First night"); and D2's lists are what the night after D2 would have published.
 
 Why not "the nightly once per history day": a year is 365 runs of every step, where only the cleaning has to see
 each day; interactions, similarities and features of a date are computed from the whole cleaned window anyway, and
@@ -37,6 +43,8 @@ log = logging.getLogger(__name__)
 
 #: the stages of a backfill, in order (the CLI's progress and the summary use these names)
 STAGES = ("clean", "interactions", "similarities", "features", "champion")
+#: the stages that publish D2's lists (skipped with ``publish=False``)
+LIST_STAGES = ("score", "gate", "publish")
 
 #: tables whose D2 partition a backfill writes (row counts in the summary)
 DATED_TABLES = (
@@ -46,6 +54,7 @@ DATED_TABLES = (
     "gold.similar_items",
     "gold.item_features",
     "gold.user_features",
+    "gold.recommendations",
 )
 #: tables the backfill fills as a whole (row counts of the full table)
 WHOLE_TABLES = ("silver.items", "silver.users", "gold.text_vectors")
@@ -80,6 +89,11 @@ def history_settings(settings: Settings) -> Settings:
     """``settings`` with the backfill's clean rules (quiet days pass the gate)."""
     clean = settings.clean.model_copy(update=HISTORY_CLEAN_OVERRIDES)
     return settings.model_copy(update={"clean": clean})
+
+
+def stages(publish: bool) -> tuple[str, ...]:
+    """The stages a backfill runs, in order."""
+    return (*STAGES, *LIST_STAGES) if publish else STAGES
 
 
 def check_range(first: dt.date, last: dt.date) -> None:
@@ -156,20 +170,25 @@ def run_backfill(
     first: dt.date,
     last: dt.date,
     *,
+    publish: bool = True,
     on_stage: Callable[[str, str], None] | None = None,
 ) -> BackfillSummary:
-    """Clean D1..D2, then interactions, similarities, features and a champion for D2 (see the module doc).
+    """Clean D1..D2, then interactions, similarities, features and a champion for D2, then (``publish``) score,
+    gate and publish D2's lists (see the module doc).
 
     ``on_stage(name, "start" | "done")`` reports progress. Raises :class:`coldrec.clean.DataQualityError` (with
-    ``summary`` attached) when a day fails the cleaning's gate: nothing after the cleaning runs then.
+    ``summary`` attached) when a day fails the cleaning's gate: nothing after the cleaning runs then; and
+    :class:`coldrec.publish.QualityGateError` (with ``summary``) when D2's lists fail the quality gate: the lake is
+    then complete up to the staged lists and nothing is published.
     """
     from coldrec.cf.pipeline import run_similarities
     from coldrec.clean import DataQualityError, clean_days
     from coldrec.clean.job import date_range
     from coldrec.features.job import run_features
     from coldrec.interactions import run_interactions
+    from coldrec.publish import QualityGateError, publish_recommendations, run_gate
     from coldrec.spark import build_spark
-    from coldrec.tasks import ensure_champion_for
+    from coldrec.tasks import ensure_champion_for, stage_lists
 
     check_range(first, last)
     settings = history_settings(settings)
@@ -200,6 +219,15 @@ def run_backfill(
         # training records its figures through Spark: the session still open is reused, not a second JVM start
         version, trained = stage("champion", lambda: ensure_champion_for(settings, last))
         summary.champion, summary.champion_trained = version, trained
+        if publish:
+            stage("score", lambda: stage_lists(spark, settings, last))
+            try:
+                stage("gate", lambda: run_gate(spark, settings, last))
+            except QualityGateError as exc:
+                summary.tables = table_rows(settings, last)
+                exc.summary = summary  # type: ignore[attr-defined]
+                raise
+            stage("publish", lambda: publish_recommendations(spark, settings, last))
     finally:
         spark.stop()
     summary.tables = table_rows(settings, last)

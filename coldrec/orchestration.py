@@ -161,6 +161,22 @@ def spark_task_kwargs(script: str, *extra_args: str, settings: Settings | None =
     }
 
 
+#: the nightly DAG's task ids in run order (a topological order of dags/coldrec_nightly.py, checked against the
+#: parsed DAG by tests/dags/test_dags.py): what progress displays, benches and the UI test list
+NIGHTLY_TASKS = (
+    "resolve_run",
+    "wait_for_landing",
+    "clean",
+    "interactions",
+    "similarities",
+    "features",
+    "ensure_champion",
+    "score",
+    "evaluate_and_gate",
+    "publish",
+)
+
+
 def asset_uri(settings: Settings, table: str) -> str:
     """An Airflow Asset URI for a lake table (file:// locally, the object store's scheme on a cluster)."""
     path = table_path(settings, table)

@@ -9,9 +9,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from coldrec.config import Settings, load_settings
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 log = logging.getLogger(__name__)
 
@@ -49,20 +52,27 @@ def ensure_champion(run_date: str, overrides_json: str | None = None) -> str:
 
 def score_users(run_date: str, overrides_json: str | None = None) -> int:
     """Score every known user with the champion models and stage the lists for the quality gate."""
-    from coldrec import lake
-    from coldrec.publish import STAGE_TABLE
-    from coldrec.recommend.nightly import score_all_users
     from coldrec.spark import build_spark
 
     settings = _settings(overrides_json)
-    day = dt.date.fromisoformat(run_date)
     spark = build_spark("coldrec-score", settings)
     try:
-        lists = score_all_users(spark, settings, day)
-        lake.overwrite_partition(lists, settings, STAGE_TABLE, day)
-        return lake.read_table(spark, settings, STAGE_TABLE).where(f"run_date = '{run_date}'").count()
+        return stage_lists(spark, settings, dt.date.fromisoformat(run_date))
     finally:
         spark.stop()
+
+
+def stage_lists(spark: SparkSession, settings: Settings, day: dt.date) -> int:
+    """Score every known user for ``day`` and stage the lists for the gate (the nightly's ``score`` task and the
+    backfill's ``score`` stage); returns the rows staged."""
+    from pyspark.sql import functions as F
+
+    from coldrec import lake
+    from coldrec.publish import STAGE_TABLE
+    from coldrec.recommend.nightly import score_all_users
+
+    lake.overwrite_partition(score_all_users(spark, settings, day), settings, STAGE_TABLE, day)
+    return lake.read_table(spark, settings, STAGE_TABLE).where(F.col("run_date") == F.lit(day)).count()
 
 
 def train_models_task(run_date: str, overrides_json: str | None, params: dict[str, Any] | None) -> dict[str, Any]:

@@ -2,8 +2,9 @@
 ### coldrec backfill
 
 Onboards a shop's history, as `coldrec backfill --from D1 --to D2` does: cleans every day `from`..`to` in one
-Spark pass, then builds interactions, CF similarities and features of `to` and trains a champion model if the
-registry has none. Afterwards the nightly for the day after `to` is an ordinary run.
+Spark pass, then builds interactions, CF similarities and features of `to`, trains a champion model if the
+registry has none, and scores, gates and publishes `to`'s lists (the shop's first lists). Afterwards the nightly for
+the day after `to` is an ordinary run.
 
 * **Params**: `from`, `to` (YYYY-MM-DD, required), `overrides` (any coldrec setting for this run).
 * **Trigger**: the UI's Trigger form, or
@@ -20,7 +21,12 @@ import datetime as dt
 from airflow.sdk import Param, chain, dag, task
 
 from coldrec import orchestration as orch
-from coldrec.airflow_spark import ColdrecSparkSubmitOperator, lake_build_operators
+from coldrec.airflow_spark import (
+    ColdrecSparkSubmitOperator,
+    lake_build_operators,
+    list_operators,
+    recommendations_asset,
+)
 from coldrec.config import load_settings
 
 SETTINGS = load_settings()
@@ -50,6 +56,12 @@ def coldrec_backfill() -> None:
 
         return ensure(run["run_date"], run["overrides_json"])
 
+    @task(pool="gpu", queue="gpu", execution_timeout=dt.timedelta(hours=2))
+    def score(run: dict[str, str]) -> int:
+        from coldrec.tasks import score_users
+
+        return score_users(run["run_date"], run["overrides_json"])
+
     @task
     def summary(run: dict[str, str], champion: str) -> dict:
         from coldrec.backfill import backfill_summary
@@ -62,7 +74,8 @@ def coldrec_backfill() -> None:
     champion = ensure_champion(run)
     chain(run, clean, interactions, [similarities, features])
     chain(features, champion)
-    chain([similarities, champion], summary(run, champion))
+    gate, publish = list_operators(SETTINGS, outlets=[recommendations_asset(SETTINGS)])
+    chain([similarities, champion], score(run), gate, publish, summary(run, champion))
 
 
 coldrec_backfill()

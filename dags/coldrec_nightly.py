@@ -18,15 +18,20 @@ from __future__ import annotations
 
 import datetime as dt
 
-from airflow.sdk import Asset, Param, chain, dag, task
+from airflow.sdk import Param, chain, dag, task
 from airflow.timetables.interval import CronDataIntervalTimetable
 
 from coldrec import orchestration as orch
-from coldrec.airflow_spark import ColdrecSparkSubmitOperator, lake_build_operators
+from coldrec.airflow_spark import (
+    ColdrecSparkSubmitOperator,
+    lake_build_operators,
+    list_operators,
+    recommendations_asset,
+)
 from coldrec.config import load_settings
 
 SETTINGS = load_settings()
-RECOMMENDATIONS = Asset(name="coldrec.gold.recommendations", uri=orch.asset_uri(SETTINGS, "gold.recommendations"))
+RECOMMENDATIONS = recommendations_asset(SETTINGS)
 
 
 @dag(
@@ -66,14 +71,7 @@ def coldrec_nightly() -> None:
     run = resolve_run()
     clean = ColdrecSparkSubmitOperator(task_id="clean", **orch.spark_task_kwargs("clean_events.py", settings=SETTINGS))
     interactions, similarities, features = lake_build_operators(SETTINGS)
-    gate = ColdrecSparkSubmitOperator(
-        task_id="evaluate_and_gate", **orch.spark_task_kwargs("materialize_topn.py", "--gate-only", settings=SETTINGS)
-    )
-    publish = ColdrecSparkSubmitOperator(
-        task_id="publish",
-        outlets=[RECOMMENDATIONS],
-        **orch.spark_task_kwargs("materialize_topn.py", "--publish-only", settings=SETTINGS),
-    )
+    gate, publish = list_operators(SETTINGS, outlets=[RECOMMENDATIONS])
     chain(run, wait_for_landing(run), clean, interactions, [similarities, features])
     champion = ensure_champion(run)
     chain(features, champion)

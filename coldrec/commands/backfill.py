@@ -14,6 +14,8 @@ if TYPE_CHECKING:
     from coldrec.backfill import BackfillSummary
 
 DATA_QUALITY_EXIT = 3
+#: the last day's lists failed the quality gate: the lake is complete, nothing was published
+GATE_EXIT = 4
 
 
 def register(app: typer.Typer) -> None:
@@ -28,20 +30,26 @@ def backfill(
     max_reject_share: float | None = typer.Option(
         None, "--max-reject-share", min=0, max=1, help="gate per day (COLDREC_CLEAN__MAX_REJECT_SHARE, default 0.05)"
     ),
+    publish: bool = typer.Option(
+        True, "--publish/--no-publish", help="score, gate and publish --to's lists (the shop's first lists)"
+    ),
     as_json: bool = typer.Option(False, "--json", help="print the summary as one JSON line"),
 ) -> None:
     """Clean every day --from..--to in one Spark pass, then build interactions, similarities, features and a
-    champion model for --to. Afterwards the nightly for the day after --to is an ordinary run.
+    champion model for --to, and publish --to's lists. Afterwards the nightly for the day after --to is an ordinary
+    run.
 
     Idempotent: a rerun leaves every table as it was (a champion is trained only when the registry has none).
-    Exit code 3 when a day fails the data-quality gate (the cleaning's figures are printed; nothing after it runs).
+    Exit code 3 when a day fails the data-quality gate (the cleaning's figures are printed; nothing after it runs);
+    4 when --to's lists fail the quality gate (the lake is complete, nothing is published; see the gate's report).
     """
     from rich.console import Console
     from rich.logging import RichHandler
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    from coldrec.backfill import STAGES, check_range, run_backfill
+    from coldrec.backfill import check_range, run_backfill, stages
     from coldrec.clean import DataQualityError
+    from coldrec.publish import QualityGateError
 
     start, end = parse_date(first), parse_date(last)
     try:
@@ -63,8 +71,11 @@ def backfill(
             "similarities": f"CF similarities of {end}",
             "features": f"item and user features of {end}",
             "champion": "champion model (trained if the registry has none)",
+            "score": f"score every user for {end}",
+            "gate": f"quality gate of {end}'s lists",
+            "publish": f"publish {end}'s lists to gold.recommendations",
         }
-        bars = {name: progress.add_task(f"[dim]{labels[name]}", total=1, start=False) for name in STAGES}
+        bars = {name: progress.add_task(f"[dim]{labels[name]}", total=1, start=False) for name in stages(publish)}
 
         def on_stage(name: str, state: str) -> None:
             if state == "start":
@@ -74,20 +85,19 @@ def backfill(
                 progress.update(bars[name], completed=1, description=f"[green]{labels[name]}")
                 progress.stop_task(bars[name])
 
+        failure: DataQualityError | QualityGateError | None = None
         try:
-            summary = run_backfill(settings, start, end, on_stage=on_stage)
-        except DataQualityError as exc:
-            summary = exc.summary  # type: ignore[attr-defined]
-            failure: DataQualityError | None = exc
-        else:
-            failure = None
+            summary = run_backfill(settings, start, end, publish=publish, on_stage=on_stage)
+        except (DataQualityError, QualityGateError) as exc:
+            summary = exc.summary  # type: ignore[union-attr]
+            failure = exc
     if as_json:
         typer.echo(json.dumps(summary.to_dict(), sort_keys=True))
     else:
         _print_summary(summary)
     if failure is not None:
         typer.echo(f"coldrec backfill: {failure}", err=True)
-        raise typer.Exit(DATA_QUALITY_EXIT)
+        raise typer.Exit(GATE_EXIT if isinstance(failure, QualityGateError) else DATA_QUALITY_EXIT)
 
 
 def _print_summary(summary: BackfillSummary) -> None:

@@ -118,6 +118,11 @@ def test_nightly_task_graph(parsed: dict) -> None:
     assert tasks["score"]["queue"] == "gpu" and tasks["score"]["pool"] == "gpu"
     assert tasks["ensure_champion"]["queue"] == "gpu"
     assert tasks["publish"]["outlets"] == ["coldrec.gold.recommendations"]
+    # coldrec.orchestration.NIGHTLY_TASKS (read by bench/nightly.py and the UI test) lists them all, upstreams first
+    from coldrec.orchestration import NIGHTLY_TASKS
+
+    assert sorted(NIGHTLY_TASKS) == sorted(tasks)
+    assert all(NIGHTLY_TASKS.index(up) < NIGHTLY_TASKS.index(t) for t in tasks for up in tasks[t]["upstream"])
 
 
 def test_train_dag_params_and_gpu_queue(parsed: dict) -> None:
@@ -134,7 +139,8 @@ def test_maintenance_runs_the_maintenance_job(parsed: dict) -> None:
 
 
 def test_backfill_task_graph(parsed: dict) -> None:
-    """The nightly's Spark jobs for the range's last day after one cleaning pass, then the champion and a summary."""
+    """The nightly's Spark jobs for the range's last day after one cleaning pass, the champion, then the last day's
+    lists scored, gated and published as the nightly does, and a summary."""
     dag = parsed["dags"]["coldrec_backfill"]
     tasks = dag["tasks"]
     assert dag["timetable"] == "NullTimetable"  # manual only: triggered with its range
@@ -146,11 +152,15 @@ def test_backfill_task_graph(parsed: dict) -> None:
         "similarities": ["interactions"],
         "features": ["interactions"],
         "ensure_champion": ["features", "resolve_run"],
-        "summary": ["ensure_champion", "resolve_run", "similarities"],
+        "score": ["ensure_champion", "resolve_run", "similarities"],
+        "evaluate_and_gate": ["score"],
+        "publish": ["evaluate_and_gate"],
+        "summary": ["ensure_champion", "publish", "resolve_run"],
     }
     assert {k: v["upstream"] for k, v in tasks.items()} == expected_upstream
     spark_tasks = {k for k, v in tasks.items() if v["type"] == "ColdrecSparkSubmitOperator"}
-    assert spark_tasks == {"clean", "interactions", "similarities", "features"}
+    assert spark_tasks == {"clean", "interactions", "similarities", "features", "evaluate_and_gate", "publish"}
+    assert tasks["score"]["pool"] == "gpu"
     assert all(tasks[t]["pool"] == "spark" for t in spark_tasks)
     assert tasks["ensure_champion"]["queue"] == "gpu" and tasks["ensure_champion"]["pool"] == "gpu"
 

@@ -26,21 +26,10 @@ import pytest
 
 from coldrec import local_airflow as la
 from coldrec.config import load_settings
+from coldrec.orchestration import NIGHTLY_TASKS
 from tests.dags.browser import Chromium, chromium_binary
 
 BIN = Path(sys.executable).parent
-NIGHTLY_TASKS = (
-    "resolve_run",
-    "wait_for_landing",
-    "clean",
-    "interactions",
-    "similarities",
-    "features",
-    "ensure_champion",
-    "score",
-    "evaluate_and_gate",
-    "publish",
-)
 TRAIN_PARAMS = ("run_date", "epochs", "models", "promote", "window_days", "overrides")
 
 

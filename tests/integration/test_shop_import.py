@@ -1,11 +1,13 @@
-"""A shop's own export, onboarded the README's way: `coldrec import csv`, `coldrec backfill`, then the nightly through
-Airflow (`airflow dags test coldrec_nightly LAST`, no AIRFLOW_CONN_* in the environment), lists read for LAST.
+"""A shop's own export, onboarded the README's way: `coldrec import csv`, `coldrec backfill` (which publishes the
+lists of its last day, LAST - 1), then the nightly through Airflow (`airflow dags test coldrec_nightly LAST`, no
+AIRFLOW_CONN_* in the environment), lists read for LAST - 1 and LAST.
 
 The export is written from MovieLens 100K in a shop's own column names: ratings become purchases (order number,
 customer number, SKU, order time, quantity, unit price), u.item a product catalog, u.user a customer list. The
 calendar is squeezed, order kept, into November and December 1997: dates long before 2026. Bounded: the customers
 1..300 of ML-100K only (about 32k purchases, 1.6k products), 61 days, 3 training epochs, TF-IDF texts.
-Also checked: a second `coldrec backfill` of the same range leaves every table it writes identical.
+Also checked: a second backfill of the same range, through Airflow (the `coldrec_backfill` DAG), leaves every table
+it writes identical.
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ TABLES = (
     "gold/item_features",
     "gold/user_features",
     "gold/text_vectors",
+    "stage/recommendations",
+    "gold/recommendations",
 )
 
 
@@ -137,6 +141,22 @@ def _assert_same(before: pd.DataFrame, after: pd.DataFrame, name: str) -> None:
             assert a.equals(b), f"{name}.{col} changed"
 
 
+def _xcom(db: Path, dag_id: str, task_id: str) -> dict:
+    """A task's return value from the Airflow metadata DB (the backfill DAG's summary)."""
+    import sqlite3
+
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        row = con.execute(
+            "SELECT value FROM xcom WHERE dag_id = ? AND task_id = ? AND key = 'return_value'", (dag_id, task_id)
+        ).fetchone()
+    finally:
+        con.close()
+    assert row is not None, f"no return value of {dag_id}.{task_id}"
+    value = json.loads(row[0])
+    return json.loads(value) if isinstance(value, str) else value
+
+
 @pytest.fixture(scope="module")
 def onboarded(tmp_path_factory: pytest.TempPathFactory, movielens_dir: Path) -> dict:
     base = tmp_path_factory.mktemp("shop")
@@ -159,13 +179,17 @@ def onboarded(tmp_path_factory: pytest.TempPathFactory, movielens_dir: Path) -> 
         env, log, 600,
     )  # fmt: skip
     assert imported.returncode == 0, log.read_text()[-3000:]
-    backfill = [str(BIN / "coldrec"), "backfill", "--from", first.isoformat(), "--to", str(last - dt.timedelta(1))]
-    runs = []
-    for _ in range(2):  # the second run must change nothing
-        proc = _run([*backfill, "--json"], env, log, 3600)
-        assert proc.returncode == 0, log.read_text()[-5000:]
-        runs.append((json.loads(proc.stdout.strip().splitlines()[-1]), _snapshot(base / "lake")))
+    history = {"from": first.isoformat(), "to": str(last - dt.timedelta(1))}
+    proc = _run([str(BIN / "coldrec"), "backfill", "--from", history["from"], "--to", history["to"], "--json"],
+                env, log, 3600)  # fmt: skip
+    assert proc.returncode == 0, log.read_text()[-5000:]
+    runs = [(json.loads(proc.stdout.strip().splitlines()[-1]), _snapshot(base / "lake"))]
+    # the same range again, the Airflow way (the coldrec_backfill DAG): it must change nothing
     assert _run([str(BIN / "airflow"), "db", "migrate"], env, log, 600).returncode == 0, log.read_text()[-3000:]
+    dag = _run([str(BIN / "airflow"), "dags", "test", "coldrec_backfill", "-c", json.dumps(history)], env, log, 3600)
+    assert dag.returncode == 0, log.read_text()[-5000:]
+    summary = _xcom(base / "airflow" / "airflow.db", "coldrec_backfill", "summary")
+    runs.append((summary, _snapshot(base / "lake")))
     nightly = _run([str(BIN / "airflow"), "dags", "test", "coldrec_nightly", last.isoformat()], env, log, 3600)
     return {"base": base, "log": log, "purchases": purchases, "runs": runs, "nightly": nightly, "last": last}
 
@@ -192,7 +216,25 @@ def test_backfill_cleans_the_whole_history(onboarded: dict) -> None:
     human = events[~events["is_bot"]].drop_duplicates(["user_id", "item_id"])
     assert summary["tables"]["gold.interactions"] == len(human)
     assert summary["champion_trained"] is True and summary["champion"] == "1"
-    assert set(summary["stage_seconds"]) == {"clean", "interactions", "similarities", "features", "champion"}
+    assert set(summary["stage_seconds"]) == {
+        "clean", "interactions", "similarities", "features", "champion", "score", "gate", "publish"
+    }  # fmt: skip
+
+
+def test_backfill_publishes_the_lists_of_its_last_day(onboarded: dict) -> None:
+    """The shop's first lists come from the backfill itself: LAST - 1's lists, gated, for every recent customer."""
+    from coldrec.delta_read import read_delta
+
+    purchases, day = onboarded["purchases"], onboarded["last"] - dt.timedelta(1)
+    summary = onboarded["runs"][0][0]
+    lists = onboarded["runs"][0][1]["gold/recommendations"]  # read before the nightly ran
+    assert set(lists["run_date"]) == {day}
+    assert summary["tables"]["gold.recommendations"] == len(lists)
+    active = set(purchases[(purchases["day"] > day - dt.timedelta(days=30)) & (purchases["day"] <= day)]["customer_no"])
+    assert active <= set(lists["user_id"]) and (lists.groupby("user_id").size() == TOP_N).all()
+    gate = read_delta(str(onboarded["base"] / "lake" / "ops" / "run_metrics")).to_pandas()
+    gate = gate[(gate["run_date"] == day) & (gate["stage"] == "gate") & (gate["metric"] == "passed")]
+    assert gate["value"].tolist() == [1.0]
 
 
 def test_second_backfill_changes_nothing(onboarded: dict) -> None:
