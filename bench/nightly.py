@@ -20,11 +20,19 @@ The baseline is the smallest size of the same run: ``growth_ratio`` = (time rati
 largest and the smallest size (<= 1: at most linear). Last line: one JSON object.
 
     python bench/nightly.py [--sizes 1m,10m] [--quick] [--keep DIR] [--days 14] [--epochs 3] [--prepare-only]
+                            [--nights 1]
 
 ``--quick`` is a ~100k-event shop to try it out. ``--keep DIR`` keeps the shops, lakes, logs and Airflow DBs in
 DIR and reuses a generated shop and its prepared lake on the next run (the timed run always starts from a copy of
 the prepared lake); without it everything lives in a temp folder that is removed at the end. ``--prepare-only``
 (with ``--keep``) does the untimed preparation alone, so it can run while the machine is busy with other work.
+
+``--nights N`` (default 1) runs the nightly DAG on N consecutive days D-N+1 .. D on the same lake (the preparation
+stops at D-N instead of D-1; each night gets a fresh Airflow metadata DB), so from the second night on the gate
+backtests the previous night's published lists on the day's events and records it in ``ops.run_metrics`` (stage
+``gate``). The per-size figures (``total_s``, ``per_task_s``, ...) are the last night's, as with one night; the
+key ``nights`` lists every night's run date, times, states and published rows. With ``--keep DIR`` the lake after
+the last night stays in ``DIR/SIZE/lake`` (``scripts/published_mix.py`` reads the published mix from it).
 """
 
 from __future__ import annotations
@@ -137,7 +145,7 @@ def prepare(base: Path, size: str, args, env: dict[str, str], log: Path) -> dict
     from coldrec.data.generator.shop import generate_shop
 
     users, items = shop_shape(SIZES[size], args.days)
-    run_date = START + dt.timedelta(days=args.days - 1)
+    run_date = START + dt.timedelta(days=args.days - args.nights)  # the first night's date
     key = {
         "users": users,
         "items": items,
@@ -147,6 +155,8 @@ def prepare(base: Path, size: str, args, env: dict[str, str], log: Path) -> dict
         "profile": PROFILES[size],
         "master": args.master,
     }
+    if args.nights > 1:  # a one-night lake keeps its old key (and its cache)
+        key["nights"] = args.nights
     marker = base / "prepared.json"
     if marker.exists():
         info = json.loads(marker.read_text())
@@ -163,7 +173,8 @@ def prepare(base: Path, size: str, args, env: dict[str, str], log: Path) -> dict
             base / "landing", users=users, items=items, days=args.days, seed=args.seed, start_date=START
         )
     console.print(f"  generated {truth.totals['event_lines']:,} event lines: {time.perf_counter() - started:.0f} s")
-    run_day_events = count_lines(base / "landing" / "events" / f"date={run_date.isoformat()}")
+    last_day = START + dt.timedelta(days=args.days - 1)  # the last night's date: the timed figures are its
+    run_day_events = count_lines(base / "landing" / "events" / f"date={last_day.isoformat()}")
 
     prev = (run_date - dt.timedelta(days=1)).isoformat()
     coldrec = str(BIN / "coldrec")
@@ -236,16 +247,28 @@ def task_rows(db: Path) -> dict[str, dict]:
     return out
 
 
-def timed_nightly(base: Path, info: dict, env: dict[str, str], log: Path, timeout: int) -> dict:
-    """``airflow dags test coldrec_nightly D`` against a fresh copy of the prepared lake; live task states."""
-    shutil.rmtree(base / "lake", ignore_errors=True)
+def timed_nightly(
+    base: Path,
+    info: dict,
+    env: dict[str, str],
+    log: Path,
+    timeout: int,
+    run_date: str | None = None,
+    fresh: bool = True,
+) -> dict:
+    """``airflow dags test coldrec_nightly D`` against a fresh copy of the prepared lake (``fresh``; else on the lake
+    the previous night left), in a fresh Airflow metadata DB; live task states."""
+    run_date = run_date or info["run_date"]
+    if fresh:
+        shutil.rmtree(base / "lake", ignore_errors=True)
     shutil.rmtree(base / "airflow", ignore_errors=True)
     with console.status("copying the prepared lake; airflow db migrate (untimed)"):
-        shutil.copytree(base / "prepared-lake", base / "lake")
+        if fresh:
+            shutil.copytree(base / "prepared-lake", base / "lake")
         if run_logged([str(BIN / "airflow"), "db", "migrate"], env, log, 900) != 0:
             raise RuntimeError(f"airflow db migrate failed; see {log}")
     db = base / "airflow" / "airflow.db"
-    cmd = [str(BIN / "airflow"), "dags", "test", "coldrec_nightly", info["run_date"]]
+    cmd = [str(BIN / "airflow"), "dags", "test", "coldrec_nightly", run_date]
     with log.open("a") as fh:
         fh.write(f"\n$ {' '.join(cmd)}\n")
         fh.flush()
@@ -271,7 +294,7 @@ def timed_nightly(base: Path, info: dict, env: dict[str, str], log: Path, timeou
                     f"{t} ({rows[t]['state']})" for t in TASKS if rows.get(t, {}).get("state") not in (None, "success")
                 ]
                 status.update(
-                    f"airflow dags test coldrec_nightly {info['run_date']}: {elapsed:.0f} s, "
+                    f"airflow dags test coldrec_nightly {run_date}: {elapsed:.0f} s, "
                     f"{len(done)}/{len(TASKS)} tasks done, now: {', '.join(running) or '-'}"
                 )
                 time.sleep(2)
@@ -286,6 +309,7 @@ def timed_nightly(base: Path, info: dict, env: dict[str, str], log: Path, timeou
     retried = {t: rows[t]["tries"] for t in rows if (rows[t]["tries"] or 0) > 1}
     tasks_sum = sum(per_task.values())
     return {
+        "run_date": run_date,
         "total_s": round(total, 2),
         "per_task_s": per_task,
         "tasks_sum_s": round(tasks_sum, 2),
@@ -359,6 +383,9 @@ def main() -> None:
     parser.add_argument("--master", default="local[2]")
     parser.add_argument("--timeout", type=int, default=3600, help="seconds before a nightly run is killed")
     parser.add_argument(
+        "--nights", type=int, default=1, help="consecutive nightly runs on the same lake, ending on the last day"
+    )
+    parser.add_argument(
         "--prepare-only", action="store_true", help="generate and prepare the shops (with --keep), time nothing"
     )
     args = parser.parse_args()
@@ -367,8 +394,10 @@ def main() -> None:
     unknown = [s for s in sizes if s not in SIZES]
     if unknown:
         parser.error(f"unknown sizes {unknown}; choose from {list(SIZES)}")
-    if args.days < 2:
-        parser.error("--days must be at least 2 (history + the run date)")
+    if args.nights < 1:
+        parser.error("--nights must be at least 1")
+    if args.days < args.nights + 1:
+        parser.error("--days must be at least --nights + 1 (history + the run dates)")
     if args.prepare_only and not args.keep:
         parser.error("--prepare-only needs --keep DIR (the prepared shops are kept there for the timed run)")
 
@@ -388,16 +417,28 @@ def main() -> None:
             if args.prepare_only:
                 console.print(f"  prepared {size} in {base}: {info['prepare_s']}")
                 continue
-            run = timed_nightly(base, info, env, log, args.timeout)
+            first = dt.date.fromisoformat(info["run_date"])
+            nights = []
+            for night in range(args.nights):
+                day = (first + dt.timedelta(days=night)).isoformat()
+                if args.nights > 1:
+                    console.rule(f"{size}: night {night + 1}/{args.nights}, {day}")
+                run = timed_nightly(base, info, env, log, args.timeout, day, fresh=night == 0)
+                run["published_rows"] = published_rows(base, day)
+                nights.append(run)
+                if not run["ok"]:
+                    break
+            run = nights[-1]
             result = {
                 "size": size,
-                **{k: info[k] for k in ("events", "events_run_day", "users", "items", "run_date", "prepare_s")},
+                **{k: info[k] for k in ("events", "events_run_day", "users", "items", "prepare_s")},
                 **run,
                 "shuffle_partitions": profile["shuffle_partitions"],
                 "driver_memory": profile["driver_memory"],
-                "published_rows": published_rows(base, info["run_date"]),
                 "log": str(log) if args.keep else None,
             }
+            if args.nights > 1:
+                result["nights"] = nights
             show_size(size, result)
             results.append(result)
     finally:
