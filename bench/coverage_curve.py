@@ -5,7 +5,9 @@
     python bench/coverage_curve.py --plot-only --out DIR --png docs/img/coverage_curve.png
 
 ``--base`` is one size's folder of ``bench/nightly.py --keep DIR`` (``DIR/1m``: its ``lake``, ``home`` with the
-champion, ``landing``). The lake is copied once to ``OUT/lake`` (the original stays as the nightly left it), then
+champion, ``landing``). The lake (``--lake``: ``lake``, as the last night left it, or ``prepared-lake``, the
+preparation's, whose item-kNN similarities of D are then built first with ``coldrec similarities``) is copied once
+to ``OUT/lake`` (the original stays as it is), then
 for each weight ``coldrec score --date D`` runs on the copy with the bench's environment (``bench.nightly.env_for``,
 same Spark settings and champion) and ``COLDREC_RECOMMEND__COVERAGE_WEIGHT`` set: the scoring re-tunes the blend on
 its hold-out with that weight and records the measuring half's figures in ``ops.run_metrics`` (stage ``evaluate``:
@@ -45,6 +47,35 @@ def evaluate_metrics(lake: Path, day: dt.date) -> dict[str, float]:
     return {m: float(v) for m, v in zip(rows["metric"], rows["value"], strict=True) if v is not None}
 
 
+def run_coldrec(args: list[str], env: dict[str, str], log: Path, note: str = "") -> float:
+    started = time.perf_counter()
+    cmd = [str(BIN / "coldrec"), *args]
+    with log.open("a") as fh:
+        fh.write(f"\n$ {note}{' '.join(cmd)}\n")
+        fh.flush()
+        rc = subprocess.run(cmd, env=env, cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT, check=False).returncode
+    if rc != 0:
+        raise RuntimeError(f"{' '.join(args)} failed (exit {rc}); see {log}")
+    return time.perf_counter() - started
+
+
+def ensure_similarities(base: Path, out: Path, day: dt.date, size: str, epochs: int, master: str) -> None:
+    """A lake left by ``--prepare-only`` (interactions and features of D-1, no similarities): build them first."""
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+
+    from coldrec.delta_read import read_delta
+
+    env = env_for(base, PROFILES[size], epochs, master)
+    env["COLDREC_LAKE_URI"] = str(out / "lake")
+    table = out / "lake" / "gold" / "item_similarity"
+    on_day = ds.field("run_date") == pa.scalar(day, pa.date32())
+    if table.exists() and read_delta(str(table), columns=["run_date"], filter=on_day).num_rows:
+        return
+    seconds = run_coldrec(["similarities", "--date", day.isoformat()], env, out / "score.log")
+    print(f"similarities {day}: {seconds:.0f} s", file=sys.stderr)
+
+
 def score_once(base: Path, out: Path, day: dt.date, weight: float, size: str, epochs: int, master: str) -> dict:
     import pandas as pd
 
@@ -52,16 +83,8 @@ def score_once(base: Path, out: Path, day: dt.date, weight: float, size: str, ep
     env["COLDREC_LAKE_URI"] = str(out / "lake")
     env["COLDREC_RECOMMEND__COVERAGE_WEIGHT"] = str(weight)
     rows_path = out / f"rows-{weight:g}.parquet"
-    cmd = [str(BIN / "coldrec"), "score", "--date", day.isoformat(), "--out", str(rows_path), "--show", "0"]
-    log = out / "score.log"
-    started = time.perf_counter()
-    with log.open("a") as fh:
-        fh.write(f"\n$ COLDREC_RECOMMEND__COVERAGE_WEIGHT={weight} {' '.join(cmd)}\n")
-        fh.flush()
-        rc = subprocess.run(cmd, env=env, cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT, check=False).returncode
-    seconds = time.perf_counter() - started
-    if rc != 0:
-        raise RuntimeError(f"coldrec score failed for weight {weight} (exit {rc}); see {log}")
+    args = ["score", "--date", day.isoformat(), "--out", str(rows_path), "--show", "0"]
+    seconds = run_coldrec(args, env, out / "score.log", f"COLDREC_RECOMMEND__COVERAGE_WEIGHT={weight} ")
     m = evaluate_metrics(out / "lake", day)
     rows = pd.read_parquet(rows_path, columns=["user_id", "item_id", "source"])
     return {
@@ -113,6 +136,7 @@ def main() -> None:
     parser.add_argument("--base", help="bench/nightly.py --keep DIR's size folder, e.g. DIR/1m")
     parser.add_argument("--date", help="run date to re-score (the lake's last night)")
     parser.add_argument("--weights", default="0,0.05,0.1,0.25,1.0")
+    parser.add_argument("--lake", default="lake", help="the lake under --base: lake (after a night) or prepared-lake")
     parser.add_argument("--size", default="1m", help="the bench size (its Spark settings)")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--master", default="local[2]")
@@ -132,7 +156,8 @@ def main() -> None:
         base = Path(args.base).resolve()
         day = dt.date.fromisoformat(args.date)
         if not (out / "lake").exists():
-            shutil.copytree(base / "lake", out / "lake")
+            shutil.copytree(base / args.lake, out / "lake")
+        ensure_similarities(base, out, day, args.size, args.epochs, args.master)
         for weight in [float(w) for w in args.weights.split(",") if w.strip()]:
             if any(p["coverage_weight"] == weight for p in done):
                 continue
