@@ -25,7 +25,9 @@ largest and the smallest size (<= 1: at most linear). Last line: one JSON object
 ``--quick`` is a ~100k-event shop to try it out. ``--keep DIR`` keeps the shops, lakes, logs and Airflow DBs in
 DIR and reuses a generated shop and its prepared lake on the next run (the timed run always starts from a copy of
 the prepared lake); without it everything lives in a temp folder that is removed at the end. ``--prepare-only``
-(with ``--keep``) does the untimed preparation alone, so it can run while the machine is busy with other work.
+(with ``--keep``) does the untimed preparation alone, so it can run while the machine is busy with other work. A
+preparation cut short (killed, timed out) resumes after its last finished step on the next run with the same
+arguments (``DIR/SIZE/preparing.json`` lists the finished steps; each step is idempotent).
 
 ``--nights N`` (default 1) runs the nightly DAG on N consecutive days D-N+1 .. D on the same lake (the preparation
 stops at D-N instead of D-1; each night gets a fresh Airflow metadata DB), so from the second night on the gate
@@ -163,45 +165,62 @@ def prepare(base: Path, size: str, args, env: dict[str, str], log: Path) -> dict
         if info.get("key") == key:
             console.print(f"  reusing the prepared shop and lake in {base}")
             return upgrade_prepared(base, info, env, log)
-    for name in ("landing", "lake", "home", "prepared-lake", "airflow"):
-        shutil.rmtree(base / name, ignore_errors=True)
-    (base / "home").mkdir(parents=True)
+    # a preparation cut short (killed, timed out) resumes after its last finished step: the steps are idempotent
+    progress_file = base / "preparing.json"
+    progress = json.loads(progress_file.read_text()) if progress_file.exists() else {}
+    if progress.get("key") != key or not (base / "landing").exists():
+        for name in ("landing", "lake", "home", "prepared-lake", "airflow"):
+            shutil.rmtree(base / name, ignore_errors=True)
+        (base / "home").mkdir(parents=True)
 
-    started = time.perf_counter()
-    with console.status(f"generating {users:,} users x {items:,} items x {args.days} days (~{SIZES[size]:,} events)"):
-        truth = generate_shop(
-            base / "landing", users=users, items=items, days=args.days, seed=args.seed, start_date=START
-        )
-    console.print(f"  generated {truth.totals['event_lines']:,} event lines: {time.perf_counter() - started:.0f} s")
-    last_day = START + dt.timedelta(days=args.days - 1)  # the last night's date: the timed figures are its
-    run_day_events = count_lines(base / "landing" / "events" / f"date={last_day.isoformat()}")
+        started = time.perf_counter()
+        with console.status(
+            f"generating {users:,} users x {items:,} items x {args.days} days (~{SIZES[size]:,} events)"
+        ):
+            truth = generate_shop(
+                base / "landing", users=users, items=items, days=args.days, seed=args.seed, start_date=START
+            )
+        console.print(f"  generated {truth.totals['event_lines']:,} event lines: {time.perf_counter() - started:.0f} s")
+        last_day = START + dt.timedelta(days=args.days - 1)  # the last night's date: the timed figures are its
+        progress = {
+            "key": key,
+            "events": truth.totals["event_lines"],
+            "events_run_day": count_lines(base / "landing" / "events" / f"date={last_day.isoformat()}"),
+            "done": {},
+        }
+        progress_file.write_text(json.dumps(progress, indent=1))
+    else:
+        console.print(f"  resuming the preparation in {base} after {list(progress['done']) or 'generation'}")
 
     prev = (run_date - dt.timedelta(days=1)).isoformat()
     coldrec = str(BIN / "coldrec")
-    prep = {
-        "clean_history_s": step(
-            f"clean {START} .. {prev}", [coldrec, "clean", "--date", START.isoformat(), "--until", prev], env, log
-        ),
-        "interactions_s": step(f"interactions {prev}", [coldrec, "interactions", "--date", prev], env, log),
-        "features_s": step(f"features {prev}", [coldrec, "features", "--date", prev], env, log),
-        "train_s": step(
+    steps = {
+        "clean_history_s": (f"clean {START} .. {prev}", ["clean", "--date", START.isoformat(), "--until", prev]),
+        "interactions_s": (f"interactions {prev}", ["interactions", "--date", prev]),
+        "features_s": (f"features {prev}", ["features", "--date", prev]),
+        "train_s": (
             f"train the champion on {prev} ({args.epochs} epochs)",
-            [coldrec, "train", "--date", prev, "--epochs", str(args.epochs), "--no-progress"],
-            env,
-            log,
+            ["train", "--date", prev, "--epochs", str(args.epochs), "--no-progress"],
         ),
     }
+    for name, (label, cmd) in steps.items():
+        if name in progress["done"]:
+            continue
+        progress["done"][name] = step(label, [coldrec, *cmd], env, log)
+        progress_file.write_text(json.dumps(progress, indent=1))
+    prep = progress["done"]
     shutil.move(str(base / "lake"), str(base / "prepared-lake"))
     info = {
         "key": key,
         "run_date": run_date.isoformat(),
-        "events": truth.totals["event_lines"],
-        "events_run_day": run_day_events,
+        "events": progress["events"],
+        "events_run_day": progress["events_run_day"],
         "users": users,
         "items": items,
         "prepare_s": {k: round(v, 1) for k, v in prep.items()},
     }
     marker.write_text(json.dumps(info, indent=1))
+    progress_file.unlink()
     return info
 
 
