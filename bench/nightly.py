@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import json
 import os
 import shutil
@@ -138,11 +139,11 @@ def count_lines(folder: Path) -> int:
     n = 0
     for path in sorted(folder.rglob("*.jsonl")):
         with path.open("rb") as fh:
-            n += sum(chunk.count(b"\n") for chunk in iter(lambda f=fh: f.read(1 << 24), b""))
+            n += sum(chunk.count(b"\n") for chunk in iter(functools.partial(fh.read, 1 << 24), b""))
     return n
 
 
-def prepare(base: Path, size: str, args, env: dict[str, str], log: Path) -> dict:
+def prepare(base: Path, size: str, args: argparse.Namespace, env: dict[str, str], log: Path) -> dict:
     """Generate the shop and leave the lake as earlier nights would have (cached in ``base`` by its arguments)."""
     from coldrec.data.generator.shop import generate_shop
 
