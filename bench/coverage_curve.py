@@ -6,8 +6,10 @@
 
 ``--base`` is one size's folder of ``bench/nightly.py --keep DIR`` (``DIR/1m``: its ``lake``, ``home`` with the
 champion, ``landing``). The lake (``--lake``: ``lake``, as the last night left it, or ``prepared-lake``, the
-preparation's, whose item-kNN similarities of D are then built first with ``coldrec similarities``) is copied once
-to ``OUT/lake`` (the original stays as it is), then
+preparation's, whose item-kNN similarities of D are then built first with ``coldrec similarities``; but the blend
+is tuned only on a hold-out after the champion's training data, so on the preparation's date, the champion's
+training day, nothing is tuned and every weight gives the same lists: use a later night's date) is copied once to
+``OUT/lake`` (the original stays as it is), then
 for each weight ``coldrec score --date D`` runs on the copy with the bench's environment (``bench.nightly.env_for``,
 same Spark settings and champion) and ``COLDREC_RECOMMEND__COVERAGE_WEIGHT`` set: the scoring re-tunes the blend on
 its hold-out with that weight and records the measuring half's figures in ``ops.run_metrics`` (stage ``evaluate``:
