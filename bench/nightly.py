@@ -20,17 +20,28 @@ The baseline is the smallest size of the same run: ``growth_ratio`` = (time rati
 largest and the smallest size (<= 1: at most linear). Last line: one JSON object.
 
     python bench/nightly.py [--sizes 1m,10m] [--quick] [--keep DIR] [--days 14] [--epochs 3] [--prepare-only]
+                            [--nights 1]
 
 ``--quick`` is a ~100k-event shop to try it out. ``--keep DIR`` keeps the shops, lakes, logs and Airflow DBs in
 DIR and reuses a generated shop and its prepared lake on the next run (the timed run always starts from a copy of
 the prepared lake); without it everything lives in a temp folder that is removed at the end. ``--prepare-only``
-(with ``--keep``) does the untimed preparation alone, so it can run while the machine is busy with other work.
+(with ``--keep``) does the untimed preparation alone, so it can run while the machine is busy with other work. A
+preparation cut short (killed, timed out) resumes after its last finished step on the next run with the same
+arguments (``DIR/SIZE/preparing.json`` lists the finished steps; each step is idempotent).
+
+``--nights N`` (default 1) runs the nightly DAG on N consecutive days D-N+1 .. D on the same lake (the preparation
+stops at D-N instead of D-1; each night gets a fresh Airflow metadata DB), so from the second night on the gate
+backtests the previous night's published lists on the day's events and records it in ``ops.run_metrics`` (stage
+``gate``). The per-size figures (``total_s``, ``per_task_s``, ...) are the last night's, as with one night; the
+key ``nights`` lists every night's run date, times, states and published rows. With ``--keep DIR`` the lake after
+the last night stays in ``DIR/SIZE/lake`` (``scripts/published_mix.py`` reads the published mix from it).
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import json
 import os
 import shutil
@@ -119,16 +130,16 @@ def count_lines(folder: Path) -> int:
     n = 0
     for path in sorted(folder.rglob("*.jsonl")):
         with path.open("rb") as fh:
-            n += sum(chunk.count(b"\n") for chunk in iter(lambda f=fh: f.read(1 << 24), b""))
+            n += sum(chunk.count(b"\n") for chunk in iter(functools.partial(fh.read, 1 << 24), b""))
     return n
 
 
-def prepare(base: Path, size: str, args, env: dict[str, str], log: Path) -> dict:
+def prepare(base: Path, size: str, args: argparse.Namespace, env: dict[str, str], log: Path) -> dict:
     """Generate the shop and leave the lake as earlier nights would have (cached in ``base`` by its arguments)."""
     from coldrec.data.generator.shop import generate_shop
 
     users, items = shop_shape(SIZES[size], args.days)
-    run_date = START + dt.timedelta(days=args.days - 1)
+    run_date = START + dt.timedelta(days=args.days - args.nights)  # the first night's date
     key = {
         "users": users,
         "items": items,
@@ -138,50 +149,70 @@ def prepare(base: Path, size: str, args, env: dict[str, str], log: Path) -> dict
         "profile": PROFILES[size],
         "master": args.master,
     }
+    if args.nights > 1:  # a one-night lake keeps its old key (and its cache)
+        key["nights"] = args.nights
     marker = base / "prepared.json"
     if marker.exists():
         info = json.loads(marker.read_text())
         if info.get("key") == key:
             console.print(f"  reusing the prepared shop and lake in {base}")
             return upgrade_prepared(base, info, env, log)
-    for name in ("landing", "lake", "home", "prepared-lake", "airflow"):
-        shutil.rmtree(base / name, ignore_errors=True)
-    (base / "home").mkdir(parents=True)
+    # a preparation cut short (killed, timed out) resumes after its last finished step: the steps are idempotent
+    progress_file = base / "preparing.json"
+    progress = json.loads(progress_file.read_text()) if progress_file.exists() else {}
+    if progress.get("key") != key or not (base / "landing").exists():
+        for name in ("landing", "lake", "home", "prepared-lake", "airflow"):
+            shutil.rmtree(base / name, ignore_errors=True)
+        (base / "home").mkdir(parents=True)
 
-    started = time.perf_counter()
-    with console.status(f"generating {users:,} users x {items:,} items x {args.days} days (~{SIZES[size]:,} events)"):
-        truth = generate_shop(
-            base / "landing", users=users, items=items, days=args.days, seed=args.seed, start_date=START
-        )
-    console.print(f"  generated {truth.totals['event_lines']:,} event lines: {time.perf_counter() - started:.0f} s")
-    run_day_events = count_lines(base / "landing" / "events" / f"date={run_date.isoformat()}")
+        started = time.perf_counter()
+        with console.status(
+            f"generating {users:,} users x {items:,} items x {args.days} days (~{SIZES[size]:,} events)"
+        ):
+            truth = generate_shop(
+                base / "landing", users=users, items=items, days=args.days, seed=args.seed, start_date=START
+            )
+        console.print(f"  generated {truth.totals['event_lines']:,} event lines: {time.perf_counter() - started:.0f} s")
+        last_day = START + dt.timedelta(days=args.days - 1)  # the last night's date: the timed figures are its
+        progress = {
+            "key": key,
+            "events": truth.totals["event_lines"],
+            "events_run_day": count_lines(base / "landing" / "events" / f"date={last_day.isoformat()}"),
+            "done": {},
+        }
+        progress_file.write_text(json.dumps(progress, indent=1))
+    else:
+        console.print(f"  resuming the preparation in {base} after {list(progress['done']) or 'generation'}")
 
     prev = (run_date - dt.timedelta(days=1)).isoformat()
     coldrec = str(BIN / "coldrec")
-    prep = {
-        "clean_history_s": step(
-            f"clean {START} .. {prev}", [coldrec, "clean", "--date", START.isoformat(), "--until", prev], env, log
-        ),
-        "interactions_s": step(f"interactions {prev}", [coldrec, "interactions", "--date", prev], env, log),
-        "features_s": step(f"features {prev}", [coldrec, "features", "--date", prev], env, log),
-        "train_s": step(
+    steps = {
+        "clean_history_s": (f"clean {START} .. {prev}", ["clean", "--date", START.isoformat(), "--until", prev]),
+        "interactions_s": (f"interactions {prev}", ["interactions", "--date", prev]),
+        "features_s": (f"features {prev}", ["features", "--date", prev]),
+        "train_s": (
             f"train the champion on {prev} ({args.epochs} epochs)",
-            [coldrec, "train", "--date", prev, "--epochs", str(args.epochs), "--no-progress"],
-            env,
-            log,
+            ["train", "--date", prev, "--epochs", str(args.epochs), "--no-progress"],
         ),
     }
+    for name, (label, cmd) in steps.items():
+        if name in progress["done"]:
+            continue
+        progress["done"][name] = step(label, [coldrec, *cmd], env, log)
+        progress_file.write_text(json.dumps(progress, indent=1))
+    prep = progress["done"]
     shutil.move(str(base / "lake"), str(base / "prepared-lake"))
     info = {
         "key": key,
         "run_date": run_date.isoformat(),
-        "events": truth.totals["event_lines"],
-        "events_run_day": run_day_events,
+        "events": progress["events"],
+        "events_run_day": progress["events_run_day"],
         "users": users,
         "items": items,
         "prepare_s": {k: round(v, 1) for k, v in prep.items()},
     }
     marker.write_text(json.dumps(info, indent=1))
+    progress_file.unlink()
     return info
 
 
@@ -227,16 +258,28 @@ def task_rows(db: Path) -> dict[str, dict]:
     return out
 
 
-def timed_nightly(base: Path, info: dict, env: dict[str, str], log: Path, timeout: int) -> dict:
-    """``airflow dags test coldrec_nightly D`` against a fresh copy of the prepared lake; live task states."""
-    shutil.rmtree(base / "lake", ignore_errors=True)
+def timed_nightly(
+    base: Path,
+    info: dict,
+    env: dict[str, str],
+    log: Path,
+    timeout: int,
+    run_date: str | None = None,
+    fresh: bool = True,
+) -> dict:
+    """``airflow dags test coldrec_nightly D`` against a fresh copy of the prepared lake (``fresh``; else on the lake
+    the previous night left), in a fresh Airflow metadata DB; live task states."""
+    run_date = run_date or info["run_date"]
+    if fresh:
+        shutil.rmtree(base / "lake", ignore_errors=True)
     shutil.rmtree(base / "airflow", ignore_errors=True)
     with console.status("copying the prepared lake; airflow db migrate (untimed)"):
-        shutil.copytree(base / "prepared-lake", base / "lake")
+        if fresh:
+            shutil.copytree(base / "prepared-lake", base / "lake")
         if run_logged([str(BIN / "airflow"), "db", "migrate"], env, log, 900) != 0:
             raise RuntimeError(f"airflow db migrate failed; see {log}")
     db = base / "airflow" / "airflow.db"
-    cmd = [str(BIN / "airflow"), "dags", "test", "coldrec_nightly", info["run_date"]]
+    cmd = [str(BIN / "airflow"), "dags", "test", "coldrec_nightly", run_date]
     with log.open("a") as fh:
         fh.write(f"\n$ {' '.join(cmd)}\n")
         fh.flush()
@@ -262,7 +305,7 @@ def timed_nightly(base: Path, info: dict, env: dict[str, str], log: Path, timeou
                     f"{t} ({rows[t]['state']})" for t in TASKS if rows.get(t, {}).get("state") not in (None, "success")
                 ]
                 status.update(
-                    f"airflow dags test coldrec_nightly {info['run_date']}: {elapsed:.0f} s, "
+                    f"airflow dags test coldrec_nightly {run_date}: {elapsed:.0f} s, "
                     f"{len(done)}/{len(TASKS)} tasks done, now: {', '.join(running) or '-'}"
                 )
                 time.sleep(2)
@@ -277,6 +320,7 @@ def timed_nightly(base: Path, info: dict, env: dict[str, str], log: Path, timeou
     retried = {t: rows[t]["tries"] for t in rows if (rows[t]["tries"] or 0) > 1}
     tasks_sum = sum(per_task.values())
     return {
+        "run_date": run_date,
         "total_s": round(total, 2),
         "per_task_s": per_task,
         "tasks_sum_s": round(tasks_sum, 2),
@@ -350,6 +394,9 @@ def main() -> None:
     parser.add_argument("--master", default="local[2]")
     parser.add_argument("--timeout", type=int, default=3600, help="seconds before a nightly run is killed")
     parser.add_argument(
+        "--nights", type=int, default=1, help="consecutive nightly runs on the same lake, ending on the last day"
+    )
+    parser.add_argument(
         "--prepare-only", action="store_true", help="generate and prepare the shops (with --keep), time nothing"
     )
     args = parser.parse_args()
@@ -358,8 +405,10 @@ def main() -> None:
     unknown = [s for s in sizes if s not in SIZES]
     if unknown:
         parser.error(f"unknown sizes {unknown}; choose from {list(SIZES)}")
-    if args.days < 2:
-        parser.error("--days must be at least 2 (history + the run date)")
+    if args.nights < 1:
+        parser.error("--nights must be at least 1")
+    if args.days < args.nights + 1:
+        parser.error("--days must be at least --nights + 1 (history + the run dates)")
     if args.prepare_only and not args.keep:
         parser.error("--prepare-only needs --keep DIR (the prepared shops are kept there for the timed run)")
 
@@ -379,16 +428,28 @@ def main() -> None:
             if args.prepare_only:
                 console.print(f"  prepared {size} in {base}: {info['prepare_s']}")
                 continue
-            run = timed_nightly(base, info, env, log, args.timeout)
+            first = dt.date.fromisoformat(info["run_date"])
+            nights = []
+            for night in range(args.nights):
+                day = (first + dt.timedelta(days=night)).isoformat()
+                if args.nights > 1:
+                    console.rule(f"{size}: night {night + 1}/{args.nights}, {day}")
+                run = timed_nightly(base, info, env, log, args.timeout, day, fresh=night == 0)
+                run["published_rows"] = published_rows(base, day)
+                nights.append(run)
+                if not run["ok"]:
+                    break
+            run = nights[-1]
             result = {
                 "size": size,
-                **{k: info[k] for k in ("events", "events_run_day", "users", "items", "run_date", "prepare_s")},
+                **{k: info[k] for k in ("events", "events_run_day", "users", "items", "prepare_s")},
                 **run,
                 "shuffle_partitions": profile["shuffle_partitions"],
                 "driver_memory": profile["driver_memory"],
-                "published_rows": published_rows(base, info["run_date"]),
                 "log": str(log) if args.keep else None,
             }
+            if args.nights > 1:
+                result["nights"] = nights
             show_size(size, result)
             results.append(result)
     finally:
