@@ -45,8 +45,8 @@ def run(dataset: str, split: str, seed: int, slots: list[int], orders: list[str]
     method.fit_context(ctx)
     fit_s = time.perf_counter() - t0
     fold = method._validation_fold(ctx, seed + 1)
-    vctx, keep = fold["vctx"], fold["keep"]
-    vcat = _rows_of(method.catalog(vctx, fold["feats"]), keep)
+    vctx, keep = fold.vctx, fold.keep
+    vcat = _rows_of(method.catalog(vctx, fold.feats), keep)
     vpairs = vctx.extras["segments"]["cross_category"][keep]
     tcat = method.catalog(ctx)
     tpairs = ctx.extras["segments"]["cross_category"]
@@ -54,7 +54,7 @@ def run(dataset: str, split: str, seed: int, slots: list[int], orders: list[str]
     for order in orders:
         for n in slots:
             cfg = settings.recommend.model_copy(update={"cross_category_slots": n, "cross_category_order": order})
-            val = _measure(method, fold["sources"], vcat, vctx.truth[keep], vpairs, cfg)
+            val = _measure(method, fold.sources, vcat, vctx.truth[keep], vpairs, cfg)
             test = _measure(method, method.sources, tcat, ctx.truth, tpairs, cfg)
             grid[f"{order}/{n}"] = {"val_ndcg": val["ndcg"], "val_xcat": val["xcat"], "test_ndcg": test["ndcg"],
                                     "test_xcat": test["xcat"]}  # fmt: skip

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from pyspark.sql import SparkSession
 
@@ -23,6 +25,22 @@ _RESOLVE_HINT = (
     "or point COLDREC_SPARK_CONF at a cluster whose images bake the jars in "
     '(e.g. {{"spark.jars": "/opt/delta.jar,..."}}).'
 )
+
+
+@contextmanager
+def job_description(spark: SparkSession, text: str) -> Iterator[None]:
+    """Name the Spark jobs this thread starts inside the block (the Spark UI's and REST API's ``description``).
+
+    Why: a long step runs many anonymous jobs; the name tells an operator which step a job belongs to, and the
+    worker-loss fault test waits for the similarity computation by it. The previous name comes back afterwards.
+    """
+    context = spark.sparkContext
+    previous = context.getLocalProperty("spark.job.description")
+    context.setJobDescription(text)
+    try:
+        yield
+    finally:
+        context.setLocalProperty("spark.job.description", previous)  # type: ignore[arg-type]
 
 
 def delta_packages() -> list[str]:

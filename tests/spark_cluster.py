@@ -29,9 +29,9 @@ def get_json(url: str) -> Any:
         return json.loads(resp.read())
 
 
-def wait_until(predicate: Callable[[], Any], what: str, timeout: float = 120.0) -> Any:
-    """Poll ``predicate`` each second until it returns something truthy (returned); OSError and a page that is not
-    JSON yet (a UI's "Spark is starting up" text) count as not yet."""
+def wait_until(predicate: Callable[[], Any], what: str, timeout: float = 120.0, interval: float = 1.0) -> Any:
+    """Poll ``predicate`` every ``interval`` seconds until it returns something truthy (returned); OSError and a page
+    that is not JSON yet (a UI's "Spark is starting up" text) count as not yet."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -40,7 +40,7 @@ def wait_until(predicate: Callable[[], Any], what: str, timeout: float = 120.0) 
                 return value
         except (OSError, ValueError):
             pass
-        time.sleep(1)
+        time.sleep(interval)
     raise TimeoutError(f"timed out waiting for {what}")
 
 
@@ -106,6 +106,17 @@ class StandaloneCluster:
             except OSError:
                 continue
             if any(e.get("appid") == app_id for e in executors):
+                return ui
+        return None
+
+    def worker_of(self, app_id: str, executor_id: str) -> int | None:
+        """The web UI port of the worker that runs executor ``executor_id`` of ``app_id`` (None: no such executor)."""
+        for ui in self.worker_procs:
+            try:
+                executors = get_json(f"http://127.0.0.1:{ui}/json/").get("executors", [])
+            except OSError:
+                continue
+            if any(e.get("appid") == app_id and str(e.get("id")) == str(executor_id) for e in executors):
                 return ui
         return None
 

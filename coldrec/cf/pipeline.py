@@ -24,6 +24,7 @@ from coldrec.cf.similarity import (
 from coldrec.config import Settings
 from coldrec.data import schemas as S
 from coldrec.interactions import interactions_exist, read_interactions, run_interactions
+from coldrec.spark import job_description
 
 console = Console(stderr=True)
 
@@ -76,7 +77,8 @@ def run_similarities(spark: SparkSession, settings: Settings, run_date: dt.date)
         params = SimilarityParams.from_config(cfg, side, seed=settings.seed)  # type: ignore[arg-type]
         console.log(f"[similarity] {side}-{side} {params.metric}, top {params.k}, cap {params.cap}")
         started = time.perf_counter()
-        stats = similarity_to_table(settings, fn, inter, params, files, table, run_date)
+        with job_description(spark, f"coldrec similarities: {side}-{side} {params.metric}"):
+            stats = similarity_to_table(settings, fn, inter, params, files, table, run_date)
         metrics.update({f"{side}_{k}": v for k, v in stats.items()})
         metrics[f"{side}_seconds"] = round(time.perf_counter() - started, 3)
         console.log(f"[similarity] {table} written in {metrics[f'{side}_seconds']} s (work {stats['work']:.3g})")

@@ -248,25 +248,10 @@ class ColdrecMethod(Method):
 
     def fit_context(self, ctx: SplitContext) -> ColdrecMethod:
         t0 = time.perf_counter()
-        # list settings tuned per split: the configured ones until this split's validation has chosen
-        self.cross_category_slots = None
-        self.new_item_slots = self.rec_cfg.new_item_slots
-        # a hold-out of few items is dominated by a handful of them: average several folds; with many held-out
-        # items one fold is already stable (and folds cost a model training each)
-        n_folds = self.val_folds.get(ctx.kind, 1) if ctx.n_candidates < FOLD_CANDIDATES else 1
-        setups = [self._validation_fold(ctx, self.seed + 1 + f) for f in range(n_folds)]
-        self._choose_half_life(ctx.kind, setups)
-        folds = [self._fold_blocks(f) for f in setups]
-        self.weights, tuned = _tune_weights(folds)
-        # the blend without the GAN, tuned on the same folds: what ``coldrec-nogan`` ranks with (a fair ablation)
-        self.ablation_weights = {}
-        if "gan" in folds[0].z and len(folds[0].z) > 1:
-            self.ablation_weights["gan"], _ = _tune_weights(folds, drop="gan")
-        del folds
-        self.cross_category_slots, slot_figures = self._tune_cross_category_slots(setups[0])
-        self.new_item_slots, new_figures = self._tune_new_item_slots(setups[0])
-        slot_figures.update(new_figures)
-        del setups
+        setups, folds = self.tuning_folds(ctx)
+        n_folds = len(setups)
+        tuned, slot_figures = self.tune_on(setups, folds, self.rec_cfg.coverage_weight)
+        del setups, folds
         t1 = time.perf_counter()
         self.fit_final(ctx)
         self.reports[ctx.kind] = {"weights": self.weights.to_dict(), "validation_ndcg@10": tuned,
@@ -277,6 +262,40 @@ class ColdrecMethod(Method):
                                   **slot_figures}  # fmt: skip
         self.log(f"coldrec [{ctx.kind}] blend weights {self.weights.to_dict()} (validation NDCG@10 {tuned})")
         return self
+
+    def tuning_folds(self, ctx: SplitContext) -> tuple[list[_Fold], list[_FoldBlocks]]:
+        """The split's validation folds (features, trained sources, sampled users) and their z-scored source blocks,
+        the warm history's half-life chosen on them first (sets ``half_life``)."""
+        self.cross_category_slots = None  # the configured list settings until this split's validation has chosen
+        self.new_item_slots = self.rec_cfg.new_item_slots
+        # a hold-out of few items is dominated by a handful of them: average several folds; with many held-out
+        # items one fold is already stable (and folds cost a model training each)
+        n_folds = self.val_folds.get(ctx.kind, 1) if ctx.n_candidates < FOLD_CANDIDATES else 1
+        setups = [self._validation_fold(ctx, self.seed + 1 + f) for f in range(n_folds)]
+        self._choose_half_life(ctx.kind, setups)
+        return setups, [self._fold_blocks(f) for f in setups]
+
+    def tune_on(
+        self, setups: list[_Fold], folds: list[_FoldBlocks], coverage_weight: float
+    ) -> tuple[dict[str, float], dict[str, float]]:
+        """Tune what the published lists are ranked with on the validation folds, as the nightly tunes on its
+        hold-out: blend weights per segment (objective NDCG@10 + ``coverage_weight`` x coverage), then the
+        cross-category and new-item slot counts on those weights (sets ``weights``, ``ablation_weights`` and the
+        slot counts). Returns the validation NDCG@10 per segment and the slot tunings' figures.
+
+        Separate from :meth:`fit_context` so one set of folds serves several objectives (``bench/coverage_weights.py``
+        re-tunes one fit for each coverage weight)."""
+        self.cross_category_slots = None
+        self.new_item_slots = self.rec_cfg.new_item_slots
+        self.weights, tuned = _tune_weights(folds, coverage_weight=coverage_weight)
+        # the blend without the GAN, tuned on the same folds: what ``coldrec-nogan`` ranks with (a fair ablation)
+        self.ablation_weights = {}
+        if "gan" in folds[0].z and len(folds[0].z) > 1:
+            self.ablation_weights["gan"], _ = _tune_weights(folds, drop="gan", coverage_weight=coverage_weight)
+        self.cross_category_slots, slot_figures = self._tune_cross_category_slots(setups[0])
+        self.new_item_slots, new_figures = self._tune_new_item_slots(setups[0])
+        slot_figures.update(new_figures)
+        return tuned, slot_figures
 
     def fit_final(self, ctx: SplitContext) -> ColdrecMethod:
         """Features, models and sources on the split's whole training side (``self.weights`` / ``half_life`` set)."""
@@ -401,9 +420,12 @@ class ColdrecMethod(Method):
         return self.ranked_lists(ctx, k)[0]
 
 
-def _tune_weights(folds: list[_FoldBlocks], drop: str | None = None) -> tuple[BlendWeights, dict[str, float]]:
+def _tune_weights(
+    folds: list[_FoldBlocks], drop: str | None = None, coverage_weight: float = 0.0
+) -> tuple[BlendWeights, dict[str, float]]:
     """Blend weights per activity segment by grid search on the folds' z-scored blocks (best mean validation
-    NDCG@10; ``drop``: a source left out); segments with fewer than 10 users take the first tuned segment's."""
+    NDCG@10 + ``coverage_weight`` x list coverage, the nightly's objective; ``drop``: a source left out); segments
+    with fewer than 10 users take the first tuned segment's."""
     weights: dict[str, dict[str, float]] = {}
     tuned: dict[str, float] = {}
     names = [n for n in folds[0].z if n != drop]
@@ -417,6 +439,7 @@ def _tune_weights(folds: list[_FoldBlocks], drop: str | None = None) -> tuple[Bl
             exclude=[None if f.exclude is None else f.exclude[r] for f, r in zip(folds, rows, strict=True)],
             candidates=[f.candidates for f in folds],
             step=0.1 if len(names) <= 4 else 0.2,
+            coverage_weight=coverage_weight,
         )
         weights[s_name], tuned[s_name] = {n: round(x, 3) for n, x in w.items()}, round(v, 4)
     fallback = next(iter(weights.values())) if weights else {n: 1.0 / len(names) for n in names}

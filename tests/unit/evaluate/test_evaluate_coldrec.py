@@ -89,3 +89,29 @@ def test_coldrec_without_models_on_every_split(tmp_path: Path):
     assert method.reports["cold_user"]["half_life"] is None and method.reports["cold_item"]["half_life"] is None
     assert method.reports["cold_item"]["half_life_validation_ndcg@10"] == {}
     assert set(method.reports["warm"]["half_life_validation_ndcg@10"]) == {"None", "5.0", "10.0"}
+
+
+def test_the_harness_tunes_the_blend_with_the_nightly_objective(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """The blend is tuned on NDCG@10 + ``recommend.coverage_weight`` x coverage in the harness as in the nightly
+    (one ranking path), and :meth:`ColdrecMethod.tune_on` re-tunes the same folds with another weight."""
+    import coldrec.evaluate.coldrec_method as cm
+    from coldrec.evaluate.harness import build_context
+    from tests.unit.recommend.test_one_ranking_path import _landing
+
+    seen: list[float] = []
+    real = cm.tune_segment_weights
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs["coverage_weight"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(cm, "tune_segment_weights", spy)
+    method = ColdrecMethod(TrainConfig(), RecommendConfig(coverage_weight=0.7), log=lambda *_: None,
+                           use_models=False, half_lives=(None,))  # fmt: skip
+    ctx = build_context(Prepared.build(load_dataset(_landing(tmp_path))), "warm", seed=3)  # 60 users
+    method.fit_context(ctx)
+    assert seen and set(seen) == {0.7}
+    seen.clear()
+    setups, folds = method.tuning_folds(ctx)
+    method.tune_on(setups, folds, 0.0)
+    assert seen and set(seen) == {0.0}
