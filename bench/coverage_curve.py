@@ -34,6 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.nightly import BIN, PROFILES, env_for  # noqa: E402
+from bench.tradeoff_plot import plot_tradeoff  # noqa: E402
 
 
 def evaluate_metrics(lake: Path, day: dt.date) -> dict[str, float]:
@@ -108,29 +109,12 @@ def score_once(base: Path, out: Path, day: dt.date, weight: float, size: str, ep
 
 
 def plot(points: list[dict], png: Path, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    points = sorted(points, key=lambda p: p["coverage_weight"])
-    x = [p["holdout_item_coverage_at_10"] * 100 for p in points]
-    y = [p["holdout_ndcg_at_10"] for p in points]
-    fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=120)
-    ax.plot(x, y, "-o", color="tab:blue")
-    for i, (p, xi, yi) in enumerate(zip(points, x, y, strict=True)):  # labels alternate above / below the line
-        ax.annotate(f"w={p['coverage_weight']:g} ({p['distinct_items']:,} items listed)", (xi, yi),
-                    textcoords="offset points", xytext=(6, 6 if i % 2 == 0 else -14), fontsize=8)  # fmt: skip
-    ax.text(0.01, 0.01, "w = COLDREC_RECOMMEND__COVERAGE_WEIGHT; items listed: distinct items in the lists",
-            transform=ax.transAxes, fontsize=7, color="gray")  # fmt: skip
-    ax.set_xlabel("hold-out catalog coverage@10 (%)")
-    ax.set_ylabel("hold-out NDCG@10 (measuring half)")
-    ax.set_title(title, fontsize=10)
-    ax.grid(alpha=0.3)
-    ax.margins(x=0.15, y=0.15)
-    fig.tight_layout()
-    png.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(png)
+    plot_tradeoff(
+        [(p["coverage_weight"], p["holdout_item_coverage_at_10"] * 100, p["holdout_ndcg_at_10"],
+          f"{p['distinct_items']:,} items listed") for p in points],
+        png, title, "hold-out catalog coverage@10 (%)", "hold-out NDCG@10 (measuring half)",
+        "w = COLDREC_RECOMMEND__COVERAGE_WEIGHT; items listed: distinct items in the lists",
+    )  # fmt: skip
 
 
 def main() -> None:
