@@ -85,7 +85,7 @@ def plot(summary: dict[str, dict[str, list[float]]], title: str, png: Path) -> N
     plot_tradeoff(
         [(float(w), v["test_coverage"][0] * 100, v["test_ndcg"][0], "") for w, v in summary.items()],
         png, title, "catalog coverage@10 of the test users' lists (%)", "test NDCG@10 (mean over the seeds)",
-        "w = COLDREC_RECOMMEND__COVERAGE_WEIGHT, tuned on the validation fold; ranked by the published lists' path",
+        "w = COLDREC_RECOMMEND__COVERAGE_WEIGHT (tuned on validation, lists as published)",
     )  # fmt: skip
 
 
@@ -114,7 +114,8 @@ def main() -> None:
         print(f"w={weight:<5} NDCG ratio {ndcg[0]:.3f} [{ndcg[1]:.3f}, {ndcg[2]:.3f}]  "
               f"coverage ratio {cov[0]:.2f} [{cov[1]:.2f}, {cov[2]:.2f}]")  # fmt: skip
     if a.png:
-        plot(summary, f"{prepared.ds.name} {a.split}: coverage weight", a.png)
+        n_seeds = len({r["seed"] for r in rows})
+        plot(summary, f"{prepared.ds.name} {a.split}: coverage weight ({n_seeds} seeds)", a.png)
     print(json.dumps({"dataset": prepared.ds.name, "split": a.split, "models": a.models, "summary": summary,
                       "runs": rows}, default=float))  # fmt: skip
 

@@ -22,11 +22,12 @@ def plot_tradeoff(
         groups.setdefault((round(x, 4), round(y, 4)), []).append((weight, extra))
     fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=120)
     ax.plot([p[1] for p in points], [p[2] for p in points], "-o", color="tab:blue")
-    for i, ((x, y), members) in enumerate(groups.items()):  # labels alternate above / below the line
+    for i, ((x, y), members) in enumerate(groups.items()):  # labels alternate above-right / below-left
         weights = ", ".join(f"{w:g}" for w, _ in members)
         extra = members[0][1]
+        above = i % 2 == 0
         ax.annotate(f"w={weights}{f' ({extra})' if extra else ''}", (x, y), textcoords="offset points",
-                    xytext=(6, 6 if i % 2 == 0 else -14), fontsize=8)  # fmt: skip
+                    xytext=(6, 6) if above else (-6, -14), ha="left" if above else "right", fontsize=8)  # fmt: skip
     ax.text(0.01, 0.01, footnote, transform=ax.transAxes, fontsize=7, color="gray")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
