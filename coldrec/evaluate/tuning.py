@@ -8,6 +8,12 @@ share: the same split), ranks the same sample of validation users (at most ``MAX
 setting with the best validation NDCG@10 (ties: the earlier grid entry), and refits that setting on the whole training
 side. The test side is never looked at. The chosen setting is kept in ``chosen`` for the report.
 
+A grid is a guess: where the validation optimum sits on an edge of a numeric setting (EASE's l2, item-kNN's
+neighbourhood), the true optimum may lie beyond it, and a baseline stopped at the edge is under-tuned. ``extend``
+names such settings with a step factor: while the best setting sits on that setting's grid edge, the next value past
+the edge (x or / the factor) is validated too, the others fixed, at most ``MAX_EXTENSIONS`` times, kept when it is
+strictly better.
+
 :class:`EASERecency` is EASE scored on the recency-weighted history coldrec's history sources read
 (:mod:`coldrec.ranking.recency`): the half-life is tuned with the ridge penalty, ``None`` (the plain history) included.
 """
@@ -43,6 +49,7 @@ from coldrec.ranking.recency import recency_history
 
 MAX_TUNING_USERS = 2000  # as ColdrecMethod: the same validation users
 TUNING_K = 10
+MAX_EXTENSIONS = 3  # validated values past a grid edge, per extensible setting
 
 #: the grids (kept small: every setting is one fit on the validation side; the 2-core budget is coldrec's own)
 EASE_L2: tuple[float, ...] = (10.0, 50.0, 200.0, 500.0, 1000.0, 3000.0, 10000.0)
@@ -91,8 +98,9 @@ class Tuned(Method):
     """A baseline whose settings are chosen on the validation split (see the module docstring)."""
 
     def __init__(self, factory: Callable[..., Method], grid: Mapping[str, Sequence[object]], test_share: float = 0.2,
-                 max_users: int = MAX_TUNING_USERS) -> None:  # fmt: skip
+                 max_users: int = MAX_TUNING_USERS, extend: Mapping[str, float] | None = None) -> None:  # fmt: skip
         self.factory, self.grid = factory, dict(grid)
+        self.extend = dict(extend or {})
         self.test_share, self.max_users = test_share, max_users
         self.settings = [dict(zip(self.grid, values, strict=True)) for values in itertools.product(*self.grid.values())]
         proto = factory(**self.settings[0])
@@ -122,16 +130,45 @@ class Tuned(Method):
     def fit_context(self, ctx: SplitContext) -> Tuned:
         if len(self.settings) > 1:
             vctx = self.validation_context(ctx)
-            scores = [self._validate(s, vctx) for s in self.settings]
-            vctx.view.__dict__.pop("gram", None)
+            settings = list(self.settings)
+            scores = [self._validate(s, vctx) for s in settings]
             best = int(np.argmax(scores))  # first maximum: ties keep the earlier (simpler) setting
-            self.validation = {_label(s): round(v, 4) for s, v in zip(self.settings, scores, strict=True)}
-            setting, value = self.settings[best], scores[best]
+            best = self._extend_past_edges(settings, scores, best, vctx)
+            vctx.view.__dict__.pop("gram", None)
+            self.validation = {_label(s): round(v, 4) for s, v in zip(settings, scores, strict=True)}
+            setting, value = settings[best], scores[best]
         else:
             setting, value = self.settings[0], float("nan")
         self.method = self._fit(self.factory(**setting), ctx)
         self.chosen = {**setting, "validation_ndcg@10": round(float(value), 4)}
         return self
+
+    def _extend_past_edges(
+        self, settings: list[dict[str, object]], scores: list[float], best: int, vctx: SplitContext
+    ) -> int:
+        """Validate values past the grid's edge of each ``extend`` setting while the best sits on that edge (appended
+        to ``settings`` / ``scores``); returns the index of the best setting."""
+        for name, factor in self.extend.items():
+            values = [float(v) for v in self.grid[name]]  # type: ignore[arg-type]
+            low, high = min(values), max(values)
+            for _ in range(MAX_EXTENSIONS):
+                current = float(settings[best][name])  # type: ignore[arg-type]
+                if current >= high:
+                    nxt = high = current * factor
+                elif current <= low:
+                    nxt = low = current / factor
+                else:
+                    break
+                value: int | float = round(nxt) if isinstance(self.grid[name][0], int) else nxt
+                if value < 1 and isinstance(value, int):
+                    break
+                candidate = {**settings[best], name: value}
+                settings.append(candidate)
+                scores.append(self._validate(candidate, vctx))
+                if scores[-1] <= scores[best]:
+                    break
+                best = len(scores) - 1
+        return best
 
     def _validate(self, setting: dict[str, object], vctx: SplitContext) -> float:
         if len(vctx.eval_users) == 0:
@@ -155,19 +192,20 @@ def tuned_baselines(test_share: float = 0.2, half_lives: Sequence[float | None] 
     :func:`~coldrec.evaluate.baselines.default_baselines`, EASE + recency after EASE). The anchor-only methods (SAR,
     cornac BPR) keep the published settings they are compared with."""
 
-    def tuned(factory: Callable[..., Method], **grid: Sequence[object]) -> Tuned:
-        return Tuned(factory, grid, test_share)
+    def tuned(factory: Callable[..., Method], extend: Mapping[str, float] | None = None,
+              **grid: Sequence[object]) -> Tuned:  # fmt: skip
+        return Tuned(factory, grid, test_share, extend=extend)
 
     return [
         Popularity(),
         SegmentPopularity(),
         RandomScores(),
-        tuned(ItemKNN, neighbors=KNN_NEIGHBORS, shrink=KNN_SHRINK),
+        tuned(ItemKNN, extend={"neighbors": 2.0}, neighbors=KNN_NEIGHBORS, shrink=KNN_SHRINK),
         tuned(ImplicitALS, factors=FACTORS, regularization=ALS_REGULARIZATION),
         tuned(ImplicitBPR, factors=FACTORS, regularization=BPR_REGULARIZATION),
         CornacBPR(),
-        tuned(EASE, l2=EASE_L2),
-        tuned(EASERecency, l2=EASE_L2, half_life=tuple(half_lives)),
+        tuned(EASE, extend={"l2": 3.0}, l2=EASE_L2),
+        tuned(EASERecency, extend={"l2": 3.0}, l2=EASE_L2, half_life=tuple(half_lives)),
         SAR(),
         ContentProfile(),
         CategoryPopularity(),

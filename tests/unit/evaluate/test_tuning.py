@@ -101,3 +101,36 @@ def test_tuned_baselines_report_their_settings(prepared: Prepared) -> None:
     assert set(res.tuned) == {"ease", "item_knn", "ease_recency"}
     assert set(res.tuned["item_knn"]["warm"]) == {"neighbors", "shrink", "validation_ndcg@10"}
     assert res.tuned["ease"]["warm"]["l2"] in (10.0, 50.0, 200.0, 500.0, 1000.0, 3000.0, 10000.0)
+
+
+@pytest.mark.parametrize(
+    ("grid", "peak", "expected", "validated"),
+    [
+        # optimum past the top edge: 600 and 1800 are better, 5400 is worse -> 1800
+        ({"l2": (10.0, 50.0, 200.0)}, 1800.0, 1800.0, [10.0, 50.0, 200.0, 600.0, 1800.0, 5400.0]),
+        # far past it: at most MAX_EXTENSIONS (3) steps -> 5400
+        ({"l2": (10.0, 50.0, 200.0)}, 1e9, 5400.0, [10.0, 50.0, 200.0, 600.0, 1800.0, 5400.0]),
+        # inside the grid: nothing more is validated
+        ({"l2": (10.0, 50.0, 200.0)}, 50.0, 50.0, [10.0, 50.0, 200.0]),
+        # past the bottom edge of an integer setting: 20 / 2 = 10, 10 / 2 = 5, then round(2.5) = 2 is worse -> 5
+        ({"neighbors": (20, 50)}, 5.0, 5, [20, 50, 10, 5, 2]),
+    ],
+)
+def test_a_grid_edge_optimum_is_followed_past_the_edge(prepared, grid, peak, expected, validated, monkeypatch):
+    """The validation NDCG is a known function of the setting, peaked at ``peak`` (log scale): the tuning must
+    follow the optimum past the grid's edge, one factor step at a time, and stop where it gets worse."""
+    name = next(iter(grid))
+    # the setting itself is only read by the stubbed validation
+    tuned = Tuned(lambda **setting: Probe(2), grid, extend={name: 3.0 if name == "l2" else 2.0})
+    seen: list[float] = []
+
+    def validate(setting, vctx) -> float:
+        seen.append(setting[name])
+        return -abs(np.log(setting[name]) - np.log(peak))
+
+    monkeypatch.setattr(tuned, "_validate", validate)
+    tuned.fit_context(build_context(prepared, "warm", seed=3))
+    assert seen == pytest.approx(validated)
+    assert tuned.chosen[name] == pytest.approx(expected)
+    assert type(tuned.chosen[name]) is type(grid[name][0])
+    assert len(tuned.validation) == len(validated)
