@@ -98,17 +98,6 @@ class StandaloneCluster:
             raise
         return self
 
-    def worker_running(self, app_id: str) -> int | None:
-        """The web UI port of a worker that runs an executor of ``app_id`` (None: none yet)."""
-        for ui in self.worker_procs:
-            try:
-                executors = get_json(f"http://127.0.0.1:{ui}/json/").get("executors", [])
-            except OSError:
-                continue
-            if any(e.get("appid") == app_id for e in executors):
-                return ui
-        return None
-
     def worker_of(self, app_id: str, executor_id: str) -> int | None:
         """The web UI port of the worker that runs executor ``executor_id`` of ``app_id`` (None: no such executor)."""
         for ui in self.worker_procs:
