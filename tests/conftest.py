@@ -7,8 +7,10 @@ shuffle partitions, and so do we. Each test gets its own lake folder, so tests n
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -116,9 +118,57 @@ def beauty_dir() -> Path:
     return _shared("amazon-beauty")
 
 
-@pytest.fixture(scope="session")
-def e2e_nightly(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """One real nightly DAG run on a generated shop, shared by the end-to-end and the UI tests (minutes to build)."""
+E2E_FIXTURE = "e2e_nightly"
+
+
+def _uses_e2e(item: pytest.Item) -> bool:
+    return E2E_FIXTURE in getattr(item, "fixturenames", ())
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tests on the shared nightly DAG run go last (otherwise in collection order): the run starts in the
+    background with the session's first test (``_e2e_nightly_started``), so the rest of the suite runs meanwhile."""
+    items[:] = [i for i in items if not _uses_e2e(i)] + [i for i in items if _uses_e2e(i)]
+
+
+class _InBackground:
+    """``fn(*args)`` in a daemon thread; :meth:`result` waits for it and returns its value or raises its error."""
+
+    def __init__(self, fn: Callable[..., Any], *args: Any) -> None:
+        self._value: Any = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(fn, *args), name=fn.__name__, daemon=True)
+        self._thread.start()
+
+    def _run(self, fn: Callable[..., Any], *args: Any) -> None:
+        try:
+            self._value = fn(*args)
+        except BaseException as exc:  # handed to the test that waits for the result
+            self._error = exc
+
+    def result(self) -> Any:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _e2e_nightly_started(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    """Starts the shared nightly DAG run at the session's first test when a selected test uses it.
+
+    Why: the run is minutes of subprocesses (Airflow, one spark-submit JVM per task) that leave a core idle much of
+    the time; started first and awaited last, it overlaps the rest of the suite instead of adding to it. Its
+    environment is built when it starts, before any test has patched ``os.environ``.
+    """
+    if not any(_uses_e2e(item) for item in request.session.items):
+        return None
     from tests.integration.test_e2e_nightly import build_nightly
 
-    return build_nightly(tmp_path_factory.mktemp("e2e"))
+    return _InBackground(build_nightly, tmp_path_factory.mktemp("e2e"))
+
+
+@pytest.fixture(scope="session")
+def e2e_nightly(_e2e_nightly_started: _InBackground) -> dict:
+    """One real nightly DAG run on a generated shop, shared by the end-to-end and the UI tests (minutes to build)."""
+    return _e2e_nightly_started.result()

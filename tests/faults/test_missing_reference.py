@@ -126,6 +126,7 @@ def _check_flows(spark, settings, landing: Path, figures_key: str, figures) -> N
     )
 
 
+@pytest.mark.slow  # a whole night in process (about 2 minutes); the crash's unit test above stays in `make test`
 def test_last_day_alone_with_users_and_items_missing_from_reference_tables(spark, shop, tmp_path, figures):
     """The issue's repro: only the last day cleaned, so silver.users / silver.items lack days 1-2."""
     settings = lake_settings(tmp_path)

@@ -36,10 +36,18 @@ def run(args: list[str], tmp_path: Path) -> str:
 
 
 @pytest.mark.skipif(not SCRIPT.exists(), reason="the coldrec console script is not installed next to this Python")
-def test_bare_console_script_runs_spark_python_workers_in_the_venv(tmp_path: Path) -> None:
-    run(["generate", "--users", "40", "--items", "25", "--days", "1", "--start-date", "2025-02-03"], tmp_path)
-    run(["clean", "--date", "2025-02-03"], tmp_path)
-    out = run(["similarities", "--date", "2025-02-03"], tmp_path)
+def test_bare_console_script_runs_spark_python_workers_in_the_venv(spark, settings, tmp_path: Path) -> None:
+    # The day's input is generated and cleaned in this process (the shared session): only the step under test, the
+    # one whose Python workers run Arrow UDFs, starts its own JVM from the bare console script.
+    import datetime as dt
+
+    from coldrec.clean.job import run_clean
+    from coldrec.data.generator.shop import generate_shop
+
+    day = dt.date(2025, 2, 3)
+    generate_shop(tmp_path / "landing", users=40, items=25, days=1, seed=42, start_date=day)
+    run_clean(spark, settings, day)
+    out = run(["similarities", "--date", day.isoformat()], tmp_path)
     summary = json.loads(out.strip().splitlines()[-1])
     assert summary, out
-    assert (tmp_path / "lake").exists()
+    assert (tmp_path / "lake" / "gold" / "item_similarity" / "_delta_log").is_dir()

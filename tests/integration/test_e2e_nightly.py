@@ -71,9 +71,17 @@ def build_nightly(base: Path) -> dict:
     truth = generate_shop(base / "landing", users=400, items=150, days=DAYS, seed=7, start_date=START)
     # history before the run date, as earlier nightly runs would have cleaned it
     until = (RUN_DATE - dt.timedelta(days=1)).isoformat()
-    cmd = [str(BIN / "coldrec"), "clean", "--date", START.isoformat(), "--until", until]
-    assert _run(cmd, env, log, 900).returncode == 0, log.read_text()[-3000:]
-    assert _run([str(BIN / "airflow"), "db", "migrate"], env, log, 600).returncode == 0, log.read_text()[-3000:]
+    # Airflow's database is migrated while the history is cleaned: one is SQLite and Python, the other a Spark JVM
+    with (base / "migrate.log").open("w") as migrate_log:
+        migrate = subprocess.Popen([str(BIN / "airflow"), "db", "migrate"], env=env, cwd=ROOT, stdout=migrate_log,
+                                   stderr=subprocess.STDOUT)
+        try:
+            cmd = [str(BIN / "coldrec"), "clean", "--date", START.isoformat(), "--until", until]
+            assert _run(cmd, env, log, 900).returncode == 0, log.read_text()[-3000:]
+            assert migrate.wait(timeout=600) == 0, (base / "migrate.log").read_text()[-3000:]
+        finally:
+            if migrate.poll() is None:
+                migrate.kill()
     started = time.perf_counter()
     conf = json.dumps({"run_date": RUN_DATE.isoformat()})
     proc = _run([str(BIN / "airflow"), "dags", "test", "coldrec_nightly", "-c", conf], env, log, 1800)
