@@ -30,6 +30,7 @@ from coldrec.features.items import build_item_features
 from coldrec.features.loader import FeatureMatrices, matrices_from_frames
 from coldrec.features.users import build_user_features
 from coldrec.models.data import ColdStartData, TrainedModels
+from coldrec.models.scoring import gan_ae_scores
 from coldrec.models.training import train_models
 from coldrec.models.validation import ndcg_at_k, segment_popularity
 
@@ -183,8 +184,7 @@ def _cold_user_ndcg(models: TrainedModels, fm: FeatureMatrices, split: _Split) -
     out["cold_users_autoencoder"] = rank_over_train_items(models.score_users(empty, fm.user_features[cu]))
     if models.gan is not None:
         out["cold_users_gan"] = rank_over_train_items(models.gan_interactions(fm.user_features[cu]))
-        pseudo = models.gan_interactions(fm.user_features[cu])
-        out["cold_users_gan_ae"] = rank_over_train_items(models.score_users(pseudo, fm.user_features[cu]))
+        out["cold_users_gan_ae"] = rank_over_train_items(gan_ae_scores(models, fm.user_features[cu]))
         out["cold_users_served"] = rank_over_train_items(models.cold_user_scores(fm.user_features[cu]))
     out["cold_users_segment_popularity"] = rank_over_train_items(
         segment_popularity(split.X, fm.user_segment, fm.user_segment[cu])

@@ -230,6 +230,23 @@ def cold_user_scores(
     if choice == "gan" and models.gan is not None:
         return gan_interactions(models, user_features)
     if choice == "gan_ae" and models.gan is not None:
-        pseudo = gan_interactions(models, user_features)
-        return score_users(models, pseudo, user_features)
+        return gan_ae_scores(models, user_features)
     return score_users(models, empty, user_features)
+
+
+def cold_user_features(user_features: np.ndarray, history_columns: np.ndarray | None) -> np.ndarray:
+    """``user_features`` with the history-derived columns zeroed: what a user without history looks like.
+
+    Why explicit: the autoencoder zeroes them only for an empty history row, and a GAN's pseudo history is not empty,
+    so without this a "cold" user's real behaviour columns reach the encoder (for a validation user held out of
+    training they encode the very history that is the answer)."""
+    if history_columns is None or not np.any(history_columns):
+        return user_features
+    return np.where(np.asarray(history_columns, dtype=bool)[None, :], 0.0, user_features).astype(user_features.dtype)
+
+
+def gan_ae_scores(models: TrainedModels, user_features: np.ndarray) -> np.ndarray:
+    """Cold users scored by the autoencoder over the GAN's generated interactions as their pseudo history, from
+    their history-free features only (:func:`cold_user_features`)."""
+    features = cold_user_features(user_features, models.user_history_columns)
+    return score_users(models, gan_interactions(models, features), features)

@@ -32,6 +32,7 @@ from coldrec.models.scoring import (
     ae_item_vectors,
     ae_user_vectors,
     cf_densified_scores,
+    cold_user_features,
     content_tensor,
     generate,
     mask_history_features,
@@ -472,10 +473,14 @@ def compare_cold_user_scorers(
     mask = ~ctx.train_items.cpu().numpy()
     m = val.cold_user_features.shape[0]
     empty = sp.csr_matrix((m, ctx.X.shape[1]), dtype=np.float32)
+    # held-out users' behaviour columns were computed from the history that is now their truth: every scorer sees
+    # them zeroed, as a user without history has them (a pseudo history must not unmask them)
+    hist = None if ctx.hist_cols is None else ctx.hist_cols.cpu().numpy()
+    features = cold_user_features(val.cold_user_features, hist)
 
     def ae_scores(history: sp.spmatrix | np.ndarray) -> np.ndarray:
         vec, bias = ae_item_vectors(net, ctx.I, ctx.train_items)
-        u = ae_user_vectors(net, history, val.cold_user_features, ctx.hist_cols, ctx.device)
+        u = ae_user_vectors(net, history, features, ctx.hist_cols, ctx.device)
         return (u @ vec.T + bias).float().cpu().numpy()
 
     def ndcg(scores: np.ndarray) -> float:
@@ -488,7 +493,7 @@ def compare_cold_user_scorers(
     out["cold_users_global_popularity"] = ndcg(segment_popularity(ctx.X, None, np.zeros(m)))
     if gen_net is not None:
         gen_net.eval()
-        pseudo = generate(gen_net, val.cold_user_features, ctx.hist_cols, ctx.device, 8, seed).cpu().numpy()
+        pseudo = generate(gen_net, features, ctx.hist_cols, ctx.device, 8, seed).cpu().numpy()
         pseudo = np.where(mask[None, :], 0.0, pseudo).astype(np.float32)
         out["cold_users_gan"] = ndcg(pseudo)
         out["cold_users_gan_cf"] = ndcg(cf_densified_scores(pseudo, ctx.X))
